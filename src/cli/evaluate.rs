@@ -1,0 +1,103 @@
+use super::CliError;
+use crate::progress::Bar;
+use crate::schema::Schema;
+use crate::table::Dataset;
+use crate::training::{cross_validate, TrainOptions};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Labelled customer table (.csv or .parquet).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Schema TOML (default: the built-in IBM Telco schema).
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Folds per repeat.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Repeats, each with its own shuffle.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Seed of the fold assignment (and of each fold's training).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Parameter sets each fold's tuning tries (as `train --trials`).
+    #[arg(long, default_value_t = 12)]
+    pub trials: usize,
+    /// Folds of each fold's own tuning cross-validation (as `train --folds`).
+    #[arg(long, default_value_t = 5)]
+    pub tuning_folds: usize,
+    /// Override a parameter of the default set, e.g. `--param max_depth=2` (repeatable).
+    /// With `--trials 0` exactly these parameters are used.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Upper bound on boosting rounds (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 5000)]
+    pub max_rounds: usize,
+    /// Rounds without improvement of the validation log loss before stopping.
+    #[arg(long, default_value_t = 50)]
+    pub early_stopping: usize,
+    /// Threads: outer folds run in parallel.
+    #[arg(long, default_value_t = crate::parallel::default_threads())]
+    pub threads: usize,
+    /// Print one JSON object (each metric as {"mean": .., "std": ..}) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    if a.folds < 2 || a.repeats < 1 {
+        return Err(CliError::Usage(
+            "--folds must be at least 2 and --repeats at least 1".into(),
+        ));
+    }
+    let schema = Schema::load_or_default(a.schema.as_deref())?;
+    let data = Dataset::load(&a.data, &schema)?;
+    for w in &data.warnings {
+        eprintln!("warning: {}: {w}", a.data.display());
+    }
+    let opts = TrainOptions {
+        trials: a.trials,
+        folds: a.tuning_folds,
+        seed: a.seed,
+        threads: a.threads,
+        max_rounds: a.max_rounds,
+        early_stopping: a.early_stopping,
+        base_params: crate::training::BoostParams::default()
+            .with_overrides(&a.params)
+            .map_err(CliError::Usage)?,
+        ..TrainOptions::default()
+    };
+    let report = cross_validate(&data, &opts, a.folds, a.repeats, a.seed, &Bar::new())?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("the report serialises")
+        );
+    } else {
+        println!(
+            "{}x{} stratified CV of `churn train` on {} ({} rows, {} trials per fold, {:.1} s)",
+            a.repeats,
+            a.folds,
+            a.data.display(),
+            report.rows,
+            report.trials,
+            report.seconds
+        );
+        for (name, m) in [
+            ("roc_auc", report.roc_auc),
+            ("pr_auc", report.pr_auc),
+            ("log_loss", report.log_loss),
+            ("brier", report.brier),
+            ("accuracy", report.accuracy),
+            ("f1", report.f1),
+            ("accuracy@0.5", report.accuracy_at_0_5),
+            ("f1@0.5", report.f1_at_0_5),
+            ("threshold", report.threshold),
+        ] {
+            println!("  {name:<13} {:.4} +- {:.4}", m.mean, m.std);
+        }
+    }
+    Ok(())
+}

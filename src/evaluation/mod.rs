@@ -1,0 +1,42 @@
+//! Honest evaluation: metrics as scikit-learn computes them, stratified splits, the decision
+//! threshold, and the tables (lift, calibration, curves) a retention team reads.
+
+pub mod metrics;
+pub mod split;
+pub mod tables;
+pub mod threshold;
+
+pub use metrics::{Confusion, MeanStd, Metrics};
+pub use threshold::ThresholdPolicy;
+
+use serde::{Deserialize, Serialize};
+use tables::{CalibrationBin, CurvePoint, LiftRow};
+
+/// What the held-out rows say about a trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldOut {
+    pub rows: usize,
+    pub metrics: Metrics,
+    pub confusion: Confusion,
+    pub lift: Vec<LiftRow>,
+    pub calibration: Vec<CalibrationBin>,
+    pub curve: Vec<CurvePoint>,
+}
+
+impl HeldOut {
+    pub fn compute(
+        labels: &[u8],
+        probs: &[f64],
+        threshold: f64,
+        policy: &ThresholdPolicy,
+    ) -> HeldOut {
+        HeldOut {
+            rows: labels.len(),
+            metrics: Metrics::compute(labels, probs, threshold),
+            confusion: Confusion::at(labels, probs, threshold),
+            lift: tables::decile_lift(labels, probs),
+            calibration: tables::calibration(labels, probs, 10),
+            curve: tables::sweep(labels, probs, policy, 200),
+        }
+    }
+}

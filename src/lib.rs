@@ -1,0 +1,25 @@
+//! churn: a customer-churn system for telecom operators in one binary.
+//!
+//! The crate is laid out by responsibility:
+//! - `schema`: the input schema (TOML) and validation of every raw value;
+//! - `table`: reading and writing customer tables (CSV, Parquet);
+//! - `synth`: the calibrated synthetic Telco generator (the embedded default data);
+//! - `features`: the one feature pipeline shared by training, serving and batch scoring;
+//! - `training`: tuning and fitting through the real XGBoost (feature `train`);
+//! - `model`: the bundle, the pure-Rust scorer and exact TreeSHAP reasons;
+//! - `evaluation`: metrics, splits, thresholds, lift and calibration;
+//! - `drift`: the training profile and PSI;
+//! - `cli`: the `churn` command line.
+
+pub mod cli;
+pub mod drift;
+pub mod evaluation;
+pub mod features;
+pub mod ids;
+pub mod model;
+pub mod parallel;
+pub mod progress;
+pub mod schema;
+pub mod synth;
+pub mod table;
+pub mod training;

@@ -1,0 +1,343 @@
+//! The model bundle: one folder that is both an MLflow model (MLmodel, model.ubj, environment
+//! files, input example; Python's `mlflow.pyfunc.load_model(folder)` reads it) and churn's own
+//! model (the feature pipeline, input schema, threshold, evaluation and training profile under
+//! `churn/`). A folder holding only an MLflow xgboost model (e.g. logged by Python) loads too:
+//! its inputs are then the model's own feature columns.
+
+use super::forest::{Forest, ForestError};
+use super::mlmodel::{self, MlModel};
+use crate::drift::Profile;
+use crate::evaluation::{HeldOut, Metrics, ThresholdPolicy};
+use crate::features::{Pipeline, PipelineError};
+use crate::table::Warning;
+use crate::training::{BoostParams, TrialResult};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const CHURN_DIR: &str = "churn";
+pub const MODEL_FILE: &str = "model.ubj";
+
+/// What the bundle says about how and on what the model was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub name: String,
+    pub churn_version: String,
+    pub created_utc: String,
+    pub created_ms: u64,
+    pub threshold: f64,
+    pub policy: ThresholdPolicy,
+    pub params: BoostParams,
+    pub xgboost_params: BTreeMap<String, String>,
+    pub rounds: usize,
+    pub xgboost_version: String,
+    pub features: usize,
+    pub data: DataInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+    pub seconds: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    pub path: String,
+    pub sha256: String,
+    pub rows: usize,
+    pub train_rows: usize,
+    pub held_out_rows: usize,
+    pub positive_rate: f64,
+    pub warnings: Vec<Warning>,
+}
+
+/// Where the model was tracked, filled in by `churn train` once the run exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub tracking_uri: String,
+    pub experiment_id: String,
+    pub experiment_name: String,
+    pub run_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub held_out: HeldOut,
+    /// Out-of-fold predictions of the chosen parameters on the training rows.
+    pub cross_validated: Metrics,
+    pub tuning: Vec<TrialResult>,
+    pub chosen_trial: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("no model at {}: {reason}", path.display())]
+    NotFound { path: PathBuf, reason: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    Model { path: PathBuf, source: ForestError },
+    #[error("{}: {source}", path.display())]
+    Pipeline {
+        path: PathBuf,
+        source: PipelineError,
+    },
+}
+
+/// How requests map to model inputs.
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    /// Raw customer fields through churn's feature pipeline.
+    Customers(Pipeline),
+    /// The model's own feature columns, by name (a model without churn's pipeline).
+    Features(Vec<String>),
+}
+
+/// A model ready to score.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    pub dir: PathBuf,
+    pub forest: Forest,
+    pub inputs: Inputs,
+    pub metadata: Option<Metadata>,
+    pub evaluation: Option<Evaluation>,
+    pub profile: Option<Profile>,
+    pub mlmodel: Option<MlModel>,
+}
+
+impl LoadedModel {
+    pub fn pipeline(&self) -> Option<&Pipeline> {
+        match &self.inputs {
+            Inputs::Customers(p) => Some(p),
+            Inputs::Features(_) => None,
+        }
+    }
+
+    /// The decision threshold: the bundle's chosen one, or 0.5 for a foreign model.
+    pub fn threshold(&self) -> f64 {
+        self.metadata.as_ref().map(|m| m.threshold).unwrap_or(0.5)
+    }
+
+    /// Names of the model's input columns (after the pipeline).
+    pub fn feature_names(&self) -> Vec<String> {
+        match &self.inputs {
+            Inputs::Customers(p) => p.feature_names(),
+            Inputs::Features(names) => names.clone(),
+        }
+    }
+
+    pub fn run_id(&self) -> Option<String> {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.run.as_ref().map(|r| r.run_id.clone()))
+            .or_else(|| self.mlmodel.as_ref().and_then(|m| m.run_id.clone()))
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
+    std::fs::read(path).map_err(|source| BundleError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, BundleError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = read(path)?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| BundleError::Corrupt {
+            path: path.to_path_buf(),
+            message: format!("not the JSON churn writes: {e}"),
+        })
+}
+
+/// Opens a model folder (a churn bundle or an MLflow xgboost model).
+pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
+    if !dir.is_dir() {
+        return Err(BundleError::NotFound {
+            path: dir.to_path_buf(),
+            reason: if dir.exists() {
+                "it is a file, not a model folder".into()
+            } else {
+                "the folder does not exist".into()
+            },
+        });
+    }
+    let mlmodel_path = dir.join("MLmodel");
+    let mlmodel = if mlmodel_path.exists() {
+        let text = String::from_utf8_lossy(&read(&mlmodel_path)?).into_owned();
+        Some(
+            mlmodel::parse(&text).map_err(|message| BundleError::Corrupt {
+                path: mlmodel_path.clone(),
+                message,
+            })?,
+        )
+    } else {
+        None
+    };
+    let model_file = match mlmodel.as_ref().and_then(|m| m.model_file.clone()) {
+        Some(f) => dir.join(f),
+        None => ["model.ubj", "model.json", "model.xgb"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.exists())
+            .ok_or_else(|| BundleError::NotFound {
+                path: dir.to_path_buf(),
+                reason: "it holds neither an MLmodel file nor model.ubj / model.json".into(),
+            })?,
+    };
+    if !model_file.exists() {
+        return Err(BundleError::NotFound {
+            path: model_file,
+            reason: "MLmodel names this model file, but it is missing".into(),
+        });
+    }
+    let forest = Forest::from_bytes(&read(&model_file)?).map_err(|source| BundleError::Model {
+        path: model_file.clone(),
+        source,
+    })?;
+
+    let churn = dir.join(CHURN_DIR);
+    let pipeline: Option<Pipeline> = read_json(&churn.join("pipeline.json"))?;
+    let inputs = match pipeline {
+        Some(p) => {
+            p.validate().map_err(|source| BundleError::Pipeline {
+                path: churn.join("pipeline.json"),
+                source,
+            })?;
+            if p.n_features() != forest.num_feature {
+                return Err(BundleError::Corrupt {
+                    path: churn.join("pipeline.json"),
+                    message: format!(
+                        "the pipeline makes {} features but the model takes {}",
+                        p.n_features(),
+                        forest.num_feature
+                    ),
+                });
+            }
+            Inputs::Customers(p)
+        }
+        None => {
+            let names = forest
+                .feature_names
+                .clone()
+                .or_else(|| {
+                    mlmodel
+                        .as_ref()
+                        .and_then(|m| m.signature_inputs.clone())
+                        .filter(|s| s.len() == forest.num_feature)
+                })
+                .unwrap_or_else(|| (0..forest.num_feature).map(|i| format!("f{i}")).collect());
+            Inputs::Features(names)
+        }
+    };
+    Ok(LoadedModel {
+        dir: dir.to_path_buf(),
+        forest,
+        inputs,
+        metadata: read_json(&churn.join("metadata.json"))?,
+        evaluation: read_json(&churn.join("evaluation.json"))?,
+        profile: read_json(&churn.join("profile.json"))?,
+        mlmodel,
+    })
+}
+
+/// Everything `churn train` writes into a bundle.
+pub struct BundleParts<'a> {
+    pub model_ubj: &'a [u8],
+    pub pipeline: &'a Pipeline,
+    pub metadata: &'a Metadata,
+    pub evaluation: &'a Evaluation,
+    pub profile: &'a Profile,
+    /// Two rows of model inputs for the MLflow input example.
+    pub example_rows: &'a [Vec<f32>],
+}
+
+pub fn write(dir: &Path, parts: &BundleParts) -> Result<(), BundleError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BundleError::Io { path, source }
+    };
+    let churn = dir.join(CHURN_DIR);
+    std::fs::create_dir_all(&churn).map_err(io(&churn))?;
+    let put = |name: &Path, bytes: &[u8]| std::fs::write(name, bytes).map_err(io(name));
+    put(&dir.join(MODEL_FILE), parts.model_ubj)?;
+    put(
+        &churn.join("pipeline.json"),
+        pretty(parts.pipeline).as_bytes(),
+    )?;
+    put(
+        &churn.join("schema.toml"),
+        parts.pipeline.schema.to_toml().as_bytes(),
+    )?;
+    put(
+        &churn.join("metadata.json"),
+        pretty(parts.metadata).as_bytes(),
+    )?;
+    put(
+        &churn.join("evaluation.json"),
+        pretty(parts.evaluation).as_bytes(),
+    )?;
+    put(
+        &churn.join("profile.json"),
+        pretty(parts.profile).as_bytes(),
+    )?;
+    let features = parts.pipeline.feature_names();
+    let info = mlmodel::Info {
+        model_file: MODEL_FILE,
+        model_size: parts.model_ubj.len() as u64,
+        features: &features,
+        run_id: parts.metadata.run.as_ref().map(|r| r.run_id.as_str()),
+        model_id: parts
+            .metadata
+            .run
+            .as_ref()
+            .and_then(|r| r.model_id.as_deref()),
+        artifact_path: None,
+        created_utc: &parts.metadata.created_utc,
+    };
+    for (name, text) in mlmodel::files(&info, parts.example_rows) {
+        put(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Rewrites the bundle's metadata (and MLmodel) once the run is known.
+pub fn record_run(
+    dir: &Path,
+    metadata: &Metadata,
+    model_size: u64,
+    features: &[String],
+) -> Result<(), BundleError> {
+    let path = dir.join(CHURN_DIR).join("metadata.json");
+    std::fs::write(&path, pretty(metadata)).map_err(|source| BundleError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let info = mlmodel::Info {
+        model_file: MODEL_FILE,
+        model_size,
+        features,
+        run_id: metadata.run.as_ref().map(|r| r.run_id.as_str()),
+        model_id: metadata.run.as_ref().and_then(|r| r.model_id.as_deref()),
+        artifact_path: None,
+        created_utc: &metadata.created_utc,
+    };
+    let path = dir.join("MLmodel");
+    std::fs::write(&path, mlmodel::mlmodel_yaml(&info))
+        .map_err(|source| BundleError::Io { path, source })
+}
+
+fn pretty<T: Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).expect("bundle parts serialise")
+}

@@ -1,0 +1,518 @@
+//! A saved XGBoost model (JSON or UBJ), evaluated in pure Rust.
+//!
+//! This is what serves and batch-scores: one row costs microseconds instead of the ~130 us of a
+//! DMatrix per call through the C API, and a serve-only build needs no C++ runtime. Arithmetic
+//! follows XGBoost's own (float32 sums in tree order, starting from the base margin), and tests
+//! compare it with XGBoost's predictions and contributions on the same rows.
+
+use super::shap;
+use super::ubjson;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForestError {
+    #[error("the model file is neither XGBoost JSON nor UBJSON: {0}")]
+    Format(String),
+    #[error("unsupported XGBoost model: {0}")]
+    Unsupported(String),
+    #[error("malformed XGBoost model: {0}")]
+    Malformed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// `binary:logistic` / `reg:logistic`: probability = sigmoid(margin).
+    Logistic,
+    /// `binary:logitraw`: the margin itself.
+    LogitRaw,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node {
+    pub left: i32,
+    pub right: i32,
+    pub feature: u32,
+    /// The split threshold, or the leaf value for a leaf.
+    pub value: f32,
+    pub default_left: bool,
+    /// Sum of hessians (cover) of the training rows through this node: TreeSHAP's weights.
+    pub cover: f32,
+}
+
+impl Node {
+    #[inline]
+    pub fn is_leaf(&self) -> bool {
+        self.left == -1
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Tree {
+    pub nodes: Vec<Node>,
+    /// Expected value of the tree below each node (cover-weighted), as XGBoost computes it.
+    pub mean_values: Vec<f32>,
+    pub max_depth: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Forest {
+    pub objective: Objective,
+    pub objective_name: String,
+    /// As stored by XGBoost, in probability space for logistic objectives.
+    pub base_score: f32,
+    pub base_margin: f32,
+    pub num_feature: usize,
+    pub feature_names: Option<Vec<String>>,
+    /// True for a model saved through the scikit-learn `XGBClassifier` API.
+    pub sklearn_classifier: bool,
+    pub xgboost_version: String,
+    pub(crate) trees: Vec<Tree>,
+}
+
+fn malformed<T>(what: impl Into<String>) -> Result<T, ForestError> {
+    Err(ForestError::Malformed(what.into()))
+}
+
+fn get<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, ForestError> {
+    let mut cur = v;
+    for p in path {
+        cur = match cur.get(p) {
+            Some(x) => x,
+            None => return malformed(format!("missing `{}`", path.join("."))),
+        };
+    }
+    Ok(cur)
+}
+
+fn as_str_number(v: &Value, what: &str) -> Result<f64, ForestError> {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| ForestError::Malformed(format!("`{what}` is not a number"))),
+        Value::String(s) => {
+            let t = s.trim().trim_start_matches('[').trim_end_matches(']');
+            let first = t.split(',').next().unwrap_or("").trim();
+            first
+                .parse::<f64>()
+                .map_err(|_| ForestError::Malformed(format!("`{what}` = {s:?} is not a number")))
+        }
+        _ => malformed(format!("`{what}` is not a number")),
+    }
+}
+
+fn numbers(v: &Value, what: &str) -> Result<Vec<f64>, ForestError> {
+    let Value::Array(items) = v else {
+        return malformed(format!("`{what}` is not an array"));
+    };
+    items
+        .iter()
+        .map(|x| match x {
+            Value::Number(n) => n
+                .as_f64()
+                .ok_or_else(|| ForestError::Malformed(format!("`{what}` holds a non-number"))),
+            Value::Bool(b) => Ok(*b as u8 as f64),
+            _ => malformed(format!("`{what}` holds a non-number")),
+        })
+        .collect()
+}
+
+impl Forest {
+    /// Reads a model file's bytes, JSON or UBJSON (sniffed the way XGBoost does).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Forest, ForestError> {
+        let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
+        let Some(start) = first else {
+            return Err(ForestError::Format("the file is empty".into()));
+        };
+        if bytes[start] != b'{' {
+            return Err(ForestError::Format(
+                "expected a JSON or UBJSON object (the legacy binary format of XGBoost < 1.0 is not read; re-save the model as .json or .ubj)".into(),
+            ));
+        }
+        let next = bytes[start + 1..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .copied();
+        let doc = if matches!(next, Some(b'"') | Some(b'}')) {
+            serde_json::from_slice(bytes).map_err(|e| ForestError::Format(e.to_string()))?
+        } else {
+            ubjson::decode(bytes).map_err(|e| ForestError::Format(e.to_string()))?
+        };
+        Forest::from_json(&doc)
+    }
+
+    pub fn from_json(doc: &Value) -> Result<Forest, ForestError> {
+        let learner = get(doc, &["learner"])?;
+        let objective_name = get(learner, &["objective", "name"])?
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let objective = match objective_name.as_str() {
+            "binary:logistic" | "reg:logistic" => Objective::Logistic,
+            "binary:logitraw" => Objective::LogitRaw,
+            other => {
+                return Err(ForestError::Unsupported(format!(
+                    "objective `{other}`: churn scores binary classifiers (binary:logistic, reg:logistic, binary:logitraw)"
+                )))
+            }
+        };
+        let booster = get(learner, &["gradient_booster"])?;
+        let booster_name = booster
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("gbtree");
+        if booster_name != "gbtree" {
+            return Err(ForestError::Unsupported(format!(
+                "booster `{booster_name}` (only gbtree models are scored)"
+            )));
+        }
+        let mparam = get(learner, &["learner_model_param"])?;
+        let num_class = mparam
+            .get("num_class")
+            .map(|v| as_str_number(v, "num_class"))
+            .transpose()?
+            .unwrap_or(0.0);
+        if num_class > 1.0 {
+            return Err(ForestError::Unsupported(format!(
+                "{num_class} classes: churn scores binary classifiers"
+            )));
+        }
+        let num_target = mparam
+            .get("num_target")
+            .map(|v| as_str_number(v, "num_target"))
+            .transpose()?
+            .unwrap_or(1.0);
+        if num_target > 1.0 {
+            return Err(ForestError::Unsupported("a multi-target model".into()));
+        }
+        let num_feature = as_str_number(get(mparam, &["num_feature"])?, "num_feature")? as usize;
+        let base_score = as_str_number(get(mparam, &["base_score"])?, "base_score")? as f32;
+        // XGBoost's ProbToMargin for the logistic loss, in float as XGBoost computes it.
+        let base_margin = match objective {
+            Objective::Logistic | Objective::LogitRaw => -((1.0f32 / base_score - 1.0f32).ln()),
+        };
+
+        let trees_json = get(booster, &["model", "trees"])?;
+        let Value::Array(trees_json) = trees_json else {
+            return malformed("`trees` is not an array");
+        };
+        let mut trees = Vec::with_capacity(trees_json.len());
+        for (t, tj) in trees_json.iter().enumerate() {
+            trees.push(parse_tree(tj, t, num_feature)?);
+        }
+        let feature_names = learner
+            .get("feature_names")
+            .and_then(Value::as_array)
+            .and_then(|a| {
+                let names: Vec<String> = a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect();
+                (!names.is_empty()).then_some(names)
+            });
+        if let Some(names) = &feature_names {
+            if names.len() != num_feature {
+                return malformed(format!(
+                    "{} feature names for {num_feature} features",
+                    names.len()
+                ));
+            }
+        }
+        let sklearn_classifier = learner
+            .get("attributes")
+            .and_then(|a| a.get("scikit_learn"))
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.contains("\"classifier\""));
+        let xgboost_version = doc
+            .get("version")
+            .and_then(Value::as_array)
+            .map(|v| {
+                v.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+            .unwrap_or_default();
+        Ok(Forest {
+            objective,
+            objective_name,
+            base_score,
+            base_margin,
+            num_feature,
+            feature_names,
+            sklearn_classifier,
+            xgboost_version,
+            trees,
+        })
+    }
+
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Raw margin (log-odds) for one row of model inputs; NaN = missing.
+    #[inline]
+    pub fn margin(&self, x: &[f32]) -> f32 {
+        let mut m = self.base_margin;
+        for t in &self.trees {
+            m += t.leaf_value(x);
+        }
+        m
+    }
+
+    #[inline]
+    pub fn transform(&self, margin: f32) -> f32 {
+        match self.objective {
+            Objective::Logistic => sigmoid(margin),
+            Objective::LogitRaw => margin,
+        }
+    }
+
+    /// The model's output for one row: a churn probability for logistic objectives.
+    #[inline]
+    pub fn predict(&self, x: &[f32]) -> f32 {
+        self.transform(self.margin(x))
+    }
+
+    /// Exact TreeSHAP contributions, XGBoost's `pred_contribs`: one value per feature and the
+    /// bias last; they sum to the margin.
+    pub fn contributions(&self, x: &[f32], out: &mut [f32], scratch: &mut Vec<shap::PathElement>) {
+        debug_assert_eq!(out.len(), self.num_feature + 1);
+        out.iter_mut().for_each(|o| *o = 0.0);
+        let mut tree_out = vec![0f32; out.len()];
+        for t in &self.trees {
+            tree_out.iter_mut().for_each(|o| *o = 0.0);
+            shap::tree_contributions(t, x, &mut tree_out, scratch);
+            for (o, v) in out.iter_mut().zip(&tree_out) {
+                *o += *v;
+            }
+        }
+        out[self.num_feature] += self.base_margin;
+    }
+}
+
+/// XGBoost's `common::Sigmoid`.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    const EPS: f32 = 1e-16;
+    1.0f32 / ((-x).exp() + 1.0f32 + EPS)
+}
+
+impl Tree {
+    #[inline]
+    pub fn leaf_index(&self, x: &[f32]) -> usize {
+        let mut i = 0usize;
+        loop {
+            let n = &self.nodes[i];
+            if n.is_leaf() {
+                return i;
+            }
+            let v = x[n.feature as usize];
+            i = if v.is_nan() {
+                if n.default_left {
+                    n.left as usize
+                } else {
+                    n.right as usize
+                }
+            } else if v < n.value {
+                n.left as usize
+            } else {
+                n.right as usize
+            };
+        }
+    }
+
+    #[inline]
+    pub fn leaf_value(&self, x: &[f32]) -> f32 {
+        self.nodes[self.leaf_index(x)].value
+    }
+}
+
+fn parse_tree(tj: &Value, t: usize, num_feature: usize) -> Result<Tree, ForestError> {
+    let field = |name: &str| -> Result<Vec<f64>, ForestError> {
+        numbers(
+            tj.get(name)
+                .ok_or_else(|| ForestError::Malformed(format!("tree {t} has no `{name}`")))?,
+            name,
+        )
+    };
+    let left = field("left_children")?;
+    let right = field("right_children")?;
+    let split_indices = field("split_indices")?;
+    let split_conditions = field("split_conditions")?;
+    let default_left = field("default_left")?;
+    let sum_hessian = field("sum_hessian")?;
+    let n = left.len();
+    if [
+        right.len(),
+        split_indices.len(),
+        split_conditions.len(),
+        default_left.len(),
+        sum_hessian.len(),
+    ]
+    .iter()
+    .any(|&m| m != n)
+        || n == 0
+    {
+        return malformed(format!("tree {t} has arrays of different lengths"));
+    }
+    if let Some(Value::Array(types)) = tj.get("split_type") {
+        if types.iter().any(|v| v.as_f64().unwrap_or(0.0) != 0.0) {
+            return Err(ForestError::Unsupported(format!(
+                "tree {t} uses categorical splits (enable_categorical); churn scores numeric splits only"
+            )));
+        }
+    }
+    if let Some(size) = tj.get("tree_param").and_then(|p| p.get("size_leaf_vector")) {
+        if as_str_number(size, "size_leaf_vector")? > 1.0 {
+            return Err(ForestError::Unsupported(
+                "vector leaves (multi-output trees)".into(),
+            ));
+        }
+    }
+    let mut nodes = Vec::with_capacity(n);
+    for i in 0..n {
+        let (l, r) = (left[i] as i64, right[i] as i64);
+        let is_leaf = l == -1;
+        if !is_leaf {
+            let ok = |c: i64| c >= 0 && (c as usize) < n && c as usize != i;
+            if !ok(l) || !ok(r) {
+                return malformed(format!(
+                    "tree {t} node {i} has children {l}/{r} outside the tree"
+                ));
+            }
+            if split_indices[i] as usize >= num_feature {
+                return malformed(format!(
+                    "tree {t} node {i} splits on feature {} of {num_feature}",
+                    split_indices[i]
+                ));
+            }
+        }
+        nodes.push(Node {
+            left: l as i32,
+            right: r as i32,
+            feature: split_indices[i] as u32,
+            value: split_conditions[i] as f32,
+            default_left: default_left[i] != 0.0,
+            cover: sum_hessian[i] as f32,
+        });
+    }
+    check_is_a_tree(&nodes, t)?;
+    let mut mean_values = vec![0f32; n];
+    fill_mean_values(&nodes, 0, &mut mean_values);
+    let max_depth = depth(&nodes, 0);
+    Ok(Tree {
+        nodes,
+        mean_values,
+        max_depth,
+    })
+}
+
+/// Every node reachable from the root exactly once: no cycles, no shared children, so the
+/// recursive walks below terminate.
+fn check_is_a_tree(nodes: &[Node], t: usize) -> Result<(), ForestError> {
+    let mut seen = vec![false; nodes.len()];
+    let mut stack = vec![0usize];
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            return malformed(format!("tree {t} reaches node {i} twice"));
+        }
+        if !nodes[i].is_leaf() {
+            stack.push(nodes[i].left as usize);
+            stack.push(nodes[i].right as usize);
+        }
+    }
+    Ok(())
+}
+
+/// XGBoost's `FillNodeMeanValue`, in float.
+fn fill_mean_values(nodes: &[Node], i: usize, out: &mut [f32]) -> f32 {
+    let n = &nodes[i];
+    let result = if n.is_leaf() {
+        n.value
+    } else {
+        let (l, r) = (n.left as usize, n.right as usize);
+        let mut v = fill_mean_values(nodes, l, out) * nodes[l].cover;
+        v += fill_mean_values(nodes, r, out) * nodes[r].cover;
+        v / n.cover
+    };
+    out[i] = result;
+    result
+}
+
+fn depth(nodes: &[Node], i: usize) -> usize {
+    let n = &nodes[i];
+    if n.is_leaf() {
+        0
+    } else {
+        1 + depth(nodes, n.left as usize).max(depth(nodes, n.right as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-made two-tree model: tree 0 splits feature 0 at 0.5 (missing goes right),
+    /// tree 1 is a single leaf.
+    pub(crate) fn tiny_model() -> Value {
+        serde_json::json!({
+            "learner": {
+                "attributes": {},
+                "feature_names": ["a", "b"],
+                "gradient_booster": {"model": {"trees": [
+                    {"left_children": [1, -1, -1], "right_children": [2, -1, -1], "split_indices": [0, 0, 0],
+                     "split_conditions": [0.5, -0.4, 0.3], "default_left": [0, 0, 0], "sum_hessian": [10.0, 4.0, 6.0],
+                     "split_type": [0, 0, 0], "tree_param": {"size_leaf_vector": "1"}},
+                    {"left_children": [-1], "right_children": [-1], "split_indices": [0], "split_conditions": [0.1],
+                     "default_left": [0], "sum_hessian": [10.0]}
+                ]}, "name": "gbtree"},
+                "learner_model_param": {"base_score": "[2.5E-1]", "num_class": "0", "num_feature": "2", "num_target": "1"},
+                "objective": {"name": "binary:logistic"}
+            },
+            "version": [3, 2, 0]
+        })
+    }
+
+    #[test]
+    fn evaluates_splits_missing_and_base_score() {
+        let f = Forest::from_json(&tiny_model()).unwrap();
+        let base = -((1.0f32 / 0.25 - 1.0).ln());
+        assert_eq!(f.margin(&[0.0, 0.0]), base + -0.4 + 0.1);
+        assert_eq!(f.margin(&[0.9, 0.0]), base + 0.3 + 0.1);
+        assert_eq!(f.margin(&[f32::NAN, 0.0]), base + 0.3 + 0.1);
+        assert!((f.predict(&[0.0, 0.0]) - 1.0 / (1.0 + (-(base - 0.3f32)).exp())).abs() < 1e-6);
+        assert_eq!(f.xgboost_version, "3.2.0");
+    }
+
+    #[test]
+    fn contributions_sum_to_the_margin() {
+        let f = Forest::from_json(&tiny_model()).unwrap();
+        let mut out = vec![0f32; 3];
+        let mut scratch = Vec::new();
+        f.contributions(&[0.0, 7.0], &mut out, &mut scratch);
+        let sum: f32 = out.iter().sum();
+        assert!((sum - f.margin(&[0.0, 7.0])).abs() < 1e-6, "{out:?}");
+        // The expected value of tree 0 is 0.4*-0.4 + 0.6*0.3 = 0.02; feature 0 takes the rest.
+        assert!((out[0] - (-0.4 - 0.02)).abs() < 1e-6);
+        assert_eq!(out[1], 0.0);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_score() {
+        let mut m = tiny_model();
+        m["learner"]["objective"]["name"] = "multi:softprob".into();
+        assert!(matches!(
+            Forest::from_json(&m),
+            Err(ForestError::Unsupported(_))
+        ));
+        let mut m = tiny_model();
+        m["learner"]["gradient_booster"]["model"]["trees"][0]["left_children"][0] = 7.into();
+        assert!(matches!(
+            Forest::from_json(&m),
+            Err(ForestError::Malformed(_))
+        ));
+        assert!(Forest::from_bytes(b"binf...").is_err());
+        assert!(Forest::from_bytes(b"").is_err());
+    }
+}

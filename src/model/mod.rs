@@ -1,0 +1,13 @@
+//! The model: training through XGBoost (feature `train`), the saved bundle, and the pure-Rust
+//! scorer with exact TreeSHAP reasons that serving and batch scoring use.
+
+pub mod bundle;
+pub mod forest;
+pub mod mlmodel;
+pub mod reasons;
+pub mod shap;
+pub mod ubjson;
+#[cfg(feature = "train")]
+pub mod xgboost;
+
+pub use bundle::{open, LoadedModel};

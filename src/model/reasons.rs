@@ -1,0 +1,152 @@
+//! Per-customer reasons: exact TreeSHAP contributions summed back onto the raw fields a
+//! retention agent knows ("Contract = Month-to-month"), ranked by size.
+//!
+//! Contributions are in log-odds. For people they are also given in probability points: the
+//! move from the average customer's probability to this customer's is shared out in proportion
+//! to the contributions (the sigmoid's secant slope between the two margins), so the points add
+//! up exactly to the difference and keep each contribution's sign.
+
+use super::bundle::{Inputs, LoadedModel};
+use super::forest::{sigmoid, Forest};
+use super::shap::PathElement;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    /// The raw field (or, for a model without churn's pipeline, the model column).
+    pub field: String,
+    pub label: String,
+    /// The customer's value of that field, as text.
+    pub value: String,
+    /// SHAP value in log-odds, summed over the field's model columns.
+    pub contribution: f64,
+    /// The same in percentage points of churn probability.
+    pub points: f64,
+    pub direction: Direction,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Raises,
+    Lowers,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// The model's probability for an average customer (the SHAP base value).
+    pub base_probability: f64,
+    pub reasons: Vec<Reason>,
+}
+
+/// Reusable buffers for explaining many rows on one thread.
+#[derive(Default)]
+pub struct Scratch {
+    path: Vec<PathElement>,
+    phi: Vec<f32>,
+    grouped: Vec<f64>,
+}
+
+/// Which model columns belong to which reported field.
+pub struct Explainer {
+    groups: Vec<Vec<usize>>,
+    names: Vec<String>,
+    labels: Vec<String>,
+}
+
+impl Explainer {
+    pub fn new(model: &LoadedModel) -> Explainer {
+        match &model.inputs {
+            Inputs::Customers(p) => Explainer {
+                groups: p.features_of_field(),
+                names: p.schema.fields.iter().map(|f| f.name.clone()).collect(),
+                labels: p
+                    .schema
+                    .fields
+                    .iter()
+                    .map(|f| f.display_label().to_string())
+                    .collect(),
+            },
+            Inputs::Features(names) => Explainer {
+                groups: (0..names.len()).map(|j| vec![j]).collect(),
+                names: names.clone(),
+                labels: names.clone(),
+            },
+        }
+    }
+
+    /// Explains one row. `x` holds the model inputs; `value_text(k)` renders field k's value.
+    pub fn explain(
+        &self,
+        forest: &Forest,
+        x: &[f32],
+        top: usize,
+        scratch: &mut Scratch,
+        value_text: impl Fn(usize) -> String,
+    ) -> Explanation {
+        scratch.phi.resize(forest.num_feature + 1, 0.0);
+        forest.contributions(x, &mut scratch.phi, &mut scratch.path);
+        let bias = scratch.phi[forest.num_feature] as f64;
+        let margin: f64 = scratch.phi.iter().map(|&v| v as f64).sum();
+        let p_base = sigmoid(bias as f32) as f64;
+        let p = sigmoid(margin as f32) as f64;
+        let slope = if (margin - bias).abs() > 1e-6 {
+            (p - p_base) / (margin - bias)
+        } else {
+            p * (1.0 - p)
+        };
+        scratch.grouped.clear();
+        scratch.grouped.extend(
+            self.groups
+                .iter()
+                .map(|cols| cols.iter().map(|&j| scratch.phi[j] as f64).sum::<f64>()),
+        );
+        let mut order: Vec<usize> = (0..self.groups.len())
+            .filter(|&k| scratch.grouped[k] != 0.0)
+            .collect();
+        order.sort_by(|&a, &b| {
+            scratch.grouped[b]
+                .abs()
+                .total_cmp(&scratch.grouped[a].abs())
+        });
+        order.truncate(top);
+        let reasons = order
+            .into_iter()
+            .map(|k| {
+                let contribution = scratch.grouped[k];
+                let points = 100.0 * contribution * slope;
+                let value = value_text(k);
+                let direction = if contribution > 0.0 {
+                    Direction::Raises
+                } else {
+                    Direction::Lowers
+                };
+                let text = format!(
+                    "{} = {} {} the churn risk ({:+.1} points)",
+                    self.labels[k],
+                    value,
+                    if direction == Direction::Raises {
+                        "raises"
+                    } else {
+                        "lowers"
+                    },
+                    points
+                );
+                Reason {
+                    field: self.names[k].clone(),
+                    label: self.labels[k].clone(),
+                    value,
+                    contribution,
+                    points,
+                    direction,
+                    text,
+                }
+            })
+            .collect();
+        Explanation {
+            base_probability: p_base,
+            reasons,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Training through the real XGBoost library (crate `xgb`, libxgboost 3.2.0 from the pinned
+//! xgboost-cpu wheel). Only this file talks to the C library.
+//!
+//! The booster is created bare and every parameter set explicitly: the crate's parameter
+//! builders always send `base_score=0.5` (and a few parameters XGBoost 3 no longer reads), so
+//! they are not used. `base_score` is set to the training churn rate.
+
+use crate::training::BoostParams;
+use xgb::{Booster, DMatrix};
+
+#[derive(Debug, thiserror::Error)]
+#[error("XGBoost: {0}")]
+pub struct XgbError(pub String);
+
+impl From<xgb::XGBError> for XgbError {
+    fn from(e: xgb::XGBError) -> Self {
+        XgbError(e.to_string())
+    }
+}
+
+/// A dense matrix of model inputs (row-major, NaN = missing) with labels.
+pub struct Matrix<'a> {
+    pub x: &'a [f32],
+    pub y: &'a [u8],
+    pub n_features: usize,
+}
+
+impl Matrix<'_> {
+    pub fn rows(&self) -> usize {
+        self.y.len()
+    }
+
+    fn dmatrix(&self, names: Option<&[String]>) -> Result<DMatrix, XgbError> {
+        let mut d = DMatrix::from_dense(self.x, self.rows())?;
+        let labels: Vec<f32> = self.y.iter().map(|&v| v as f32).collect();
+        d.set_labels(&labels)?;
+        if let Some(names) = names {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            d.set_feature_names(&refs)?;
+        }
+        Ok(d)
+    }
+}
+
+/// Per-round log loss, for the tracked learning curves.
+#[derive(Debug, Clone, Default)]
+pub struct Curves {
+    pub train: Vec<f64>,
+    pub valid: Vec<f64>,
+}
+
+pub struct Fitted {
+    pub booster: Booster,
+    /// Rounds kept (the best round + 1 with early stopping).
+    pub rounds: usize,
+    pub curves: Curves,
+    /// Log loss on the validation rows at the kept round, when there were any.
+    pub valid_log_loss: Option<f64>,
+}
+
+pub struct FitOptions<'a> {
+    pub params: &'a BoostParams,
+    pub max_rounds: usize,
+    /// Stop when the validation log loss has not improved for this many rounds.
+    pub early_stopping: Option<usize>,
+    pub seed: u64,
+    pub threads: usize,
+    pub base_score: f64,
+    pub feature_names: Option<&'a [String]>,
+    pub track_train_curve: bool,
+}
+
+/// Trains one booster. With `valid` rows and `early_stopping`, stops at the best validation log
+/// loss and keeps only the rounds up to it.
+pub fn fit(
+    train: &Matrix,
+    valid: Option<&Matrix>,
+    opts: &FitOptions,
+    mut on_round: impl FnMut(usize),
+) -> Result<Fitted, XgbError> {
+    let dtrain = train.dmatrix(opts.feature_names)?;
+    let dvalid = valid.map(|v| v.dmatrix(opts.feature_names)).transpose()?;
+    let mut cached: Vec<&DMatrix> = vec![&dtrain];
+    if let Some(d) = &dvalid {
+        cached.push(d);
+    }
+    let mut booster = Booster::new_with_cached_dmats(&Default::default(), &cached)?;
+    for (k, v) in params_for(opts) {
+        booster.set_param(&k, &v)?;
+    }
+    if let Some(names) = opts.feature_names {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        booster.set_feature_names(&refs)?;
+    }
+    let mut curves = Curves::default();
+    let mut best: Option<(usize, f64)> = None;
+    for round in 0..opts.max_rounds {
+        booster.update(&dtrain, round as i32)?;
+        if opts.track_train_curve {
+            curves.train.push(logloss_of(&booster, &dtrain)?);
+        }
+        if let Some(d) = &dvalid {
+            let loss = logloss_of(&booster, d)?;
+            curves.valid.push(loss);
+            if best.is_none_or(|(_, b)| loss < b) {
+                best = Some((round, loss));
+            }
+            if let (Some(patience), Some((best_round, _))) = (opts.early_stopping, best) {
+                if round - best_round >= patience {
+                    on_round(round + 1);
+                    break;
+                }
+            }
+        }
+        on_round(round + 1);
+    }
+    let (rounds, booster, valid_log_loss) = match (best, opts.early_stopping) {
+        (Some((best_round, loss)), Some(_)) => {
+            let kept = best_round + 1;
+            let sliced = if kept < curves.valid.len() {
+                booster.slice(0, kept as i32)?
+            } else {
+                booster
+            };
+            (kept, sliced, Some(loss))
+        }
+        (Some(_), None) => (opts.max_rounds, booster, curves.valid.last().copied()),
+        (None, _) => (opts.max_rounds, booster, None),
+    };
+    Ok(Fitted {
+        booster,
+        rounds,
+        curves,
+        valid_log_loss,
+    })
+}
+
+fn logloss_of(booster: &Booster, d: &DMatrix) -> Result<f64, XgbError> {
+    let m = booster.evaluate(d)?;
+    m.get("logloss")
+        .map(|&v| v as f64)
+        .ok_or_else(|| XgbError("XGBoost reported no logloss".into()))
+}
+
+fn params_for(opts: &FitOptions) -> Vec<(String, String)> {
+    let p = opts.params;
+    let mut v: Vec<(String, String)> = vec![
+        ("verbosity".into(), "0".into()),
+        ("objective".into(), "binary:logistic".into()),
+        ("eval_metric".into(), "logloss".into()),
+        ("tree_method".into(), "hist".into()),
+        ("base_score".into(), format!("{}", opts.base_score)),
+        ("seed".into(), opts.seed.to_string()),
+        ("nthread".into(), opts.threads.max(1).to_string()),
+    ];
+    v.extend(p.xgboost_pairs());
+    v
+}
+
+/// The XGBoost parameters a fit sends, for tracking.
+pub fn tracked_params(opts: &FitOptions) -> Vec<(String, String)> {
+    params_for(opts)
+        .into_iter()
+        .filter(|(k, _)| k != "verbosity" && k != "nthread")
+        .collect()
+}
+
+/// Probabilities from XGBoost itself (used by tests and by the held-out evaluation, so the
+/// metrics describe exactly what XGBoost computes).
+pub fn predict(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
+    let d = DMatrix::from_dense(x, rows)?;
+    Ok(booster.predict(&d)?)
+}
+
+/// XGBoost's own `pred_contribs` (features + bias per row).
+pub fn contributions(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
+    let d = DMatrix::from_dense(x, rows)?;
+    Ok(booster.predict_contributions(&d)?.0)
+}
+
+/// The model as UBJSON bytes, MLflow's default `model.ubj`.
+pub fn to_ubj(booster: &Booster) -> Result<Vec<u8>, XgbError> {
+    Ok(booster.save_buffer(true)?)
+}
+
+pub fn from_bytes(bytes: &[u8]) -> Result<Booster, XgbError> {
+    Ok(Booster::load_buffer(bytes)?)
+}

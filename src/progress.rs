@@ -1,0 +1,59 @@
+//! Progress reporting, kept apart from the work: domain code reports stages and steps, the CLI
+//! draws bars (on a terminal only), everything else stays silent.
+
+pub trait Progress: Sync {
+    /// A new stage with `total` steps (0 when unknown).
+    fn stage(&self, name: &str, total: u64);
+    fn advance(&self, steps: u64);
+    fn finish(&self);
+}
+
+pub struct Silent;
+
+impl Progress for Silent {
+    fn stage(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// An indicatif bar on stderr; hidden automatically when stderr is not a terminal.
+pub struct Bar {
+    bar: indicatif::ProgressBar,
+}
+
+impl Bar {
+    pub fn new() -> Bar {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        Bar { bar }
+    }
+}
+
+impl Default for Bar {
+    fn default() -> Self {
+        Bar::new()
+    }
+}
+
+impl Progress for Bar {
+    fn stage(&self, name: &str, total: u64) {
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        self.bar.set_style(style);
+        self.bar.set_prefix(name.to_string());
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+        self.bar.reset_eta();
+    }
+    fn advance(&self, steps: u64) {
+        self.bar.inc(steps);
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

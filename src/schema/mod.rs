@@ -1,0 +1,479 @@
+//! The input schema: which columns a churn table has and what each may hold.
+//!
+//! The schema is data, not code: a TOML file declares the id column, the target with its two
+//! labels, and every input field (numeric with bounds, or categorical with its levels). The IBM
+//! Telco schema is built in ([`Schema::telco`]). Every raw value entering the system, from a CSV
+//! cell, a Parquet cell or a JSON request, is validated here once, by [`Field::parse`].
+
+mod value;
+
+pub use value::{FieldError, FieldErrorCode, Raw};
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The built-in IBM Telco Customer Churn schema, as TOML.
+pub const TELCO_TOML: &str = include_str!("telco.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawSchema", into = "RawSchema")]
+pub struct Schema {
+    pub name: String,
+    pub description: Option<String>,
+    /// Column holding the customer id: echoed in predictions, never a feature.
+    pub id: Option<String>,
+    pub target: Target,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub column: String,
+    pub positive: String,
+    pub negative: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub label: Option<String>,
+    pub kind: FieldKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldKind {
+    Numeric(NumericSpec),
+    Categorical(CategoricalSpec),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumericSpec {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub integer: bool,
+    pub blank: Blank,
+    pub default: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoricalSpec {
+    pub values: Vec<String>,
+    pub blank: Blank,
+    pub default: Option<String>,
+}
+
+/// What an empty cell (or a JSON null) means for a field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Blank {
+    /// Rejected: the field is required.
+    Error,
+    /// Passed on as missing (NaN), which XGBoost routes down each split's default branch.
+    Missing,
+    /// Replaced by this number (e.g. TotalCharges of a customer not billed yet is 0).
+    Fill(f64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("cannot read schema file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("schema file {path} is not valid TOML: {message}")]
+    Toml { path: String, message: String },
+    #[error("schema {0}")]
+    Invalid(String),
+}
+
+impl Schema {
+    /// The built-in IBM Telco schema.
+    pub fn telco() -> Schema {
+        Schema::from_toml(TELCO_TOML, "built-in telco schema")
+            .expect("the built-in schema is valid")
+    }
+
+    pub fn from_toml(text: &str, origin: &str) -> Result<Schema, SchemaError> {
+        toml::from_str(text).map_err(|e| SchemaError::Toml {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Schema, SchemaError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Schema::from_toml(&text, &path.display().to_string())
+    }
+
+    /// `--schema FILE` when given, the built-in Telco schema otherwise.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Schema, SchemaError> {
+        match path {
+            Some(p) => Schema::load(p),
+            None => Ok(Schema::telco()),
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&RawSchema::from(self.clone())).expect("a schema serialises to TOML")
+    }
+
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// Parses a target cell into 1 (positive), 0 (negative) or an error naming both labels.
+    pub fn parse_label(&self, raw: &str) -> Result<u8, FieldError> {
+        let t = raw.trim();
+        if t == self.target.positive {
+            Ok(1)
+        } else if t == self.target.negative {
+            Ok(0)
+        } else {
+            Err(FieldError::new(
+                FieldErrorCode::InvalidLabel,
+                format!(
+                    "expected the label \"{}\" or \"{}\", found \"{}\"",
+                    self.target.positive,
+                    self.target.negative,
+                    value::shorten(raw)
+                ),
+            )
+            .expected_values(vec![
+                self.target.negative.clone(),
+                self.target.positive.clone(),
+            ])
+            .received(raw))
+        }
+    }
+
+    /// A customer with every field at its default: the starting point of the web form.
+    pub fn default_values(&self) -> Vec<f64> {
+        self.fields.iter().map(Field::default_value).collect()
+    }
+}
+
+impl Field {
+    pub fn display_label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+
+    pub fn is_categorical(&self) -> bool {
+        matches!(self.kind, FieldKind::Categorical(_))
+    }
+
+    pub fn levels(&self) -> &[String] {
+        match &self.kind {
+            FieldKind::Categorical(c) => &c.values,
+            FieldKind::Numeric(_) => &[],
+        }
+    }
+
+    /// Renders a validated value back as text, as it would appear in a CSV.
+    pub fn format_value(&self, v: f64) -> String {
+        if v.is_nan() {
+            return String::new();
+        }
+        match &self.kind {
+            FieldKind::Categorical(c) => c.values.get(v as usize).cloned().unwrap_or_default(),
+            FieldKind::Numeric(n) if n.integer => format!("{}", v as i64),
+            FieldKind::Numeric(_) => format!("{v}"),
+        }
+    }
+
+    fn default_value(&self) -> f64 {
+        match &self.kind {
+            FieldKind::Numeric(n) => n.default.or(n.min).unwrap_or(0.0),
+            FieldKind::Categorical(c) => c
+                .default
+                .as_ref()
+                .and_then(|d| c.values.iter().position(|v| v == d))
+                .unwrap_or(0) as f64,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file format. Kept apart from the validated types so that a schema that parses is coherent.
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchema {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    target: Target,
+    #[serde(rename = "field")]
+    fields: Vec<RawField>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    name: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    values: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    integer: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blank: Option<RawBlank>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default: Option<RawDefault>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum RawBlank {
+    Fill(f64),
+    Word(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum RawDefault {
+    Number(f64),
+    Text(String),
+}
+
+impl TryFrom<RawSchema> for Schema {
+    type Error = String;
+
+    fn try_from(raw: RawSchema) -> Result<Schema, String> {
+        if raw.fields.is_empty() {
+            return Err("declares no [[field]]: a model needs at least one input column".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in raw.id.iter().chain(std::iter::once(&raw.target.column)) {
+            seen.insert(name.clone());
+        }
+        if raw.id.as_deref() == Some(raw.target.column.as_str()) {
+            return Err(format!(
+                "uses `{}` as both id and target",
+                raw.target.column
+            ));
+        }
+        if raw.target.positive == raw.target.negative {
+            return Err(format!(
+                "target `{}` has the same positive and negative label",
+                raw.target.column
+            ));
+        }
+        let mut fields = Vec::with_capacity(raw.fields.len());
+        for f in raw.fields {
+            if !seen.insert(f.name.clone()) {
+                return Err(format!(
+                    "names column `{}` twice (fields, id and target must differ)",
+                    f.name
+                ));
+            }
+            fields.push(field_from_raw(f)?);
+        }
+        Ok(Schema {
+            name: raw.name,
+            description: raw.description,
+            id: raw.id,
+            target: raw.target,
+            fields,
+        })
+    }
+}
+
+fn field_from_raw(f: RawField) -> Result<Field, String> {
+    let at = |msg: &str| format!("field `{}`: {msg}", f.name);
+    let blank = match &f.blank {
+        None => Blank::Error,
+        Some(RawBlank::Fill(v)) => Blank::Fill(*v),
+        Some(RawBlank::Word(w)) if w == "error" => Blank::Error,
+        Some(RawBlank::Word(w)) if w == "missing" => Blank::Missing,
+        Some(RawBlank::Word(w)) => {
+            return Err(at(&format!(
+                "blank = \"{w}\" is not one of \"error\", \"missing\" or a number"
+            )))
+        }
+    };
+    let kind = match f.kind.as_str() {
+        "numeric" => {
+            if f.values.is_some() {
+                return Err(at("a numeric field takes no `values`"));
+            }
+            if let (Some(lo), Some(hi)) = (f.min, f.max) {
+                if lo > hi {
+                    return Err(at(&format!("min {lo} is above max {hi}")));
+                }
+            }
+            let default = match &f.default {
+                None => None,
+                Some(RawDefault::Number(v)) => Some(*v),
+                Some(RawDefault::Text(t)) => {
+                    return Err(at(&format!("default \"{t}\" is not a number")))
+                }
+            };
+            FieldKind::Numeric(NumericSpec {
+                min: f.min,
+                max: f.max,
+                integer: f.integer,
+                blank,
+                default,
+            })
+        }
+        "categorical" => {
+            let values = f.values.clone().unwrap_or_default();
+            if values.len() < 2 {
+                return Err(at(
+                    "a categorical field needs `values` with at least two levels",
+                ));
+            }
+            let mut uniq = std::collections::HashSet::new();
+            if let Some(dup) = values.iter().find(|v| !uniq.insert(v.as_str())) {
+                return Err(at(&format!("level \"{dup}\" is listed twice")));
+            }
+            if values.len() > u16::MAX as usize {
+                return Err(at("has too many levels"));
+            }
+            if f.min.is_some() || f.max.is_some() || f.integer {
+                return Err(at("a categorical field takes no min, max or integer"));
+            }
+            if let Blank::Fill(_) = blank {
+                return Err(at(
+                    "a categorical field's blank must be \"error\" or \"missing\"",
+                ));
+            }
+            let default = match &f.default {
+                None => None,
+                Some(RawDefault::Text(t)) if values.contains(t) => Some(t.clone()),
+                Some(d) => return Err(at(&format!("default {d:?} is not one of its values"))),
+            };
+            FieldKind::Categorical(CategoricalSpec {
+                values,
+                blank,
+                default,
+            })
+        }
+        other => {
+            return Err(at(&format!(
+                "kind = \"{other}\" is not \"numeric\" or \"categorical\""
+            )))
+        }
+    };
+    Ok(Field {
+        name: f.name,
+        label: f.label,
+        kind,
+    })
+}
+
+impl From<Schema> for RawSchema {
+    fn from(s: Schema) -> RawSchema {
+        let fields = s
+            .fields
+            .into_iter()
+            .map(|f| {
+                let blank_of = |b: Blank| match b {
+                    Blank::Error => None,
+                    Blank::Missing => Some(RawBlank::Word("missing".into())),
+                    Blank::Fill(v) => Some(RawBlank::Fill(v)),
+                };
+                match f.kind {
+                    FieldKind::Numeric(n) => RawField {
+                        name: f.name,
+                        kind: "numeric".into(),
+                        label: f.label,
+                        values: None,
+                        min: n.min,
+                        max: n.max,
+                        integer: n.integer,
+                        blank: blank_of(n.blank),
+                        default: n.default.map(RawDefault::Number),
+                    },
+                    FieldKind::Categorical(c) => RawField {
+                        name: f.name,
+                        kind: "categorical".into(),
+                        label: f.label,
+                        values: Some(c.values),
+                        min: None,
+                        max: None,
+                        integer: false,
+                        blank: blank_of(c.blank),
+                        default: c.default.map(RawDefault::Text),
+                    },
+                }
+            })
+            .collect();
+        RawSchema {
+            name: s.name,
+            description: s.description,
+            id: s.id,
+            target: s.target,
+            fields,
+        }
+    }
+}
+
+impl Schema {
+    /// Serialises into the bundle next to the model, as TOML (reusable with `--schema`).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.to_toml())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telco_schema_has_the_19_input_fields() {
+        let s = Schema::telco();
+        assert_eq!(s.fields.len(), 19);
+        assert_eq!(s.id.as_deref(), Some("customerID"));
+        assert_eq!(s.target.column, "Churn");
+        assert_eq!(s.fields.iter().filter(|f| f.is_categorical()).count(), 15);
+    }
+
+    #[test]
+    fn schema_round_trips_through_toml() {
+        let s = Schema::telco();
+        let again = Schema::from_toml(&s.to_toml(), "round trip").unwrap();
+        assert_eq!(s, again);
+    }
+
+    #[test]
+    fn incoherent_schemas_are_refused_with_the_field_named() {
+        let base = "name='x'\n[target]\ncolumn='y'\npositive='1'\nnegative='0'\n";
+        let cases = [
+            (
+                "[[field]]\nname='a'\nkind='numeric'\nmin=5\nmax=1\n",
+                "field `a`: min 5 is above max 1",
+            ),
+            (
+                "[[field]]\nname='a'\nkind='categorical'\nvalues=['x']\n",
+                "field `a`: a categorical field needs",
+            ),
+            ("[[field]]\nname='a'\nkind='text'\n", "kind = \"text\""),
+            (
+                "[[field]]\nname='y'\nkind='numeric'\n",
+                "names column `y` twice",
+            ),
+            (
+                "[[field]]\nname='a'\nkind='categorical'\nvalues=['p','q']\ndefault='r'\n",
+                "default",
+            ),
+        ];
+        for (fields, expected) in cases {
+            let err = Schema::from_toml(&format!("{base}{fields}"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err} should contain {expected}");
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Reading raw rows from CSV and Parquet files in batches, with a location for every row.
+
+use super::DataError;
+use crate::schema::Raw;
+use arrow_array::{cast::AsArray, Array, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Result<Format, DataError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("csv") | Some("txt") => Ok(Format::Csv),
+            Some("parquet") | Some("pq") => Ok(Format::Parquet),
+            _ => Err(DataError::UnsupportedFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Where a row came from, for error messages: a CSV line (the header is line 1) or a Parquet row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Line(u64),
+    Row(u64),
+}
+
+impl Location {
+    pub fn number(&self) -> u64 {
+        match self {
+            Location::Line(n) | Location::Row(n) => *n,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Line(n) => write!(f, "line {n}"),
+            Location::Row(n) => write!(f, "row {n}"),
+        }
+    }
+}
+
+/// Feeds every byte read into a SHA-256, so a training file is hashed in the same pass.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+enum Inner {
+    Csv(csv::Reader<HashingReader<BufReader<File>>>),
+    Parquet {
+        reader: ParquetRecordBatchReader,
+        next_row: u64,
+        hash: String,
+    },
+}
+
+/// A file of customer rows, read batch by batch with bounded memory.
+pub struct TableReader {
+    path: PathBuf,
+    columns: Vec<String>,
+    inner: Inner,
+}
+
+/// One batch of raw rows.
+pub enum RawBatch {
+    Csv {
+        records: Vec<csv::StringRecord>,
+        lines: Vec<u64>,
+    },
+    Arrow {
+        batch: RecordBatch,
+        first_row: u64,
+    },
+}
+
+impl RawBatch {
+    pub fn new_csv() -> RawBatch {
+        RawBatch::Csv {
+            records: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            RawBatch::Csv { records, .. } => records.len(),
+            RawBatch::Arrow { batch, .. } => batch.num_rows(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn location(&self, row: usize) -> Location {
+        match self {
+            RawBatch::Csv { lines, .. } => Location::Line(lines[row]),
+            RawBatch::Arrow { first_row, .. } => Location::Row(first_row + row as u64),
+        }
+    }
+
+    /// Column accessors resolved once per batch (Arrow arrays are downcast here, not per cell).
+    pub fn cells(&self) -> BatchCells<'_> {
+        match self {
+            RawBatch::Csv { records, .. } => BatchCells::Csv(records),
+            RawBatch::Arrow { batch, .. } => BatchCells::Arrow(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| ArrowColumn::of(c.as_ref()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+pub enum BatchCells<'a> {
+    Csv(&'a [csv::StringRecord]),
+    Arrow(Vec<ArrowColumn<'a>>),
+}
+
+impl BatchCells<'_> {
+    #[inline]
+    pub fn get(&self, row: usize, col: usize) -> Raw<'_> {
+        match self {
+            BatchCells::Csv(records) => records[row].get(col).map(Raw::Text).unwrap_or(Raw::Null),
+            BatchCells::Arrow(cols) => cols[col].get(row),
+        }
+    }
+}
+
+pub enum ArrowColumn<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    LargeUtf8(&'a arrow_array::LargeStringArray),
+    Utf8View(&'a arrow_array::StringViewArray),
+    Int64(&'a arrow_array::Int64Array),
+    Int32(&'a arrow_array::Int32Array),
+    Int16(&'a arrow_array::Int16Array),
+    Int8(&'a arrow_array::Int8Array),
+    UInt8(&'a arrow_array::UInt8Array),
+    Float64(&'a arrow_array::Float64Array),
+    Float32(&'a arrow_array::Float32Array),
+    Boolean(&'a arrow_array::BooleanArray),
+    Dictionary(Box<ArrowColumn<'a>>, Vec<Option<usize>>),
+    Unsupported(&'a dyn Array),
+}
+
+impl<'a> ArrowColumn<'a> {
+    fn of(a: &'a dyn Array) -> ArrowColumn<'a> {
+        use arrow_array::types::*;
+        match a.data_type() {
+            DataType::Utf8 => ArrowColumn::Utf8(a.as_string::<i32>()),
+            DataType::LargeUtf8 => ArrowColumn::LargeUtf8(a.as_string::<i64>()),
+            DataType::Utf8View => ArrowColumn::Utf8View(a.as_string_view()),
+            DataType::Int64 => ArrowColumn::Int64(a.as_primitive::<Int64Type>()),
+            DataType::Int32 => ArrowColumn::Int32(a.as_primitive::<Int32Type>()),
+            DataType::Int16 => ArrowColumn::Int16(a.as_primitive::<Int16Type>()),
+            DataType::Int8 => ArrowColumn::Int8(a.as_primitive::<Int8Type>()),
+            DataType::UInt8 => ArrowColumn::UInt8(a.as_primitive::<UInt8Type>()),
+            DataType::Float64 => ArrowColumn::Float64(a.as_primitive::<Float64Type>()),
+            DataType::Float32 => ArrowColumn::Float32(a.as_primitive::<Float32Type>()),
+            DataType::Boolean => ArrowColumn::Boolean(a.as_boolean()),
+            DataType::Dictionary(key, _) if key.as_ref() == &DataType::Int32 => {
+                let d = a.as_dictionary::<Int32Type>();
+                let keys = (0..d.len())
+                    .map(|i| d.is_valid(i).then(|| d.keys().value(i) as usize))
+                    .collect();
+                ArrowColumn::Dictionary(Box::new(ArrowColumn::of(d.values().as_ref())), keys)
+            }
+            _ => ArrowColumn::Unsupported(a),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Raw<'_> {
+        macro_rules! cell {
+            ($arr:expr, $conv:expr) => {
+                if $arr.is_null(i) {
+                    Raw::Null
+                } else {
+                    $conv($arr.value(i))
+                }
+            };
+        }
+        match self {
+            ArrowColumn::Utf8(a) => cell!(a, Raw::Text),
+            ArrowColumn::LargeUtf8(a) => cell!(a, Raw::Text),
+            ArrowColumn::Utf8View(a) => cell!(a, Raw::Text),
+            ArrowColumn::Int64(a) => cell!(a, Raw::Integer),
+            ArrowColumn::Int32(a) => cell!(a, |v: i32| Raw::Integer(v as i64)),
+            ArrowColumn::Int16(a) => cell!(a, |v: i16| Raw::Integer(v as i64)),
+            ArrowColumn::Int8(a) => cell!(a, |v: i8| Raw::Integer(v as i64)),
+            ArrowColumn::UInt8(a) => cell!(a, |v: u8| Raw::Integer(v as i64)),
+            ArrowColumn::Float64(a) => cell!(a, Raw::Number),
+            ArrowColumn::Float32(a) => cell!(a, |v: f32| Raw::Number(v as f64)),
+            ArrowColumn::Boolean(a) => cell!(a, Raw::Bool),
+            ArrowColumn::Dictionary(values, keys) => match keys[i] {
+                Some(k) => values.get(k),
+                None => Raw::Null,
+            },
+            ArrowColumn::Unsupported(a) => {
+                if a.is_null(i) {
+                    Raw::Null
+                } else {
+                    Raw::Composite
+                }
+            }
+        }
+    }
+}
+
+impl TableReader {
+    pub fn open(path: &Path) -> Result<TableReader, DataError> {
+        let io = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        match Format::of(path)? {
+            Format::Csv => {
+                let hashing = HashingReader {
+                    inner: BufReader::with_capacity(1 << 20, file),
+                    hasher: Sha256::new(),
+                };
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .flexible(false)
+                    .from_reader(hashing);
+                let headers = reader.headers().map_err(|e| DataError::from_csv(path, e))?;
+                let columns: Vec<String> = headers
+                    .iter()
+                    .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+                    .collect();
+                if columns.is_empty() || (columns.len() == 1 && columns[0].is_empty()) {
+                    return Err(DataError::Empty {
+                        path: path.to_path_buf(),
+                        detail: "no header line".into(),
+                    });
+                }
+                Ok(TableReader {
+                    path: path.to_path_buf(),
+                    columns,
+                    inner: Inner::Csv(reader),
+                })
+            }
+            Format::Parquet => {
+                let hash = sha256_file(path).map_err(io)?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+                    DataError::Parquet {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let columns = builder
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                let reader =
+                    builder
+                        .with_batch_size(8192)
+                        .build()
+                        .map_err(|e| DataError::Parquet {
+                            path: path.to_path_buf(),
+                            message: e.to_string(),
+                        })?;
+                Ok(TableReader {
+                    path: path.to_path_buf(),
+                    columns,
+                    inner: Inner::Parquet {
+                        reader,
+                        next_row: 1,
+                        hash,
+                    },
+                })
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Reads up to `max` rows into `batch` (reusing its buffers); returns false at the end.
+    pub fn read_batch(&mut self, max: usize, batch: &mut RawBatch) -> Result<bool, DataError> {
+        match &mut self.inner {
+            Inner::Csv(reader) => {
+                if !matches!(batch, RawBatch::Csv { .. }) {
+                    *batch = RawBatch::new_csv();
+                }
+                let RawBatch::Csv { records, lines } = batch else {
+                    unreachable!()
+                };
+                records.resize_with(max, csv::StringRecord::new);
+                lines.clear();
+                let mut n = 0;
+                while n < max {
+                    let more = reader
+                        .read_record(&mut records[n])
+                        .map_err(|e| DataError::from_csv(&self.path, e))?;
+                    if !more {
+                        break;
+                    }
+                    let line = records[n].position().map(|p| p.line()).unwrap_or(0);
+                    // A blank line inside the file reads as one empty field: skip it like pandas does.
+                    if records[n].len() == 1
+                        && records[n].get(0).is_some_and(|c| c.is_empty())
+                        && self.columns.len() > 1
+                    {
+                        continue;
+                    }
+                    lines.push(line);
+                    n += 1;
+                }
+                records.truncate(n);
+                Ok(n > 0)
+            }
+            Inner::Parquet {
+                reader, next_row, ..
+            } => match reader.next() {
+                None => Ok(false),
+                Some(Err(e)) => Err(DataError::Parquet {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                }),
+                Some(Ok(rb)) => {
+                    let n = rb.num_rows() as u64;
+                    *batch = RawBatch::Arrow {
+                        batch: rb,
+                        first_row: *next_row,
+                    };
+                    *next_row += n;
+                    Ok(n > 0)
+                }
+            },
+        }
+    }
+
+    /// SHA-256 of the file's bytes; for CSV, valid once every row has been read.
+    pub fn finish_hash(self) -> String {
+        match self.inner {
+            Inner::Csv(reader) => {
+                let mut h = reader.into_inner();
+                // Whatever the CSV reader had not pulled yet still belongs to the file.
+                let mut rest = Vec::new();
+                let _ = h.inner.read_to_end(&mut rest);
+                h.hasher.update(&rest);
+                hex(&h.hasher.finalize())
+            }
+            Inner::Parquet { hash, .. } => hash,
+        }
+    }
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = BufReader::new(File::open(path)?);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,21 @@
+//! What `churn train` does to a table of labelled customers, and what `churn evaluate` repeats on
+//! every fold: fit the feature pipeline, tune XGBoost inside cross-validation, fit the final
+//! model, and choose the decision threshold from out-of-fold predictions.
+//!
+//! Tuning (`--trials N`, default 12): N parameter sets are scored by k-fold cross-validation on
+//! the training rows only, each fold early-stopped on its own validation fold; the first set is
+//! always the measured default (shallow, additive trees: on the IBM file, depth-1 and depth-2
+//! models beat deeper ones), the others are drawn from a bounded space. The set with the lowest
+//! mean validation log loss wins unless the default is within one standard error of it; the
+//! final model is refit on all training rows with the mean of
+//! its early-stopped round counts, and its out-of-fold predictions choose the threshold. Nothing
+//! here ever sees a held-out or outer-test row. `--trials 0` skips the search: default
+//! parameters, early-stopped on one stratified validation split.
+
+mod params;
+#[cfg(feature = "train")]
+mod procedure;
+
+pub use params::{BoostParams, TrialResult};
+#[cfg(feature = "train")]
+pub use procedure::{cross_validate, train, CvReport, TrainError, TrainOptions, Trained};

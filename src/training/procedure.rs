@@ -1,0 +1,389 @@
+use super::{BoostParams, TrialResult};
+use crate::evaluation::metrics::{self, MeanStd, Metrics};
+use crate::evaluation::{split, threshold, ThresholdPolicy};
+use crate::features::Pipeline;
+use crate::model::forest::Forest;
+use crate::model::xgboost::{self, Curves, FitOptions, Matrix, XgbError};
+use crate::parallel;
+use crate::progress::{Progress, Silent};
+use crate::synth::rng::Rng;
+use crate::table::Dataset;
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Parameter sets tried by cross-validated search; 0 = the default, no search.
+    pub trials: usize,
+    /// Folds of the tuning cross-validation.
+    pub folds: usize,
+    pub max_rounds: usize,
+    pub early_stopping: usize,
+    pub seed: u64,
+    pub threads: usize,
+    pub policy: ThresholdPolicy,
+    /// The first (default) parameter set; the search adds random ones after it.
+    pub base_params: BoostParams,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            trials: 12,
+            folds: 5,
+            max_rounds: 5000,
+            early_stopping: 50,
+            seed: 0,
+            threads: parallel::default_threads(),
+            policy: ThresholdPolicy::F1,
+            base_params: BoostParams::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Xgb(#[from] XgbError),
+    #[error("cannot train on {0}")]
+    Data(String),
+    #[error("the trained model could not be read back: {0}")]
+    ReadBack(#[from] crate::model::forest::ForestError),
+}
+
+pub struct Trained {
+    pub pipeline: Pipeline,
+    pub booster: xgb::Booster,
+    /// The model as XGBoost saved it (UBJSON): the bundle's `model.ubj`.
+    pub model_ubj: Vec<u8>,
+    pub forest: Forest,
+    pub params: BoostParams,
+    /// Every parameter sent to XGBoost for the final fit (for tracking).
+    pub xgboost_params: Vec<(String, String)>,
+    pub rounds: usize,
+    pub base_score: f64,
+    pub threshold: f64,
+    pub policy: ThresholdPolicy,
+    pub trials: Vec<TrialResult>,
+    pub chosen_trial: usize,
+    /// Labels and out-of-fold probabilities of the chosen parameters (threshold source).
+    pub oof_labels: Vec<u8>,
+    pub oof_probs: Vec<f64>,
+    /// Per-round log loss of the final fit: on its training rows and, when given, on held-out rows.
+    pub curves: Curves,
+    pub tuning_seconds: f64,
+    pub fit_seconds: f64,
+}
+
+impl Trained {
+    /// Probabilities of the served scorer for validated rows.
+    pub fn score(&self, data: &Dataset) -> Vec<f64> {
+        let x = self.pipeline.encode_rows(&data.values);
+        let m = self.pipeline.n_features();
+        x.chunks(m)
+            .map(|row| self.forest.predict(row) as f64)
+            .collect()
+    }
+
+    /// Metrics of the out-of-fold predictions at the chosen threshold.
+    pub fn oof_metrics(&self) -> Metrics {
+        Metrics::compute(&self.oof_labels, &self.oof_probs, self.threshold)
+    }
+}
+
+fn check_trainable(data: &Dataset, folds: usize) -> Result<(), TrainError> {
+    let pos = data.labels.iter().filter(|&&y| y == 1).count();
+    let neg = data.len() - pos;
+    let target = &data.schema.target;
+    if pos < folds || neg < folds {
+        return Err(TrainError::Data(format!(
+            "{}: {} rows with {pos} \"{}\" and {neg} \"{}\"; both labels need at least {folds} rows",
+            data.source.path, data.len(), target.positive, target.negative
+        )));
+    }
+    Ok(())
+}
+
+struct FoldOutcome {
+    trial: usize,
+    test_rows: Vec<usize>,
+    probs: Vec<f64>,
+    rounds: usize,
+    log_loss: f64,
+    roc_auc: f64,
+}
+
+/// The trial with the lowest mean validation log loss, except that the default set (trial 0)
+/// is kept when it is within one standard error of the best: with a few thousand rows the
+/// scores of good sets differ by less than their noise, and picking the noisy winner costs more
+/// than it gains (Breiman's one-standard-error rule).
+fn choose_trial(trials: &[TrialResult], outcomes: &[FoldOutcome]) -> usize {
+    let best = (0..trials.len())
+        .min_by(|&a, &b| trials[a].cv_log_loss.total_cmp(&trials[b].cv_log_loss))
+        .expect("at least one trial");
+    if best == 0 {
+        return 0;
+    }
+    let losses: Vec<f64> = outcomes
+        .iter()
+        .filter(|o| o.trial == best)
+        .map(|o| o.log_loss)
+        .collect();
+    let spread = MeanStd::of(&losses).std / (losses.len() as f64).sqrt();
+    if trials[0].cv_log_loss <= trials[best].cv_log_loss + spread {
+        0
+    } else {
+        best
+    }
+}
+
+/// Fits the pipeline, tunes, fits the final model. `held_out` rows only feed the final fit's
+/// learning curve, never a decision.
+pub fn train(
+    data: &Dataset,
+    opts: &TrainOptions,
+    held_out: Option<&Dataset>,
+    progress: &dyn Progress,
+) -> Result<Trained, TrainError> {
+    check_trainable(data, opts.folds.max(2))?;
+    let pipeline = Pipeline::fit(&data.schema, &data.values);
+    let m = pipeline.n_features();
+    let names = pipeline.feature_names();
+    let x = pipeline.encode_rows(&data.values);
+    let y = &data.labels;
+    let base_score = data.positive_rate();
+
+    let tuning_start = Instant::now();
+    let candidates: Vec<BoostParams> = if opts.trials <= 1 {
+        vec![opts.base_params.clone()]
+    } else {
+        let mut rng = Rng::stream(opts.seed, 13);
+        std::iter::once(opts.base_params.clone())
+            .chain((1..opts.trials).map(|_| BoostParams::sample(&mut rng)))
+            .collect()
+    };
+    let splits: Vec<(Vec<usize>, Vec<usize>)> = if opts.trials == 0 {
+        let (a, b) = split::train_test(y, 0.2, &mut Rng::stream(opts.seed, 7));
+        vec![(a, b)]
+    } else {
+        split::kfold(y, opts.folds, &mut Rng::stream(opts.seed, 11))
+    };
+    let jobs: Vec<(usize, usize)> = (0..candidates.len())
+        .flat_map(|c| (0..splits.len()).map(move |f| (c, f)))
+        .collect();
+    progress.stage("tuning", jobs.len() as u64);
+    let outcomes: Vec<Result<FoldOutcome, TrainError>> =
+        parallel::map(jobs, opts.threads, |(c, f)| {
+            let (tr, te) = &splits[f];
+            let gather = |rows: &[usize]| {
+                let mut xs = Vec::with_capacity(rows.len() * m);
+                let mut ys = Vec::with_capacity(rows.len());
+                for &r in rows {
+                    xs.extend_from_slice(&x[r * m..(r + 1) * m]);
+                    ys.push(y[r]);
+                }
+                (xs, ys)
+            };
+            let (xtr, ytr) = gather(tr);
+            let (xte, yte) = gather(te);
+            let fit_opts = FitOptions {
+                params: &candidates[c],
+                max_rounds: opts.max_rounds,
+                early_stopping: Some(opts.early_stopping),
+                seed: opts.seed,
+                threads: 1,
+                base_score,
+                feature_names: None,
+                track_train_curve: false,
+            };
+            let fitted = xgboost::fit(
+                &Matrix {
+                    x: &xtr,
+                    y: &ytr,
+                    n_features: m,
+                },
+                Some(&Matrix {
+                    x: &xte,
+                    y: &yte,
+                    n_features: m,
+                }),
+                &fit_opts,
+                |_| {},
+            )?;
+            let probs: Vec<f64> = xgboost::predict(&fitted.booster, &xte, yte.len())?
+                .into_iter()
+                .map(|p| p as f64)
+                .collect();
+            progress.advance(1);
+            Ok(FoldOutcome {
+                trial: c,
+                test_rows: te.clone(),
+                log_loss: metrics::log_loss(&yte, &probs),
+                roc_auc: metrics::roc_auc(&yte, &probs),
+                probs,
+                rounds: fitted.rounds,
+            })
+        });
+    let outcomes: Vec<FoldOutcome> = outcomes.into_iter().collect::<Result<_, _>>()?;
+
+    let mut trials = Vec::with_capacity(candidates.len());
+    for (c, params) in candidates.iter().enumerate() {
+        let mine: Vec<&FoldOutcome> = outcomes.iter().filter(|o| o.trial == c).collect();
+        let fold_rounds: Vec<usize> = mine.iter().map(|o| o.rounds).collect();
+        let mean = |f: &dyn Fn(&FoldOutcome) -> f64| {
+            mine.iter().map(|o| f(o)).sum::<f64>() / mine.len() as f64
+        };
+        trials.push(TrialResult {
+            params: params.clone(),
+            cv_log_loss: mean(&|o| o.log_loss),
+            cv_roc_auc: mean(&|o| o.roc_auc),
+            rounds: (fold_rounds.iter().sum::<usize>() as f64 / fold_rounds.len() as f64)
+                .round()
+                .max(1.0) as usize,
+            fold_rounds,
+        });
+    }
+    let chosen = choose_trial(&trials, &outcomes);
+    let mut oof_labels = Vec::new();
+    let mut oof_probs = Vec::new();
+    for o in outcomes.iter().filter(|o| o.trial == chosen) {
+        for (k, &r) in o.test_rows.iter().enumerate() {
+            oof_labels.push(y[r]);
+            oof_probs.push(o.probs[k]);
+        }
+    }
+    let threshold = threshold::choose(&oof_labels, &oof_probs, &opts.policy);
+    let tuning_seconds = tuning_start.elapsed().as_secs_f64();
+
+    let params = candidates[chosen].clone();
+    let rounds = trials[chosen].rounds;
+    let fit_opts = FitOptions {
+        params: &params,
+        max_rounds: rounds,
+        early_stopping: None,
+        seed: opts.seed,
+        threads: opts.threads,
+        base_score,
+        feature_names: Some(&names),
+        track_train_curve: true,
+    };
+    let held = held_out.map(|h| (pipeline.encode_rows(&h.values), h.labels.clone()));
+    let fit_start = Instant::now();
+    progress.stage("final fit", rounds as u64);
+    let fitted = xgboost::fit(
+        &Matrix {
+            x: &x,
+            y,
+            n_features: m,
+        },
+        held.as_ref()
+            .map(|(hx, hy)| Matrix {
+                x: hx,
+                y: hy,
+                n_features: m,
+            })
+            .as_ref(),
+        &fit_opts,
+        |_| progress.advance(1),
+    )?;
+    let fit_seconds = fit_start.elapsed().as_secs_f64();
+    progress.finish();
+    let model_ubj = xgboost::to_ubj(&fitted.booster)?;
+    let forest = Forest::from_bytes(&model_ubj)?;
+    Ok(Trained {
+        pipeline,
+        xgboost_params: xgboost::tracked_params(&fit_opts),
+        booster: fitted.booster,
+        model_ubj,
+        forest,
+        params,
+        rounds,
+        base_score,
+        threshold,
+        policy: opts.policy,
+        trials,
+        chosen_trial: chosen,
+        oof_labels,
+        oof_probs,
+        curves: fitted.curves,
+        tuning_seconds,
+        fit_seconds,
+    })
+}
+
+/// `churn evaluate`: repeated stratified k-fold of exactly what `churn train` does.
+#[derive(Debug, Clone, Serialize)]
+pub struct CvReport {
+    pub roc_auc: MeanStd,
+    pub pr_auc: MeanStd,
+    pub log_loss: MeanStd,
+    pub brier: MeanStd,
+    /// At each fold model's own chosen threshold, as deployed.
+    pub accuracy: MeanStd,
+    pub f1: MeanStd,
+    /// At 0.5, as the Python reference reports them.
+    pub accuracy_at_0_5: MeanStd,
+    pub f1_at_0_5: MeanStd,
+    pub threshold: MeanStd,
+    pub folds: usize,
+    pub repeats: usize,
+    pub seed: u64,
+    pub trials: usize,
+    pub rows: usize,
+    pub data_sha256: String,
+    pub seconds: f64,
+}
+
+pub fn cross_validate(
+    data: &Dataset,
+    opts: &TrainOptions,
+    folds: usize,
+    repeats: usize,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<CvReport, TrainError> {
+    let start = Instant::now();
+    check_trainable(data, folds)?;
+    let splits = split::repeated_kfold(&data.labels, folds, repeats, seed);
+    progress.stage("folds", splits.len() as u64);
+    // Outer folds run in parallel; each fold's own tuning then runs on one thread.
+    let inner = TrainOptions {
+        threads: 1,
+        ..opts.clone()
+    };
+    let per_fold: Vec<Result<(Metrics, Metrics), TrainError>> =
+        parallel::map(splits, opts.threads, |(tr, te)| {
+            let train_part = data.subset(&tr);
+            let test_part = data.subset(&te);
+            let trained = train(&train_part, &inner, None, &Silent)?;
+            let probs = trained.score(&test_part);
+            progress.advance(1);
+            Ok((
+                Metrics::compute(&test_part.labels, &probs, trained.threshold),
+                Metrics::compute(&test_part.labels, &probs, 0.5),
+            ))
+        });
+    let per_fold: Vec<(Metrics, Metrics)> = per_fold.into_iter().collect::<Result<_, _>>()?;
+    progress.finish();
+    let col = |f: &dyn Fn(&(Metrics, Metrics)) -> f64| {
+        MeanStd::of(&per_fold.iter().map(f).collect::<Vec<_>>())
+    };
+    Ok(CvReport {
+        roc_auc: col(&|m| m.0.roc_auc),
+        pr_auc: col(&|m| m.0.pr_auc),
+        log_loss: col(&|m| m.0.log_loss),
+        brier: col(&|m| m.0.brier),
+        accuracy: col(&|m| m.0.accuracy),
+        f1: col(&|m| m.0.f1),
+        accuracy_at_0_5: col(&|m| m.1.accuracy),
+        f1_at_0_5: col(&|m| m.1.f1),
+        threshold: col(&|m| m.0.threshold),
+        folds,
+        repeats,
+        seed,
+        trials: opts.trials,
+        rows: data.len(),
+        data_sha256: data.source.sha256.clone(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}

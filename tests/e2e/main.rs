@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `churn` binary and library on real files in temp folders.
+//! One test binary, one module per feature (see ripgrep's layout).
+
+mod common;
+
+mod bad_data;
+mod round_trip;
+mod synth;
+mod train_cli;

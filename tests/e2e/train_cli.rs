@@ -1,0 +1,158 @@
+use crate::common::*;
+
+#[test]
+fn train_writes_a_complete_bundle_on_the_real_file() {
+    let d = tmp();
+    let out = d.path().join("model");
+    let json = run_ok(&[
+        "train",
+        "--data",
+        s(&telco_csv()),
+        "--output",
+        s(&out),
+        "--trials",
+        "0",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let auc = summary["held_out"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.82 && auc < 0.90, "held-out AUC {auc}");
+    for f in [
+        "MLmodel",
+        "model.ubj",
+        "requirements.txt",
+        "python_env.yaml",
+        "input_example.json",
+        "serving_input_example.json",
+        "churn/pipeline.json",
+        "churn/schema.toml",
+        "churn/metadata.json",
+        "churn/evaluation.json",
+        "churn/profile.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let model = churn::model::open(&out).unwrap();
+    let meta = model.metadata.as_ref().unwrap();
+    assert_eq!(meta.data.rows, 7043);
+    assert_eq!(
+        meta.data.sha256,
+        "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
+    );
+    let eval = model.evaluation.as_ref().unwrap();
+    assert_eq!(eval.held_out.lift.len(), 10);
+    assert_eq!(eval.held_out.calibration.len(), 10);
+    assert_eq!(eval.held_out.confusion.total() as usize, eval.held_out.rows);
+    assert!(
+        eval.held_out.lift[0].lift > 2.0,
+        "the riskiest decile churns far above average"
+    );
+    assert!(model.profile.as_ref().unwrap().fields.len() == 19);
+    assert!((0.05..0.95).contains(&meta.threshold));
+}
+
+#[test]
+fn profit_threshold_is_used_when_costs_are_given() {
+    let d = tmp();
+    let data = synth(d.path(), 3000, 2);
+    let cheap = d.path().join("cheap");
+    let dear = d.path().join("dear");
+    run_ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&cheap),
+        "--trials",
+        "0",
+        "--offer-cost",
+        "1",
+        "--customer-value",
+        "500",
+    ]);
+    run_ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&dear),
+        "--trials",
+        "0",
+        "--offer-cost",
+        "300",
+        "--customer-value",
+        "500",
+    ]);
+    let t = |p: &std::path::Path| churn::model::open(p).unwrap().threshold();
+    assert!(
+        t(&cheap) < t(&dear),
+        "cheap offers reach more customers: {} vs {}",
+        t(&cheap),
+        t(&dear)
+    );
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&cheap),
+        "--offer-cost",
+        "5",
+    ]);
+    assert!(!ok && err.contains("--customer-value"), "{err}");
+}
+
+#[test]
+fn evaluate_prints_the_six_metrics_as_mean_and_std() {
+    let d = tmp();
+    let data = synth(d.path(), 1500, 4);
+    let out = run_ok(&[
+        "evaluate",
+        "--data",
+        s(&data),
+        "--folds",
+        "3",
+        "--repeats",
+        "2",
+        "--seed",
+        "0",
+        "--trials",
+        "2",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for k in ["roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1"] {
+        let m = v[k]["mean"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} missing in {out}"));
+        assert!(m.is_finite() && v[k]["std"].as_f64().unwrap() >= 0.0, "{k}");
+    }
+    assert!(v["roc_auc"]["mean"].as_f64().unwrap() > 0.75);
+    // Same seed, same numbers.
+    let again = run_ok(&[
+        "evaluate",
+        "--data",
+        s(&data),
+        "--folds",
+        "3",
+        "--repeats",
+        "2",
+        "--seed",
+        "0",
+        "--trials",
+        "2",
+        "--json",
+    ]);
+    let w: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(v["roc_auc"], w["roc_auc"]);
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    let out = run_ok(&["--help"]);
+    for c in ["synth", "train", "evaluate", "Typical flow"] {
+        assert!(out.contains(c), "{c}");
+    }
+    let out = run_ok(&["train", "--help"]);
+    assert!(out.contains("--offer-cost") && out.contains("--trials"));
+}
