@@ -13,22 +13,13 @@ fn main() {
     if env::var_os("CARGO_FEATURE_TRAIN").is_none() {
         return;
     }
-    let root =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let lib_dir = env::var_os("XGBOOST_LIB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".xgboost/xgboost/lib"));
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let lib_dir =
+        env::var_os("XGBOOST_LIB_DIR").map(PathBuf::from).unwrap_or_else(|| root.join(".xgboost/xgboost/lib"));
     if !lib_dir.join("libxgboost.so").exists() {
         // The wheel layout is <dest>/xgboost/lib, so dest is two levels up from the lib folder.
-        let dest = lib_dir
-            .parent()
-            .and_then(|p| p.parent())
-            .unwrap_or(&root)
-            .to_path_buf();
-        let status = Command::new("bash")
-            .arg(root.join("scripts/fetch-xgboost.sh"))
-            .arg(&dest)
-            .status();
+        let dest = lib_dir.parent().and_then(|p| p.parent()).unwrap_or(&root).to_path_buf();
+        let status = Command::new("bash").arg(root.join("scripts/fetch-xgboost.sh")).arg(&dest).status();
         match status {
             Ok(s) if s.success() => {}
             _ => panic!(
@@ -39,10 +30,7 @@ fn main() {
             ),
         }
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        lib_dir.join("libxgboost.so").display()
-    );
+    println!("cargo:rerun-if-changed={}", lib_dir.join("libxgboost.so").display());
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
     println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/lib");
 }

@@ -9,9 +9,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// 32 lowercase hex digits, unique per call (time, process, a counter and ASLR, hashed).
 pub fn random_hex32() -> String {
     let mut h = Sha256::new();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     h.update(now.as_nanos().to_le_bytes());
     h.update(std::process::id().to_le_bytes());
     h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
@@ -21,10 +19,7 @@ pub fn random_hex32() -> String {
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, as MLflow writes `utc_time_created`.
@@ -32,13 +27,7 @@ pub fn utc_string(ms: u64) -> String {
     let secs = ms / 1000;
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        (ms % 1000) * 1000
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}", rem / 3600, rem % 3600 / 60, rem % 60, (ms % 1000) * 1000)
 }
 
 /// ISO 8601 (`2026-11-26T12:00:00Z`).
@@ -76,9 +65,7 @@ mod tests {
     fn ids_are_hex_and_distinct() {
         let a = random_hex32();
         assert_eq!(a.len(), 32);
-        assert!(a
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_ne!(a, random_hex32());
     }
 }

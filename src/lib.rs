@@ -7,8 +7,10 @@
 //! - `features`: the one feature pipeline shared by training, serving and batch scoring;
 //! - `training`: tuning and fitting through the real XGBoost (feature `train`);
 //! - `model`: the bundle, the pure-Rust scorer and exact TreeSHAP reasons;
+//! - `scoring`: scoring with a loaded model, one customer or a whole file;
 //! - `evaluation`: metrics, splits, thresholds, lift and calibration;
 //! - `drift`: the training profile and PSI;
+//! - `tracking`: MLflow file store, REST client and model URIs;
 //! - `cli`: the `churn` command line.
 
 pub mod cli;
@@ -20,6 +22,8 @@ pub mod model;
 pub mod parallel;
 pub mod progress;
 pub mod schema;
+pub mod scoring;
 pub mod synth;
 pub mod table;
+pub mod tracking;
 pub mod training;

@@ -24,31 +24,18 @@ where
                 if i >= n {
                     break;
                 }
-                let item = inputs[i]
-                    .lock()
-                    .expect("job input lock")
-                    .take()
-                    .expect("each job runs once");
+                let item = inputs[i].lock().expect("job input lock").take().expect("each job runs once");
                 let r = f(item);
                 *outputs[i].lock().expect("job output lock") = Some(r);
             });
         }
     });
-    outputs
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .expect("job output lock")
-                .expect("every job ran")
-        })
-        .collect()
+    outputs.into_iter().map(|m| m.into_inner().expect("job output lock").expect("every job ran")).collect()
 }
 
 /// How many threads to use when the user did not say: the machine's cores.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 #[cfg(test)]

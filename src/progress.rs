@@ -23,10 +23,7 @@ pub struct Bar {
 
 impl Bar {
     pub fn new() -> Bar {
-        let bar = indicatif::ProgressBar::with_draw_target(
-            Some(0),
-            indicatif::ProgressDrawTarget::stderr(),
-        );
+        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
         Bar { bar }
     }
 }
@@ -39,11 +36,10 @@ impl Default for Bar {
 
 impl Progress for Bar {
     fn stage(&self, name: &str, total: u64) {
-        let style = indicatif::ProgressStyle::with_template(
-            "{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style =
+            indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
         self.bar.set_style(style);
         self.bar.set_prefix(name.to_string());
         self.bar.set_length(total);

@@ -16,10 +16,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
-    std::fs::create_dir_all(&a.dir).map_err(|source| CliError::Io {
-        context: format!("cannot create {}", a.dir.display()),
-        source,
-    })?;
+    std::fs::create_dir_all(&a.dir)
+        .map_err(|source| CliError::Io { context: format!("cannot create {}", a.dir.display()), source })?;
     let data = a.dir.join("customers.csv");
     let model = a.dir.join("model");
     eprintln!("[1/2] synthetic customers -> {}", data.display());

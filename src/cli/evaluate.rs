@@ -48,9 +48,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), CliError> {
     if a.folds < 2 || a.repeats < 1 {
-        return Err(CliError::Usage(
-            "--folds must be at least 2 and --repeats at least 1".into(),
-        ));
+        return Err(CliError::Usage("--folds must be at least 2 and --repeats at least 1".into()));
     }
     let schema = Schema::load_or_default(a.schema.as_deref())?;
     let data = Dataset::load(&a.data, &schema)?;
@@ -64,17 +62,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
         threads: a.threads,
         max_rounds: a.max_rounds,
         early_stopping: a.early_stopping,
-        base_params: crate::training::BoostParams::default()
-            .with_overrides(&a.params)
-            .map_err(CliError::Usage)?,
+        base_params: crate::training::BoostParams::default().with_overrides(&a.params).map_err(CliError::Usage)?,
         ..TrainOptions::default()
     };
     let report = cross_validate(&data, &opts, a.folds, a.repeats, a.seed, &Bar::new())?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("the report serialises")
-        );
+        println!("{}", serde_json::to_string(&report).expect("the report serialises"));
     } else {
         println!(
             "{}x{} stratified CV of `churn train` on {} ({} rows, {} trials per fold, {:.1} s)",

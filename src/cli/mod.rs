@@ -4,7 +4,9 @@
 mod demo;
 #[cfg(feature = "train")]
 mod evaluate;
+mod predict;
 mod synth;
+mod track;
 #[cfg(feature = "train")]
 mod train;
 
@@ -40,6 +42,10 @@ pub enum Command {
     /// Cross-validate exactly what `train` does and report mean and std of each metric.
     #[cfg(feature = "train")]
     Evaluate(evaluate::Args),
+    /// Score a customer file with a model (CSV or Parquet in and out, streaming).
+    Predict(predict::Args),
+    /// Log a model bundle to MLflow as a run (again, e.g. after a failed upload).
+    Track(track::Args),
     /// Print the built-in Telco schema as TOML: a template for --schema.
     Schema,
     /// The main job end to end on synthetic data: generate customers, train a bundle.
@@ -59,13 +65,16 @@ pub enum CliError {
     #[cfg(feature = "train")]
     #[error(transparent)]
     Train(#[from] crate::training::TrainError),
+    #[error(transparent)]
+    TrackingSetup(#[from] crate::tracking::TrackingError),
+    #[error(transparent)]
+    Load(#[from] crate::scoring::LoadError),
+    #[error("MLflow tracking failed: {message}\n{retry}")]
+    Tracking { message: String, retry: String },
     #[error("{0}")]
     Usage(String),
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -77,6 +86,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Evaluate(a) => evaluate::run(a),
         #[cfg(feature = "train")]
         Command::Demo(a) => demo::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Track(a) => track::run(a),
         Command::Schema => {
             print!("{}", crate::schema::TELCO_TOML);
             Ok(())

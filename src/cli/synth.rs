@@ -21,10 +21,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), CliError> {
     let start = Instant::now();
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(a.rows),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
+    let bar = indicatif::ProgressBar::with_draw_target(Some(a.rows), indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{prefix:>12} [{bar:30}] {human_pos}/{human_len} rows {per_sec} eta {eta}",
@@ -33,9 +30,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         .progress_chars("=> "),
     );
     bar.set_prefix("synth");
-    let summary = synth::write(&a.output, a.rows, a.seed, a.threads, |done| {
-        bar.set_position(done)
-    })?;
+    let summary = synth::write(&a.output, a.rows, a.seed, a.threads, |done| bar.set_position(done))?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     eprintln!(

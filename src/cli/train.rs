@@ -1,6 +1,6 @@
 use super::CliError;
 use crate::drift::Profile;
-use crate::evaluation::{split, HeldOut, ThresholdPolicy};
+use crate::evaluation::{split, HeldOut, LearningCurves, ThresholdPolicy};
 use crate::ids;
 use crate::model::bundle::{self, BundleParts, DataInfo, Evaluation, Metadata};
 use crate::progress::Bar;
@@ -63,6 +63,11 @@ pub struct Args {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tracking: super::track::TrackingArgs,
+    /// Do not track the run in MLflow (only write the bundle).
+    #[arg(long)]
+    pub no_track: bool,
 }
 
 impl Args {
@@ -91,13 +96,12 @@ struct Summary<'a> {
     params: &'a crate::training::BoostParams,
     rounds: usize,
     seconds: &'a BTreeMap<String, f64>,
+    tracked: Option<&'a crate::tracking::Tracked>,
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
     if !(0.05..=0.5).contains(&a.test_fraction) {
-        return Err(CliError::Usage(
-            "--test-fraction must be between 0.05 and 0.5".into(),
-        ));
+        return Err(CliError::Usage("--test-fraction must be between 0.05 and 0.5".into()));
     }
     let policy = match (a.offer_cost, a.customer_value) {
         (Some(c), Some(v)) => {
@@ -106,15 +110,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
                     "--offer-cost must be >= 0, --customer-value > 0 and --offer-acceptance within 0..1".into(),
                 ));
             }
-            ThresholdPolicy::Profit {
-                offer_cost: c,
-                customer_value: v,
-                offer_acceptance: a.offer_acceptance,
-            }
+            ThresholdPolicy::Profit { offer_cost: c, customer_value: v, offer_acceptance: a.offer_acceptance }
         }
         _ => ThresholdPolicy::F1,
     };
     let total = Instant::now();
+    let start_ms = ids::now_ms();
     let mut seconds = BTreeMap::new();
 
     let t = Instant::now();
@@ -125,8 +126,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         eprintln!("warning: {}: {w}", a.data.display());
     }
 
-    let (train_rows, test_rows) =
-        split::train_test(&data.labels, a.test_fraction, &mut Rng::stream(a.seed, 3));
+    let (train_rows, test_rows) = split::train_test(&data.labels, a.test_fraction, &mut Rng::stream(a.seed, 3));
     let train_part = data.subset(&train_rows);
     let test_part = data.subset(&test_rows);
     let opts = TrainOptions {
@@ -137,9 +137,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         seed: a.seed,
         threads: a.threads,
         policy,
-        base_params: crate::training::BoostParams::default()
-            .with_overrides(&a.params)
-            .map_err(CliError::Usage)?,
+        base_params: crate::training::BoostParams::default().with_overrides(&a.params).map_err(CliError::Usage)?,
     };
     let trained = train(&train_part, &opts, Some(&test_part), &Bar::new())?;
     seconds.insert("tuning".to_string(), trained.tuning_seconds);
@@ -153,6 +151,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
         cross_validated: trained.oof_metrics(),
         tuning: trained.trials.clone(),
         chosen_trial: trained.chosen_trial,
+        curves: LearningCurves {
+            train_log_loss: trained.curves.train.clone(),
+            held_out_log_loss: trained.curves.valid.clone(),
+        },
+        risk_cuts: crate::evaluation::tables::risk_cuts(&probs),
     };
     let profile = Profile::fit(&schema, &train_part.values);
     let created_ms = ids::now_ms();
@@ -202,6 +205,25 @@ pub fn run(a: Args) -> Result<(), CliError> {
         },
     )?;
     seconds.insert("bundle".to_string(), t.elapsed().as_secs_f64());
+    let tracked = if a.no_track {
+        None
+    } else {
+        let t = Instant::now();
+        let extra = vec![
+            ("trials".to_string(), a.trials.to_string()),
+            ("tuning_folds".to_string(), a.folds.to_string()),
+            ("test_fraction".to_string(), a.test_fraction.to_string()),
+            ("early_stopping_rounds".to_string(), a.early_stopping.to_string()),
+            ("max_rounds".to_string(), a.max_rounds.to_string()),
+            ("split_seed".to_string(), a.seed.to_string()),
+            ("data_file".to_string(), a.data.display().to_string()),
+            ("schema".to_string(), schema.name.clone()),
+            ("pipeline_version".to_string(), crate::features::PIPELINE_VERSION.to_string()),
+        ];
+        let tracked = super::track::log(&a.output, &a.tracking, metadata.created_ms.min(start_ms), extra)?;
+        seconds.insert("tracking".to_string(), t.elapsed().as_secs_f64());
+        Some(tracked)
+    };
     seconds.insert("total".to_string(), total.elapsed().as_secs_f64());
 
     let m = &evaluation.held_out.metrics;
@@ -215,11 +237,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
             params: &trained.params,
             rounds: trained.rounds,
             seconds: &seconds,
+            tracked: tracked.as_ref(),
         };
-        println!(
-            "{}",
-            serde_json::to_string(&summary).expect("the summary serialises")
-        );
+        println!("{}", serde_json::to_string(&summary).expect("the summary serialises"));
     } else {
         println!("model bundle: {}", a.output.display());
         println!(
@@ -244,9 +264,16 @@ pub fn run(a: Args) -> Result<(), CliError> {
             m.f1
         );
         println!(
-            "  time: load {:.2}s  tuning {:.2}s  fit {:.2}s  total {:.2}s",
-            seconds["load"], seconds["tuning"], seconds["fit"], seconds["total"]
+            "  time: load {:.2}s  tuning {:.2}s  fit {:.2}s  tracking {:.2}s  total {:.2}s",
+            seconds["load"],
+            seconds["tuning"],
+            seconds["fit"],
+            seconds.get("tracking").copied().unwrap_or(0.0),
+            seconds["total"]
         );
+        if let Some(t) = &tracked {
+            println!("  MLflow run {} ({}), model {}", t.run_id, t.tracking_uri, t.model_uri);
+        }
     }
     Ok(())
 }

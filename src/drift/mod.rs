@@ -65,27 +65,12 @@ impl Profile {
                         let mut labels: Vec<String> = Vec::new();
                         let mut lo = f64::NEG_INFINITY;
                         for &e in &edges {
-                            labels.push(if lo.is_finite() {
-                                format!("({lo}, {e}]")
-                            } else {
-                                format!("<= {e}")
-                            });
+                            labels.push(if lo.is_finite() { format!("({lo}, {e}]") } else { format!("<= {e}") });
                             lo = e;
                         }
-                        labels.push(if lo.is_finite() {
-                            format!("> {lo}")
-                        } else {
-                            "all".into()
-                        });
-                        let mean = (!present.is_empty())
-                            .then(|| present.iter().sum::<f64>() / present.len() as f64);
-                        (
-                            edges,
-                            labels,
-                            mean,
-                            sorted.first().copied(),
-                            sorted.last().copied(),
-                        )
+                        labels.push(if lo.is_finite() { format!("> {lo}") } else { "all".into() });
+                        let mean = (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64);
+                        (edges, labels, mean, sorted.first().copied(), sorted.last().copied())
                     }
                 };
                 bins.push("missing".into());
@@ -122,10 +107,7 @@ impl FieldProfile {
         if self.categorical {
             return (v as usize).min(missing - 1);
         }
-        self.edges
-            .iter()
-            .position(|&e| v <= e)
-            .unwrap_or(self.edges.len())
+        self.edges.iter().position(|&e| v <= e).unwrap_or(self.edges.len())
     }
 
     /// PSI of observed bin counts against the training shares; None without observations.
@@ -175,10 +157,7 @@ mod tests {
         assert!(tenure.psi(&same).unwrap() < 0.01);
         assert!(tenure.psi(&shifted).unwrap() > 1.0);
         let contract = &p.fields[s.field_index("Contract").unwrap()];
-        assert_eq!(
-            contract.bins,
-            vec!["Month-to-month", "One year", "Two year", "missing"]
-        );
+        assert_eq!(contract.bins, vec!["Month-to-month", "One year", "Two year", "missing"]);
         assert!((contract.expected[0] - 0.334).abs() < 0.01);
         assert_eq!(tenure.bin_of(f64::NAN), tenure.bins.len() - 1);
     }

@@ -176,11 +176,7 @@ pub fn log_loss(labels: &[u8], probs: &[f64]) -> f64 {
 }
 
 pub fn brier(labels: &[u8], probs: &[f64]) -> f64 {
-    let s: f64 = labels
-        .iter()
-        .zip(probs)
-        .map(|(&y, &p)| (p - y as f64).powi(2))
-        .sum();
+    let s: f64 = labels.iter().zip(probs).map(|(&y, &p)| (p - y as f64).powi(2)).sum();
     s / labels.len().max(1) as f64
 }
 
@@ -195,10 +191,7 @@ impl MeanStd {
     pub fn of(values: &[f64]) -> MeanStd {
         let n = values.len() as f64;
         if values.is_empty() {
-            return MeanStd {
-                mean: f64::NAN,
-                std: f64::NAN,
-            };
+            return MeanStd { mean: f64::NAN, std: f64::NAN };
         }
         let mean = values.iter().sum::<f64>() / n;
         let std = if values.len() > 1 {
@@ -226,11 +219,7 @@ mod tests {
     #[test]
     fn average_precision_matches_sklearn() {
         // sklearn: average_precision_score([0,0,1,1],[0.1,0.4,0.35,0.8]) = 0.8333...
-        assert!(
-            (average_precision(&[0, 0, 1, 1], &[0.1, 0.4, 0.35, 0.8]) - 0.833_333_333_333_333_4)
-                .abs()
-                < 1e-12
-        );
+        assert!((average_precision(&[0, 0, 1, 1], &[0.1, 0.4, 0.35, 0.8]) - 0.833_333_333_333_333_4).abs() < 1e-12);
     }
 
     #[test]
@@ -243,15 +232,7 @@ mod tests {
     #[test]
     fn confusion_counts_at_threshold() {
         let c = Confusion::at(&[1, 0, 1, 0], &[0.9, 0.6, 0.4, 0.1], 0.5);
-        assert_eq!(
-            c,
-            Confusion {
-                tp: 1,
-                fp: 1,
-                tn: 1,
-                fn_: 1
-            }
-        );
+        assert_eq!(c, Confusion { tp: 1, fp: 1, tn: 1, fn_: 1 });
         assert_eq!(c.f1(), 0.5);
     }
 

@@ -12,6 +12,13 @@ pub use threshold::ThresholdPolicy;
 use serde::{Deserialize, Serialize};
 use tables::{CalibrationBin, CurvePoint, LiftRow};
 
+/// Per-round log loss of the final fit: on its training rows and on the held-out rows.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LearningCurves {
+    pub train_log_loss: Vec<f64>,
+    pub held_out_log_loss: Vec<f64>,
+}
+
 /// What the held-out rows say about a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldOut {
@@ -24,12 +31,7 @@ pub struct HeldOut {
 }
 
 impl HeldOut {
-    pub fn compute(
-        labels: &[u8],
-        probs: &[f64],
-        threshold: f64,
-        policy: &ThresholdPolicy,
-    ) -> HeldOut {
+    pub fn compute(labels: &[u8], probs: &[f64], threshold: f64, policy: &ThresholdPolicy) -> HeldOut {
         HeldOut {
             rows: labels.len(),
             metrics: Metrics::compute(labels, probs, threshold),

@@ -33,15 +33,8 @@ pub fn kfold(labels: &[u8], k: usize, rng: &mut Rng) -> Vec<(Vec<usize>, Vec<usi
 }
 
 /// Repeated stratified k-fold: `repeats` independent shuffles of `k` folds.
-pub fn repeated_kfold(
-    labels: &[u8],
-    k: usize,
-    repeats: usize,
-    seed: u64,
-) -> Vec<(Vec<usize>, Vec<usize>)> {
-    (0..repeats)
-        .flat_map(|r| kfold(labels, k, &mut Rng::stream(seed, 1_000 + r as u64)))
-        .collect()
+pub fn repeated_kfold(labels: &[u8], k: usize, repeats: usize, seed: u64) -> Vec<(Vec<usize>, Vec<usize>)> {
+    (0..repeats).flat_map(|r| kfold(labels, k, &mut Rng::stream(seed, 1_000 + r as u64))).collect()
 }
 
 /// A stratified (train, test) split with `test_fraction` of each class in the test part.

@@ -39,24 +39,31 @@ pub fn decile_lift(labels: &[u8], probs: &[f64]) -> Vec<LiftRow> {
             customers: part.len() as u64,
             churners,
             churn_rate: rate,
-            lift: if base_rate > 0.0 {
-                rate / base_rate
-            } else {
-                0.0
-            },
-            cumulative_gain: if total_pos > 0.0 {
-                cum / total_pos
-            } else {
-                0.0
-            },
+            lift: if base_rate > 0.0 { rate / base_rate } else { 0.0 },
+            cumulative_gain: if total_pos > 0.0 { cum / total_pos } else { 0.0 },
             min_probability: part.iter().map(|&i| probs[i]).fold(f64::INFINITY, f64::min),
-            max_probability: part
-                .iter()
-                .map(|&i| probs[i])
-                .fold(f64::NEG_INFINITY, f64::max),
+            max_probability: part.iter().map(|&i| probs[i]).fold(f64::NEG_INFINITY, f64::max),
         });
     }
     rows
+}
+
+/// Nine cut points (descending) that split these probabilities into ten equal groups.
+pub fn risk_cuts(probs: &[f64]) -> Vec<f64> {
+    if probs.is_empty() {
+        return Vec::new();
+    }
+    let mut sorted = probs.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    (1..10).map(|d| sorted[(d * sorted.len() / 10).min(sorted.len() - 1)]).collect()
+}
+
+/// Risk decile of a probability given `risk_cuts` (1 = the riskiest tenth); None without cuts.
+pub fn risk_decile(cuts: &[f64], p: f64) -> Option<u8> {
+    if cuts.len() != 9 {
+        return None;
+    }
+    Some(cuts.iter().position(|&c| p > c).map(|i| i as u8 + 1).unwrap_or(10))
 }
 
 /// One reliability bin: predicted vs observed churn.
@@ -84,16 +91,8 @@ pub fn calibration(labels: &[u8], probs: &[f64], bins: usize) -> Vec<Calibration
             lower: b as f64 / bins as f64,
             upper: (b + 1) as f64 / bins as f64,
             customers: count[b],
-            mean_predicted: if count[b] > 0 {
-                sum_p[b] / count[b] as f64
-            } else {
-                0.0
-            },
-            observed_rate: if count[b] > 0 {
-                pos[b] as f64 / count[b] as f64
-            } else {
-                0.0
-            },
+            mean_predicted: if count[b] > 0 { sum_p[b] / count[b] as f64 } else { 0.0 },
+            observed_rate: if count[b] > 0 { pos[b] as f64 / count[b] as f64 } else { 0.0 },
         })
         .collect()
 }
@@ -113,29 +112,15 @@ pub struct CurvePoint {
 }
 
 /// The threshold sweep behind ROC, PR, gains and profit charts, thinned to at most `max_points`.
-pub fn sweep(
-    labels: &[u8],
-    probs: &[f64],
-    policy: &ThresholdPolicy,
-    max_points: usize,
-) -> Vec<CurvePoint> {
+pub fn sweep(labels: &[u8], probs: &[f64], policy: &ThresholdPolicy, max_points: usize) -> Vec<CurvePoint> {
     let idx = order_desc(probs);
     let pos = labels.iter().filter(|&&y| y == 1).count() as u64;
     let neg = labels.len() as u64 - pos;
-    let mut c = Confusion {
-        tp: 0,
-        fp: 0,
-        tn: neg,
-        fn_: pos,
-    };
+    let mut c = Confusion { tp: 0, fp: 0, tn: neg, fn_: pos };
     let point = |c: &Confusion, t: f64| CurvePoint {
         threshold: t,
         tpr: c.recall(),
-        fpr: if neg > 0 {
-            c.fp as f64 / neg as f64
-        } else {
-            0.0
-        },
+        fpr: if neg > 0 { c.fp as f64 / neg as f64 } else { 0.0 },
         precision: if c.tp + c.fp > 0 { c.precision() } else { 1.0 },
         recall: c.recall(),
         targeted: (c.tp + c.fp) as f64 / labels.len().max(1) as f64,
@@ -162,9 +147,7 @@ pub fn sweep(
         return all;
     }
     let step = all.len() as f64 / (max_points - 1) as f64;
-    let mut thinned: Vec<CurvePoint> = (0..max_points - 1)
-        .map(|k| all[(k as f64 * step) as usize])
-        .collect();
+    let mut thinned: Vec<CurvePoint> = (0..max_points - 1).map(|k| all[(k as f64 * step) as usize]).collect();
     thinned.push(*all.last().expect("a sweep has points"));
     thinned
 }

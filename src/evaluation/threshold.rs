@@ -15,11 +15,7 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "policy", rename_all = "snake_case")]
 pub enum ThresholdPolicy {
     F1,
-    Profit {
-        offer_cost: f64,
-        customer_value: f64,
-        offer_acceptance: f64,
-    },
+    Profit { offer_cost: f64, customer_value: f64, offer_acceptance: f64 },
 }
 
 impl ThresholdPolicy {
@@ -36,13 +32,8 @@ impl ThresholdPolicy {
     pub fn profit(&self, c: &Confusion) -> f64 {
         match self {
             ThresholdPolicy::F1 => 0.0,
-            ThresholdPolicy::Profit {
-                offer_cost,
-                customer_value,
-                offer_acceptance,
-            } => {
-                c.tp as f64 * (offer_acceptance * customer_value - offer_cost)
-                    - c.fp as f64 * offer_cost
+            ThresholdPolicy::Profit { offer_cost, customer_value, offer_acceptance } => {
+                c.tp as f64 * (offer_acceptance * customer_value - offer_cost) - c.fp as f64 * offer_cost
             }
         }
     }
@@ -53,12 +44,7 @@ pub fn choose(labels: &[u8], probs: &[f64], policy: &ThresholdPolicy) -> f64 {
     let idx = order_desc(probs);
     let pos = labels.iter().filter(|&&y| y == 1).count() as u64;
     let neg = labels.len() as u64 - pos;
-    let mut c = Confusion {
-        tp: 0,
-        fp: 0,
-        tn: neg,
-        fn_: pos,
-    };
+    let mut c = Confusion { tp: 0, fp: 0, tn: neg, fn_: pos };
     let (mut best_t, mut best) = (
         1.0f64,
         match policy {
@@ -106,23 +92,11 @@ mod tests {
     fn profit_threshold_reaches_further_when_offers_are_cheap() {
         let y = [0, 0, 1, 0, 1, 1];
         let p = [0.1, 0.2, 0.3, 0.4, 0.8, 0.9];
-        let cheap = ThresholdPolicy::Profit {
-            offer_cost: 1.0,
-            customer_value: 100.0,
-            offer_acceptance: 1.0,
-        };
-        let dear = ThresholdPolicy::Profit {
-            offer_cost: 60.0,
-            customer_value: 100.0,
-            offer_acceptance: 1.0,
-        };
+        let cheap = ThresholdPolicy::Profit { offer_cost: 1.0, customer_value: 100.0, offer_acceptance: 1.0 };
+        let dear = ThresholdPolicy::Profit { offer_cost: 60.0, customer_value: 100.0, offer_acceptance: 1.0 };
         assert_eq!(choose(&y, &p, &cheap), 0.3);
         assert_eq!(choose(&y, &p, &dear), 0.8);
-        let hopeless = ThresholdPolicy::Profit {
-            offer_cost: 200.0,
-            customer_value: 100.0,
-            offer_acceptance: 1.0,
-        };
+        let hopeless = ThresholdPolicy::Profit { offer_cost: 200.0, customer_value: 100.0, offer_acceptance: 1.0 };
         assert_eq!(choose(&y, &p, &hopeless), 1.0);
     }
 }

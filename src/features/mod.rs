@@ -69,11 +69,8 @@ impl Pipeline {
                     encoding: Encoding::Number,
                 }),
                 FieldKind::Categorical(spec) => {
-                    let levels: Vec<u16> = if spec.values.len() == 2 {
-                        vec![1]
-                    } else {
-                        (0..spec.values.len() as u16).collect()
-                    };
+                    let levels: Vec<u16> =
+                        if spec.values.len() == 2 { vec![1] } else { (0..spec.values.len() as u16).collect() };
                     for level in levels {
                         let (bits, flipped, ones) = indicator_bits(values, n, d, k, level);
                         if ones == 0 || ones == n {
@@ -93,19 +90,13 @@ impl Pipeline {
             }
         }
         dedupe_names(&mut features);
-        Pipeline {
-            version: PIPELINE_VERSION,
-            schema: schema.clone(),
-            features,
-        }
+        Pipeline { version: PIPELINE_VERSION, schema: schema.clone(), features }
     }
 
     /// Checks a pipeline read from disk before it is trusted.
     pub fn validate(&self) -> Result<(), PipelineError> {
         if self.version > PIPELINE_VERSION {
-            return Err(PipelineError::TooNew {
-                found: self.version,
-            });
+            return Err(PipelineError::TooNew { found: self.version });
         }
         for f in &self.features {
             let Some(field) = self.schema.fields.get(f.field) else {
@@ -118,8 +109,7 @@ impl Pipeline {
             };
             match (&field.kind, f.encoding) {
                 (FieldKind::Numeric(_), Encoding::Number) => {}
-                (FieldKind::Categorical(c), Encoding::Indicator { level })
-                    if (level as usize) < c.values.len() => {}
+                (FieldKind::Categorical(c), Encoding::Indicator { level }) if (level as usize) < c.values.len() => {}
                 _ => {
                     return Err(PipelineError::Inconsistent(format!(
                         "feature `{}` does not fit field `{}`",
@@ -182,13 +172,7 @@ impl Pipeline {
     }
 }
 
-fn indicator_bits(
-    values: &[f64],
-    n: usize,
-    d: usize,
-    k: usize,
-    level: u16,
-) -> (Vec<u64>, Vec<u64>, usize) {
+fn indicator_bits(values: &[f64], n: usize, d: usize, k: usize, level: u16) -> (Vec<u64>, Vec<u64>, usize) {
     let words = n.div_ceil(64);
     let mut bits = vec![0u64; words];
     let mut missing = vec![0u64; words];
@@ -221,15 +205,7 @@ fn column_name(field: &str, level: Option<&str>) -> String {
         None => field.to_string(),
         Some(l) => format!("{field}_{l}"),
     };
-    raw.chars()
-        .map(|c| {
-            if matches!(c, '[' | ']' | '<' | ',') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+    raw.chars().map(|c| if matches!(c, '[' | ']' | '<' | ',') { '_' } else { c }).collect()
 }
 
 fn dedupe_names(features: &mut [Feature]) {
@@ -351,10 +327,7 @@ mod tests {
         let p = Pipeline::fit(&s, &v);
         let names = p.feature_names();
         assert!(names.contains(&"InternetService_No".to_string()));
-        assert!(
-            !names.iter().any(|n| n.ends_with("_No internet service")),
-            "{names:?}"
-        );
+        assert!(!names.iter().any(|n| n.ends_with("_No internet service")), "{names:?}");
         assert!(names.contains(&"gender_Male".to_string()));
         assert!(!names.contains(&"gender_Female".to_string()));
         assert!(names.contains(&"tenure".to_string()));
@@ -377,14 +350,7 @@ mod tests {
             }
         }
         p.encode(&v[3 * 19..4 * 19], &mut out);
-        assert_eq!(
-            out[p
-                .features
-                .iter()
-                .position(|f| f.name == "TotalCharges")
-                .unwrap()],
-            0.0
-        );
+        assert_eq!(out[p.features.iter().position(|f| f.name == "TotalCharges").unwrap()], 0.0);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use super::forest::{Forest, ForestError};
 use super::mlmodel::{self, MlModel};
 use crate::drift::Profile;
-use crate::evaluation::{HeldOut, Metrics, ThresholdPolicy};
+use crate::evaluation::{HeldOut, LearningCurves, Metrics, ThresholdPolicy};
 use crate::features::{Pipeline, PipelineError};
 use crate::table::Warning;
 use crate::training::{BoostParams, TrialResult};
@@ -69,6 +69,12 @@ pub struct Evaluation {
     pub cross_validated: Metrics,
     pub tuning: Vec<TrialResult>,
     pub chosen_trial: usize,
+    #[serde(default)]
+    pub curves: LearningCurves,
+    /// Nine probability cut points splitting held-out customers into risk deciles (decile 1 =
+    /// the riskiest tenth): how a new score is placed in a decile.
+    #[serde(default)]
+    pub risk_cuts: Vec<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,19 +82,13 @@ pub enum BundleError {
     #[error("no model at {}: {reason}", path.display())]
     NotFound { path: PathBuf, reason: String },
     #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
     #[error("{}: {source}", path.display())]
     Model { path: PathBuf, source: ForestError },
     #[error("{}: {source}", path.display())]
-    Pipeline {
-        path: PathBuf,
-        source: PipelineError,
-    },
+    Pipeline { path: PathBuf, source: PipelineError },
 }
 
 /// How requests map to model inputs.
@@ -142,10 +142,7 @@ impl LoadedModel {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
-    std::fs::read(path).map_err(|source| BundleError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| BundleError::Io { path: path.to_path_buf(), source })
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, BundleError> {
@@ -153,12 +150,10 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Bun
         return Ok(None);
     }
     let bytes = read(path)?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| BundleError::Corrupt {
-            path: path.to_path_buf(),
-            message: format!("not the JSON churn writes: {e}"),
-        })
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| BundleError::Corrupt {
+        path: path.to_path_buf(),
+        message: format!("not the JSON churn writes: {e}"),
+    })
 }
 
 /// Opens a model folder (a churn bundle or an MLflow xgboost model).
@@ -176,25 +171,18 @@ pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
     let mlmodel_path = dir.join("MLmodel");
     let mlmodel = if mlmodel_path.exists() {
         let text = String::from_utf8_lossy(&read(&mlmodel_path)?).into_owned();
-        Some(
-            mlmodel::parse(&text).map_err(|message| BundleError::Corrupt {
-                path: mlmodel_path.clone(),
-                message,
-            })?,
-        )
+        Some(mlmodel::parse(&text).map_err(|message| BundleError::Corrupt { path: mlmodel_path.clone(), message })?)
     } else {
         None
     };
     let model_file = match mlmodel.as_ref().and_then(|m| m.model_file.clone()) {
         Some(f) => dir.join(f),
-        None => ["model.ubj", "model.json", "model.xgb"]
-            .iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.exists())
-            .ok_or_else(|| BundleError::NotFound {
+        None => ["model.ubj", "model.json", "model.xgb"].iter().map(|f| dir.join(f)).find(|p| p.exists()).ok_or_else(
+            || BundleError::NotFound {
                 path: dir.to_path_buf(),
                 reason: "it holds neither an MLmodel file nor model.ubj / model.json".into(),
-            })?,
+            },
+        )?,
     };
     if !model_file.exists() {
         return Err(BundleError::NotFound {
@@ -202,19 +190,14 @@ pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
             reason: "MLmodel names this model file, but it is missing".into(),
         });
     }
-    let forest = Forest::from_bytes(&read(&model_file)?).map_err(|source| BundleError::Model {
-        path: model_file.clone(),
-        source,
-    })?;
+    let forest = Forest::from_bytes(&read(&model_file)?)
+        .map_err(|source| BundleError::Model { path: model_file.clone(), source })?;
 
     let churn = dir.join(CHURN_DIR);
     let pipeline: Option<Pipeline> = read_json(&churn.join("pipeline.json"))?;
     let inputs = match pipeline {
         Some(p) => {
-            p.validate().map_err(|source| BundleError::Pipeline {
-                path: churn.join("pipeline.json"),
-                source,
-            })?;
+            p.validate().map_err(|source| BundleError::Pipeline { path: churn.join("pipeline.json"), source })?;
             if p.n_features() != forest.num_feature {
                 return Err(BundleError::Corrupt {
                     path: churn.join("pipeline.json"),
@@ -232,10 +215,7 @@ pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
                 .feature_names
                 .clone()
                 .or_else(|| {
-                    mlmodel
-                        .as_ref()
-                        .and_then(|m| m.signature_inputs.clone())
-                        .filter(|s| s.len() == forest.num_feature)
+                    mlmodel.as_ref().and_then(|m| m.signature_inputs.clone()).filter(|s| s.len() == forest.num_feature)
                 })
                 .unwrap_or_else(|| (0..forest.num_feature).map(|i| format!("f{i}")).collect());
             Inputs::Features(names)
@@ -272,37 +252,18 @@ pub fn write(dir: &Path, parts: &BundleParts) -> Result<(), BundleError> {
     std::fs::create_dir_all(&churn).map_err(io(&churn))?;
     let put = |name: &Path, bytes: &[u8]| std::fs::write(name, bytes).map_err(io(name));
     put(&dir.join(MODEL_FILE), parts.model_ubj)?;
-    put(
-        &churn.join("pipeline.json"),
-        pretty(parts.pipeline).as_bytes(),
-    )?;
-    put(
-        &churn.join("schema.toml"),
-        parts.pipeline.schema.to_toml().as_bytes(),
-    )?;
-    put(
-        &churn.join("metadata.json"),
-        pretty(parts.metadata).as_bytes(),
-    )?;
-    put(
-        &churn.join("evaluation.json"),
-        pretty(parts.evaluation).as_bytes(),
-    )?;
-    put(
-        &churn.join("profile.json"),
-        pretty(parts.profile).as_bytes(),
-    )?;
+    put(&churn.join("pipeline.json"), pretty(parts.pipeline).as_bytes())?;
+    put(&churn.join("schema.toml"), parts.pipeline.schema.to_toml().as_bytes())?;
+    put(&churn.join("metadata.json"), pretty(parts.metadata).as_bytes())?;
+    put(&churn.join("evaluation.json"), pretty(parts.evaluation).as_bytes())?;
+    put(&churn.join("profile.json"), pretty(parts.profile).as_bytes())?;
     let features = parts.pipeline.feature_names();
     let info = mlmodel::Info {
         model_file: MODEL_FILE,
         model_size: parts.model_ubj.len() as u64,
         features: &features,
         run_id: parts.metadata.run.as_ref().map(|r| r.run_id.as_str()),
-        model_id: parts
-            .metadata
-            .run
-            .as_ref()
-            .and_then(|r| r.model_id.as_deref()),
+        model_id: parts.metadata.run.as_ref().and_then(|r| r.model_id.as_deref()),
         artifact_path: None,
         created_utc: &parts.metadata.created_utc,
     };
@@ -313,17 +274,9 @@ pub fn write(dir: &Path, parts: &BundleParts) -> Result<(), BundleError> {
 }
 
 /// Rewrites the bundle's metadata (and MLmodel) once the run is known.
-pub fn record_run(
-    dir: &Path,
-    metadata: &Metadata,
-    model_size: u64,
-    features: &[String],
-) -> Result<(), BundleError> {
+pub fn record_run(dir: &Path, metadata: &Metadata, model_size: u64, features: &[String]) -> Result<(), BundleError> {
     let path = dir.join(CHURN_DIR).join("metadata.json");
-    std::fs::write(&path, pretty(metadata)).map_err(|source| BundleError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    std::fs::write(&path, pretty(metadata)).map_err(|source| BundleError::Io { path: path.clone(), source })?;
     let info = mlmodel::Info {
         model_file: MODEL_FILE,
         model_size,
@@ -334,8 +287,7 @@ pub fn record_run(
         created_utc: &metadata.created_utc,
     };
     let path = dir.join("MLmodel");
-    std::fs::write(&path, mlmodel::mlmodel_yaml(&info))
-        .map_err(|source| BundleError::Io { path, source })
+    std::fs::write(&path, mlmodel::mlmodel_yaml(&info)).map_err(|source| BundleError::Io { path, source })
 }
 
 fn pretty<T: Serialize>(v: &T) -> String {

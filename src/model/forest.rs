@@ -67,6 +67,94 @@ pub struct Forest {
     pub sklearn_classifier: bool,
     pub xgboost_version: String,
     pub(crate) trees: Vec<Tree>,
+    /// All trees' nodes in one array, for the prediction hot path.
+    flat: Vec<FlatNode>,
+    roots: Vec<u32>,
+    /// The same trees as one split each, when every tree is a stump (the default model): no
+    /// pointer chasing, and the sum is still taken tree by tree in XGBoost's order.
+    stumps: Option<Vec<Stump>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stump {
+    feature: u32,
+    threshold: f32,
+    left: f32,
+    right: f32,
+    default_left: bool,
+    /// TreeSHAP of the split feature when the row goes left / right, and the tree's mean.
+    phi_left: f32,
+    phi_right: f32,
+    mean: f32,
+}
+
+fn as_stumps(trees: &[Tree]) -> Option<Vec<Stump>> {
+    trees
+        .iter()
+        .map(|t| {
+            let root = t.nodes[0];
+            if root.is_leaf() {
+                // A lone leaf: every value (and missing) lands on it.
+                return Some(Stump {
+                    feature: 0,
+                    threshold: f32::INFINITY,
+                    left: root.value,
+                    right: root.value,
+                    default_left: true,
+                    phi_left: 0.0,
+                    phi_right: 0.0,
+                    mean: t.mean_values[0],
+                });
+            }
+            let (l, r) = (t.nodes[root.left as usize], t.nodes[root.right as usize]);
+            (l.is_leaf() && r.is_leaf()).then_some(Stump {
+                feature: root.feature,
+                threshold: root.value,
+                left: l.value,
+                right: r.value,
+                default_left: root.default_left,
+                phi_left: shap::stump_phi(t, true),
+                phi_right: shap::stump_phi(t, false),
+                mean: t.mean_values[0],
+            })
+        })
+        .collect()
+}
+
+/// A node laid out for prediction: 16 bytes, children as absolute indexes into `Forest::flat`.
+#[derive(Debug, Clone, Copy)]
+struct FlatNode {
+    /// Split feature; bit 31 marks a leaf, bit 30 sends missing values left.
+    feature: u32,
+    /// Threshold, or the leaf value.
+    value: f32,
+    left: u32,
+    right: u32,
+}
+
+const LEAF: u32 = 1 << 31;
+const DEFAULT_LEFT: u32 = 1 << 30;
+
+fn flatten(trees: &[Tree]) -> (Vec<FlatNode>, Vec<u32>) {
+    let mut flat = Vec::with_capacity(trees.iter().map(|t| t.nodes.len()).sum());
+    let mut roots = Vec::with_capacity(trees.len());
+    for t in trees {
+        let base = flat.len() as u32;
+        roots.push(base);
+        for n in &t.nodes {
+            flat.push(if n.is_leaf() {
+                FlatNode { feature: LEAF, value: n.value, left: 0, right: 0 }
+            } else {
+                FlatNode {
+                    feature: n.feature | if n.default_left { DEFAULT_LEFT } else { 0 },
+                    value: n.value,
+                    left: base + n.left as u32,
+                    right: base + n.right as u32,
+                }
+            });
+        }
+    }
+    (flat, roots)
 }
 
 fn malformed<T>(what: impl Into<String>) -> Result<T, ForestError> {
@@ -86,15 +174,11 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, ForestError> {
 
 fn as_str_number(v: &Value, what: &str) -> Result<f64, ForestError> {
     match v {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| ForestError::Malformed(format!("`{what}` is not a number"))),
+        Value::Number(n) => n.as_f64().ok_or_else(|| ForestError::Malformed(format!("`{what}` is not a number"))),
         Value::String(s) => {
             let t = s.trim().trim_start_matches('[').trim_end_matches(']');
             let first = t.split(',').next().unwrap_or("").trim();
-            first
-                .parse::<f64>()
-                .map_err(|_| ForestError::Malformed(format!("`{what}` = {s:?} is not a number")))
+            first.parse::<f64>().map_err(|_| ForestError::Malformed(format!("`{what}` = {s:?} is not a number")))
         }
         _ => malformed(format!("`{what}` is not a number")),
     }
@@ -107,9 +191,9 @@ fn numbers(v: &Value, what: &str) -> Result<Vec<f64>, ForestError> {
     items
         .iter()
         .map(|x| match x {
-            Value::Number(n) => n
-                .as_f64()
-                .ok_or_else(|| ForestError::Malformed(format!("`{what}` holds a non-number"))),
+            Value::Number(n) => {
+                n.as_f64().ok_or_else(|| ForestError::Malformed(format!("`{what}` holds a non-number")))
+            }
             Value::Bool(b) => Ok(*b as u8 as f64),
             _ => malformed(format!("`{what}` holds a non-number")),
         })
@@ -128,10 +212,7 @@ impl Forest {
                 "expected a JSON or UBJSON object (the legacy binary format of XGBoost < 1.0 is not read; re-save the model as .json or .ubj)".into(),
             ));
         }
-        let next = bytes[start + 1..]
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .copied();
+        let next = bytes[start + 1..].iter().find(|b| !b.is_ascii_whitespace()).copied();
         let doc = if matches!(next, Some(b'"') | Some(b'}')) {
             serde_json::from_slice(bytes).map_err(|e| ForestError::Format(e.to_string()))?
         } else {
@@ -142,45 +223,27 @@ impl Forest {
 
     pub fn from_json(doc: &Value) -> Result<Forest, ForestError> {
         let learner = get(doc, &["learner"])?;
-        let objective_name = get(learner, &["objective", "name"])?
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let objective_name = get(learner, &["objective", "name"])?.as_str().unwrap_or("").to_string();
         let objective = match objective_name.as_str() {
             "binary:logistic" | "reg:logistic" => Objective::Logistic,
             "binary:logitraw" => Objective::LogitRaw,
             other => {
                 return Err(ForestError::Unsupported(format!(
-                    "objective `{other}`: churn scores binary classifiers (binary:logistic, reg:logistic, binary:logitraw)"
-                )))
+                "objective `{other}`: churn scores binary classifiers (binary:logistic, reg:logistic, binary:logitraw)"
+            )))
             }
         };
         let booster = get(learner, &["gradient_booster"])?;
-        let booster_name = booster
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("gbtree");
+        let booster_name = booster.get("name").and_then(Value::as_str).unwrap_or("gbtree");
         if booster_name != "gbtree" {
-            return Err(ForestError::Unsupported(format!(
-                "booster `{booster_name}` (only gbtree models are scored)"
-            )));
+            return Err(ForestError::Unsupported(format!("booster `{booster_name}` (only gbtree models are scored)")));
         }
         let mparam = get(learner, &["learner_model_param"])?;
-        let num_class = mparam
-            .get("num_class")
-            .map(|v| as_str_number(v, "num_class"))
-            .transpose()?
-            .unwrap_or(0.0);
+        let num_class = mparam.get("num_class").map(|v| as_str_number(v, "num_class")).transpose()?.unwrap_or(0.0);
         if num_class > 1.0 {
-            return Err(ForestError::Unsupported(format!(
-                "{num_class} classes: churn scores binary classifiers"
-            )));
+            return Err(ForestError::Unsupported(format!("{num_class} classes: churn scores binary classifiers")));
         }
-        let num_target = mparam
-            .get("num_target")
-            .map(|v| as_str_number(v, "num_target"))
-            .transpose()?
-            .unwrap_or(1.0);
+        let num_target = mparam.get("num_target").map(|v| as_str_number(v, "num_target")).transpose()?.unwrap_or(1.0);
         if num_target > 1.0 {
             return Err(ForestError::Unsupported("a multi-target model".into()));
         }
@@ -199,22 +262,13 @@ impl Forest {
         for (t, tj) in trees_json.iter().enumerate() {
             trees.push(parse_tree(tj, t, num_feature)?);
         }
-        let feature_names = learner
-            .get("feature_names")
-            .and_then(Value::as_array)
-            .and_then(|a| {
-                let names: Vec<String> = a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect();
-                (!names.is_empty()).then_some(names)
-            });
+        let feature_names = learner.get("feature_names").and_then(Value::as_array).and_then(|a| {
+            let names: Vec<String> = a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+            (!names.is_empty()).then_some(names)
+        });
         if let Some(names) = &feature_names {
             if names.len() != num_feature {
-                return malformed(format!(
-                    "{} feature names for {num_feature} features",
-                    names.len()
-                ));
+                return malformed(format!("{} feature names for {num_feature} features", names.len()));
             }
         }
         let sklearn_classifier = learner
@@ -225,14 +279,10 @@ impl Forest {
         let xgboost_version = doc
             .get("version")
             .and_then(Value::as_array)
-            .map(|v| {
-                v.iter()
-                    .filter_map(Value::as_u64)
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
-                    .join(".")
-            })
+            .map(|v| v.iter().filter_map(Value::as_u64).map(|x| x.to_string()).collect::<Vec<_>>().join("."))
             .unwrap_or_default();
+        let (flat, roots) = flatten(&trees);
+        let stumps = if num_feature > 0 { as_stumps(&trees) } else { None };
         Ok(Forest {
             objective,
             objective_name,
@@ -243,6 +293,9 @@ impl Forest {
             sklearn_classifier,
             xgboost_version,
             trees,
+            flat,
+            roots,
+            stumps,
         })
     }
 
@@ -253,9 +306,28 @@ impl Forest {
     /// Raw margin (log-odds) for one row of model inputs; NaN = missing.
     #[inline]
     pub fn margin(&self, x: &[f32]) -> f32 {
+        let x = &x[..self.num_feature];
         let mut m = self.base_margin;
-        for t in &self.trees {
-            m += t.leaf_value(x);
+        if let Some(stumps) = &self.stumps {
+            for s in stumps {
+                let v = x[s.feature as usize];
+                let left = if v.is_nan() { s.default_left } else { v < s.threshold };
+                m += if left { s.left } else { s.right };
+            }
+            return m;
+        }
+        for &root in &self.roots {
+            let mut i = root as usize;
+            loop {
+                let n = self.flat[i];
+                if n.feature & LEAF != 0 {
+                    m += n.value;
+                    break;
+                }
+                let v = x[(n.feature & !DEFAULT_LEFT) as usize];
+                let left = if v.is_nan() { n.feature & DEFAULT_LEFT != 0 } else { v < n.value };
+                i = if left { n.left } else { n.right } as usize;
+            }
         }
         m
     }
@@ -276,16 +348,23 @@ impl Forest {
 
     /// Exact TreeSHAP contributions, XGBoost's `pred_contribs`: one value per feature and the
     /// bias last; they sum to the margin.
-    pub fn contributions(&self, x: &[f32], out: &mut [f32], scratch: &mut Vec<shap::PathElement>) {
+    pub fn contributions(&self, x: &[f32], out: &mut [f32], scratch: &mut shap::Scratch) {
         debug_assert_eq!(out.len(), self.num_feature + 1);
         out.iter_mut().for_each(|o| *o = 0.0);
-        let mut tree_out = vec![0f32; out.len()];
-        for t in &self.trees {
-            tree_out.iter_mut().for_each(|o| *o = 0.0);
-            shap::tree_contributions(t, x, &mut tree_out, scratch);
-            for (o, v) in out.iter_mut().zip(&tree_out) {
-                *o += *v;
+        let bias = self.num_feature;
+        if let Some(stumps) = &self.stumps {
+            for s in stumps {
+                let f = s.feature as usize;
+                let v = x[f];
+                let left = if v.is_nan() { s.default_left } else { v < s.threshold };
+                out[f] += if left { s.phi_left } else { s.phi_right };
+                out[bias] += s.mean;
             }
+            out[bias] += self.base_margin;
+            return;
+        }
+        for t in &self.trees {
+            shap::add_tree(t, x, out, scratch);
         }
         out[self.num_feature] += self.base_margin;
     }
@@ -298,43 +377,9 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0f32 / ((-x).exp() + 1.0f32 + EPS)
 }
 
-impl Tree {
-    #[inline]
-    pub fn leaf_index(&self, x: &[f32]) -> usize {
-        let mut i = 0usize;
-        loop {
-            let n = &self.nodes[i];
-            if n.is_leaf() {
-                return i;
-            }
-            let v = x[n.feature as usize];
-            i = if v.is_nan() {
-                if n.default_left {
-                    n.left as usize
-                } else {
-                    n.right as usize
-                }
-            } else if v < n.value {
-                n.left as usize
-            } else {
-                n.right as usize
-            };
-        }
-    }
-
-    #[inline]
-    pub fn leaf_value(&self, x: &[f32]) -> f32 {
-        self.nodes[self.leaf_index(x)].value
-    }
-}
-
 fn parse_tree(tj: &Value, t: usize, num_feature: usize) -> Result<Tree, ForestError> {
     let field = |name: &str| -> Result<Vec<f64>, ForestError> {
-        numbers(
-            tj.get(name)
-                .ok_or_else(|| ForestError::Malformed(format!("tree {t} has no `{name}`")))?,
-            name,
-        )
+        numbers(tj.get(name).ok_or_else(|| ForestError::Malformed(format!("tree {t} has no `{name}`")))?, name)
     };
     let left = field("left_children")?;
     let right = field("right_children")?;
@@ -343,15 +388,9 @@ fn parse_tree(tj: &Value, t: usize, num_feature: usize) -> Result<Tree, ForestEr
     let default_left = field("default_left")?;
     let sum_hessian = field("sum_hessian")?;
     let n = left.len();
-    if [
-        right.len(),
-        split_indices.len(),
-        split_conditions.len(),
-        default_left.len(),
-        sum_hessian.len(),
-    ]
-    .iter()
-    .any(|&m| m != n)
+    if [right.len(), split_indices.len(), split_conditions.len(), default_left.len(), sum_hessian.len()]
+        .iter()
+        .any(|&m| m != n)
         || n == 0
     {
         return malformed(format!("tree {t} has arrays of different lengths"));
@@ -365,9 +404,7 @@ fn parse_tree(tj: &Value, t: usize, num_feature: usize) -> Result<Tree, ForestEr
     }
     if let Some(size) = tj.get("tree_param").and_then(|p| p.get("size_leaf_vector")) {
         if as_str_number(size, "size_leaf_vector")? > 1.0 {
-            return Err(ForestError::Unsupported(
-                "vector leaves (multi-output trees)".into(),
-            ));
+            return Err(ForestError::Unsupported("vector leaves (multi-output trees)".into()));
         }
     }
     let mut nodes = Vec::with_capacity(n);
@@ -377,15 +414,10 @@ fn parse_tree(tj: &Value, t: usize, num_feature: usize) -> Result<Tree, ForestEr
         if !is_leaf {
             let ok = |c: i64| c >= 0 && (c as usize) < n && c as usize != i;
             if !ok(l) || !ok(r) {
-                return malformed(format!(
-                    "tree {t} node {i} has children {l}/{r} outside the tree"
-                ));
+                return malformed(format!("tree {t} node {i} has children {l}/{r} outside the tree"));
             }
             if split_indices[i] as usize >= num_feature {
-                return malformed(format!(
-                    "tree {t} node {i} splits on feature {} of {num_feature}",
-                    split_indices[i]
-                ));
+                return malformed(format!("tree {t} node {i} splits on feature {} of {num_feature}", split_indices[i]));
             }
         }
         nodes.push(Node {
@@ -401,11 +433,7 @@ fn parse_tree(tj: &Value, t: usize, num_feature: usize) -> Result<Tree, ForestEr
     let mut mean_values = vec![0f32; n];
     fill_mean_values(&nodes, 0, &mut mean_values);
     let max_depth = depth(&nodes, 0);
-    Ok(Tree {
-        nodes,
-        mean_values,
-        max_depth,
-    })
+    Ok(Tree { nodes, mean_values, max_depth })
 }
 
 /// Every node reachable from the root exactly once: no cycles, no shared children, so the
@@ -489,7 +517,7 @@ mod tests {
     fn contributions_sum_to_the_margin() {
         let f = Forest::from_json(&tiny_model()).unwrap();
         let mut out = vec![0f32; 3];
-        let mut scratch = Vec::new();
+        let mut scratch = shap::Scratch::default();
         f.contributions(&[0.0, 7.0], &mut out, &mut scratch);
         let sum: f32 = out.iter().sum();
         assert!((sum - f.margin(&[0.0, 7.0])).abs() < 1e-6, "{out:?}");
@@ -502,16 +530,10 @@ mod tests {
     fn refuses_what_it_cannot_score() {
         let mut m = tiny_model();
         m["learner"]["objective"]["name"] = "multi:softprob".into();
-        assert!(matches!(
-            Forest::from_json(&m),
-            Err(ForestError::Unsupported(_))
-        ));
+        assert!(matches!(Forest::from_json(&m), Err(ForestError::Unsupported(_))));
         let mut m = tiny_model();
         m["learner"]["gradient_booster"]["model"]["trees"][0]["left_children"][0] = 7.into();
-        assert!(matches!(
-            Forest::from_json(&m),
-            Err(ForestError::Malformed(_))
-        ));
+        assert!(matches!(Forest::from_json(&m), Err(ForestError::Malformed(_))));
         assert!(Forest::from_bytes(b"binf...").is_err());
         assert!(Forest::from_bytes(b"").is_err());
     }

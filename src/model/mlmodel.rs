@@ -32,31 +32,19 @@ pub fn parse(text: &str) -> Result<MlModel, String> {
     if xgb.is_none() {
         let names: Vec<String> = flavors
             .and_then(|f| f.as_mapping())
-            .map(|m| {
-                m.keys()
-                    .filter_map(|k| k.as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         return Err(format!(
             "the MLmodel has no xgboost flavor (flavors: {}); churn serves XGBoost models",
-            if names.is_empty() {
-                "none".into()
-            } else {
-                names.join(", ")
-            }
+            if names.is_empty() { "none".into() } else { names.join(", ") }
         ));
     }
-    let signature_inputs =
-        s(doc.get("signature").and_then(|sig| sig.get("inputs"))).and_then(|inputs| {
-            let cols: serde_json::Value = serde_json::from_str(&inputs).ok()?;
-            let names: Vec<String> = cols
-                .as_array()?
-                .iter()
-                .filter_map(|c| c.get("name")?.as_str().map(str::to_string))
-                .collect();
-            (!names.is_empty()).then_some(names)
-        });
+    let signature_inputs = s(doc.get("signature").and_then(|sig| sig.get("inputs"))).and_then(|inputs| {
+        let cols: serde_json::Value = serde_json::from_str(&inputs).ok()?;
+        let names: Vec<String> =
+            cols.as_array()?.iter().filter_map(|c| c.get("name")?.as_str().map(str::to_string)).collect();
+        (!names.is_empty()).then_some(names)
+    });
     Ok(MlModel {
         model_file: s(xgb.and_then(|x| x.get("data"))),
         model_class: s(xgb.and_then(|x| x.get("model_class"))),
@@ -85,14 +73,9 @@ fn quoted(s: &str) -> String {
 }
 
 pub fn mlmodel_yaml(info: &Info) -> String {
-    let inputs: Vec<serde_json::Value> = info
-        .features
-        .iter()
-        .map(|f| json!({"type": "double", "name": f, "required": true}))
-        .collect();
-    let inputs = serde_json::to_string(&inputs)
-        .expect("signature serialises")
-        .replace("\",\"", "\", \"");
+    let inputs: Vec<serde_json::Value> =
+        info.features.iter().map(|f| json!({"type": "double", "name": f, "required": true})).collect();
+    let inputs = serde_json::to_string(&inputs).expect("signature serialises").replace("\",\"", "\", \"");
     let mut y = String::new();
     if let Some(p) = info.artifact_path {
         y.push_str(&format!("artifact_path: {}\n", quoted(p)));
@@ -122,14 +105,8 @@ mlflow_version: {MLFLOW_VERSION}
     if let Some(id) = info.model_id {
         y.push_str(&format!("model_id: {id}\n"));
     }
-    let uuid = info
-        .model_id
-        .map(str::to_string)
-        .unwrap_or_else(crate::ids::random_hex32);
-    y.push_str(&format!(
-        "model_size_bytes: {}\nmodel_uuid: {uuid}\n",
-        info.model_size
-    ));
+    let uuid = info.model_id.map(str::to_string).unwrap_or_else(crate::ids::random_hex32);
+    y.push_str(&format!("model_size_bytes: {}\nmodel_uuid: {uuid}\n", info.model_size));
     if let Some(run) = info.run_id {
         y.push_str(&format!("run_id: {run}\n"));
     }
@@ -156,17 +133,7 @@ utc_time_created: {}
 pub fn files(info: &Info, example_rows: &[Vec<f32>]) -> Vec<(&'static str, String)> {
     let data: Vec<Vec<serde_json::Value>> = example_rows
         .iter()
-        .map(|r| {
-            r.iter()
-                .map(|&v| {
-                    if v.is_nan() {
-                        serde_json::Value::Null
-                    } else {
-                        json!(v as f64)
-                    }
-                })
-                .collect()
-        })
+        .map(|r| r.iter().map(|&v| if v.is_nan() { serde_json::Value::Null } else { json!(v as f64) }).collect())
         .collect();
     let split = json!({"columns": info.features, "data": data});
     vec![
@@ -193,11 +160,7 @@ mod tests {
 
     #[test]
     fn written_mlmodel_parses_back() {
-        let features = vec![
-            "tenure".to_string(),
-            "Contract_Month-to-month".to_string(),
-            "it's".to_string(),
-        ];
+        let features = vec!["tenure".to_string(), "Contract_Month-to-month".to_string(), "it's".to_string()];
         let info = Info {
             model_file: "model.ubj",
             model_size: 10,
@@ -219,9 +182,6 @@ mod tests {
     #[test]
     fn a_model_without_the_xgboost_flavor_is_refused_by_name() {
         let e = parse("flavors:\n  sklearn:\n    pickled_model: model.pkl\n").unwrap_err();
-        assert!(
-            e.contains("no xgboost flavor") && e.contains("sklearn"),
-            "{e}"
-        );
+        assert!(e.contains("no xgboost flavor") && e.contains("sklearn"), "{e}");
     }
 }

@@ -8,7 +8,7 @@
 
 use super::bundle::{Inputs, LoadedModel};
 use super::forest::{sigmoid, Forest};
-use super::shap::PathElement;
+use super::shap;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,7 +43,7 @@ pub struct Explanation {
 /// Reusable buffers for explaining many rows on one thread.
 #[derive(Default)]
 pub struct Scratch {
-    path: Vec<PathElement>,
+    path: shap::Scratch,
     phi: Vec<f32>,
     grouped: Vec<f64>,
 }
@@ -61,12 +61,7 @@ impl Explainer {
             Inputs::Customers(p) => Explainer {
                 groups: p.features_of_field(),
                 names: p.schema.fields.iter().map(|f| f.name.clone()).collect(),
-                labels: p
-                    .schema
-                    .fields
-                    .iter()
-                    .map(|f| f.display_label().to_string())
-                    .collect(),
+                labels: p.schema.fields.iter().map(|f| f.display_label().to_string()).collect(),
             },
             Inputs::Features(names) => Explainer {
                 groups: (0..names.len()).map(|j| vec![j]).collect(),
@@ -91,25 +86,11 @@ impl Explainer {
         let margin: f64 = scratch.phi.iter().map(|&v| v as f64).sum();
         let p_base = sigmoid(bias as f32) as f64;
         let p = sigmoid(margin as f32) as f64;
-        let slope = if (margin - bias).abs() > 1e-6 {
-            (p - p_base) / (margin - bias)
-        } else {
-            p * (1.0 - p)
-        };
+        let slope = if (margin - bias).abs() > 1e-6 { (p - p_base) / (margin - bias) } else { p * (1.0 - p) };
         scratch.grouped.clear();
-        scratch.grouped.extend(
-            self.groups
-                .iter()
-                .map(|cols| cols.iter().map(|&j| scratch.phi[j] as f64).sum::<f64>()),
-        );
-        let mut order: Vec<usize> = (0..self.groups.len())
-            .filter(|&k| scratch.grouped[k] != 0.0)
-            .collect();
-        order.sort_by(|&a, &b| {
-            scratch.grouped[b]
-                .abs()
-                .total_cmp(&scratch.grouped[a].abs())
-        });
+        scratch.grouped.extend(self.groups.iter().map(|cols| cols.iter().map(|&j| scratch.phi[j] as f64).sum::<f64>()));
+        let mut order: Vec<usize> = (0..self.groups.len()).filter(|&k| scratch.grouped[k] != 0.0).collect();
+        order.sort_by(|&a, &b| scratch.grouped[b].abs().total_cmp(&scratch.grouped[a].abs()));
         order.truncate(top);
         let reasons = order
             .into_iter()
@@ -117,20 +98,12 @@ impl Explainer {
                 let contribution = scratch.grouped[k];
                 let points = 100.0 * contribution * slope;
                 let value = value_text(k);
-                let direction = if contribution > 0.0 {
-                    Direction::Raises
-                } else {
-                    Direction::Lowers
-                };
+                let direction = if contribution > 0.0 { Direction::Raises } else { Direction::Lowers };
                 let text = format!(
                     "{} = {} {} the churn risk ({:+.1} points)",
                     self.labels[k],
                     value,
-                    if direction == Direction::Raises {
-                        "raises"
-                    } else {
-                        "lowers"
-                    },
+                    if direction == Direction::Raises { "raises" } else { "lowers" },
                     points
                 );
                 Reason {
@@ -144,9 +117,6 @@ impl Explainer {
                 }
             })
             .collect();
-        Explanation {
-            base_probability: p_base,
-            reasons,
-        }
+        Explanation { base_probability: p_base, reasons }
     }
 }

@@ -12,13 +12,60 @@ pub struct PathElement {
     pweight: f32,
 }
 
-/// Adds one tree's contributions (features, then the tree's expected value in the last slot).
-pub(crate) fn tree_contributions(
-    tree: &Tree,
-    x: &[f32],
-    phi: &mut [f32],
-    scratch: &mut Vec<PathElement>,
-) {
+/// Reusable buffers for one thread.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    path: Vec<PathElement>,
+    tree: Vec<f32>,
+}
+
+/// Adds one tree's contributions to `out` (features, then the bias in the last slot), in the
+/// same float operations as XGBoost: the tree's own contributions are summed first, then added.
+pub(crate) fn add_tree(tree: &Tree, x: &[f32], out: &mut [f32], scratch: &mut Scratch) {
+    let bias = out.len() - 1;
+    let root = &tree.nodes[0];
+    if root.is_leaf() {
+        out[bias] += tree.mean_values[0];
+        return;
+    }
+    if tree.max_depth == 1 {
+        let f = root.feature as usize;
+        let v = x[f];
+        let go_left = if v.is_nan() { root.default_left } else { v < root.value };
+        out[f] += stump_phi(tree, go_left);
+        out[bias] += tree.mean_values[0];
+        return;
+    }
+    scratch.tree.clear();
+    scratch.tree.resize(out.len(), 0.0);
+    let mut tree_out = std::mem::take(&mut scratch.tree);
+    tree_contributions(tree, x, &mut tree_out, &mut scratch.path);
+    for (o, v) in out.iter_mut().zip(&tree_out) {
+        *o += *v;
+    }
+    scratch.tree = tree_out;
+}
+
+/// The split feature's contribution in a stump whose hot (taken) branch is the left one or not.
+/// Walking XGBoost's TreeShap by hand for one split gives an unwound path weight of exactly 1.0
+/// on both sides, so the feature gets (1 - z_hot) * v_hot - z_cold * v_cold (z = child cover /
+/// root cover), here in exactly XGBoost's float steps; the bias gets the tree's mean.
+pub(crate) fn stump_phi(tree: &Tree, hot_is_left: bool) -> f32 {
+    let root = &tree.nodes[0];
+    let (hot, cold) = if hot_is_left { (root.left, root.right) } else { (root.right, root.left) };
+    let (hot, cold) = (&tree.nodes[hot as usize], &tree.nodes[cold as usize]);
+    let z_hot = hot.cover / root.cover;
+    let z_cold = cold.cover / root.cover;
+    let mut phi = 0f32;
+    phi += 1.0f32 * (1.0f32 - z_hot) * hot.value * 1.0f32;
+    if z_cold != 0.0 {
+        phi += 1.0f32 * (0.0f32 - z_cold) * cold.value * 1.0f32;
+    }
+    phi
+}
+
+/// One tree's contributions (features, then the tree's expected value in the last slot).
+fn tree_contributions(tree: &Tree, x: &[f32], phi: &mut [f32], scratch: &mut Vec<PathElement>) {
     let bias = phi.len() - 1;
     phi[bias] += tree.mean_values[0];
     if tree.nodes[0].is_leaf() {
@@ -32,13 +79,7 @@ pub(crate) fn tree_contributions(
     recurse(tree, x, phi, 0, 0, scratch, 0, 1.0, 1.0, -1, 1.0);
 }
 
-fn extend_path(
-    path: &mut [PathElement],
-    depth: usize,
-    zero_fraction: f32,
-    one_fraction: f32,
-    feature_index: i32,
-) {
+fn extend_path(path: &mut [PathElement], depth: usize, zero_fraction: f32, one_fraction: f32, feature_index: i32) {
     path[depth].feature_index = feature_index;
     path[depth].zero_fraction = zero_fraction;
     path[depth].one_fraction = one_fraction;
@@ -113,13 +154,7 @@ fn recurse(
     let (parent, rest) = scratch.split_at_mut(start);
     rest[..depth + 1].copy_from_slice(&parent[path_start..path_start + depth + 1]);
     let path = &mut rest[..];
-    extend_path(
-        path,
-        depth,
-        parent_zero_fraction,
-        parent_one_fraction,
-        parent_feature_index,
-    );
+    extend_path(path, depth, parent_zero_fraction, parent_one_fraction, parent_feature_index);
 
     let node = &tree.nodes[node_index];
     if node.is_leaf() {
@@ -144,11 +179,7 @@ fn recurse(
     } else {
         node.right
     } as usize;
-    let cold = if hot == node.left as usize {
-        node.right as usize
-    } else {
-        node.left as usize
-    };
+    let cold = if hot == node.left as usize { node.right as usize } else { node.left as usize };
     let w = node.cover;
     let hot_zero_fraction = tree.nodes[hot].cover / w;
     let cold_zero_fraction = tree.nodes[cold].cover / w;

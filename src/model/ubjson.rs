@@ -21,21 +21,14 @@ struct Cursor<'a> {
 const MAX_DEPTH: usize = 64;
 
 pub fn decode(bytes: &[u8]) -> Result<Value, UbjError> {
-    let mut c = Cursor {
-        bytes,
-        pos: 0,
-        depth: 0,
-    };
+    let mut c = Cursor { bytes, pos: 0, depth: 0 };
     let v = c.value(None)?;
     Ok(v)
 }
 
 impl<'a> Cursor<'a> {
     fn err<T>(&self, what: impl Into<String>) -> Result<T, UbjError> {
-        Err(UbjError {
-            at: self.pos,
-            what: what.into(),
-        })
+        Err(UbjError { at: self.pos, what: what.into() })
     }
 
     fn byte(&mut self) -> Result<u8, UbjError> {
@@ -200,9 +193,7 @@ impl<'a> Cursor<'a> {
 
 fn number(v: f64) -> Value {
     // JSON has no NaN or infinity; XGBoost stores them only in places a scorer does not read.
-    Number::from_f64(v)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

@@ -117,29 +117,18 @@ pub fn fit(
     let (rounds, booster, valid_log_loss) = match (best, opts.early_stopping) {
         (Some((best_round, loss)), Some(_)) => {
             let kept = best_round + 1;
-            let sliced = if kept < curves.valid.len() {
-                booster.slice(0, kept as i32)?
-            } else {
-                booster
-            };
+            let sliced = if kept < curves.valid.len() { booster.slice(0, kept as i32)? } else { booster };
             (kept, sliced, Some(loss))
         }
         (Some(_), None) => (opts.max_rounds, booster, curves.valid.last().copied()),
         (None, _) => (opts.max_rounds, booster, None),
     };
-    Ok(Fitted {
-        booster,
-        rounds,
-        curves,
-        valid_log_loss,
-    })
+    Ok(Fitted { booster, rounds, curves, valid_log_loss })
 }
 
 fn logloss_of(booster: &Booster, d: &DMatrix) -> Result<f64, XgbError> {
     let m = booster.evaluate(d)?;
-    m.get("logloss")
-        .map(|&v| v as f64)
-        .ok_or_else(|| XgbError("XGBoost reported no logloss".into()))
+    m.get("logloss").map(|&v| v as f64).ok_or_else(|| XgbError("XGBoost reported no logloss".into()))
 }
 
 fn params_for(opts: &FitOptions) -> Vec<(String, String)> {
@@ -159,10 +148,7 @@ fn params_for(opts: &FitOptions) -> Vec<(String, String)> {
 
 /// The XGBoost parameters a fit sends, for tracking.
 pub fn tracked_params(opts: &FitOptions) -> Vec<(String, String)> {
-    params_for(opts)
-        .into_iter()
-        .filter(|(k, _)| k != "verbosity" && k != "nthread")
-        .collect()
+    params_for(opts).into_iter().filter(|(k, _)| k != "verbosity" && k != "nthread").collect()
 }
 
 /// Probabilities from XGBoost itself (used by tests and by the held-out evaluation, so the

@@ -7,7 +7,7 @@
 
 mod value;
 
-pub use value::{FieldError, FieldErrorCode, Raw};
+pub use value::{shorten as value_preview, FieldError, FieldErrorCode, Raw};
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -76,10 +76,7 @@ pub enum Blank {
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("cannot read schema file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("schema file {path} is not valid TOML: {message}")]
     Toml { path: String, message: String },
     #[error("schema {0}")]
@@ -89,22 +86,16 @@ pub enum SchemaError {
 impl Schema {
     /// The built-in IBM Telco schema.
     pub fn telco() -> Schema {
-        Schema::from_toml(TELCO_TOML, "built-in telco schema")
-            .expect("the built-in schema is valid")
+        Schema::from_toml(TELCO_TOML, "built-in telco schema").expect("the built-in schema is valid")
     }
 
     pub fn from_toml(text: &str, origin: &str) -> Result<Schema, SchemaError> {
-        toml::from_str(text).map_err(|e| SchemaError::Toml {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })
+        toml::from_str(text).map_err(|e| SchemaError::Toml { path: origin.to_string(), message: e.to_string() })
     }
 
     pub fn load(path: &Path) -> Result<Schema, SchemaError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SchemaError::Read { path: path.display().to_string(), source })?;
         Schema::from_toml(&text, &path.display().to_string())
     }
 
@@ -141,10 +132,7 @@ impl Schema {
                     value::shorten(raw)
                 ),
             )
-            .expected_values(vec![
-                self.target.negative.clone(),
-                self.target.positive.clone(),
-            ])
+            .expected_values(vec![self.target.negative.clone(), self.target.positive.clone()])
             .received(raw))
         }
     }
@@ -186,11 +174,9 @@ impl Field {
     fn default_value(&self) -> f64 {
         match &self.kind {
             FieldKind::Numeric(n) => n.default.or(n.min).unwrap_or(0.0),
-            FieldKind::Categorical(c) => c
-                .default
-                .as_ref()
-                .and_then(|d| c.values.iter().position(|v| v == d))
-                .unwrap_or(0) as f64,
+            FieldKind::Categorical(c) => {
+                c.default.as_ref().and_then(|d| c.values.iter().position(|v| v == d)).unwrap_or(0) as f64
+            }
         }
     }
 }
@@ -258,34 +244,19 @@ impl TryFrom<RawSchema> for Schema {
             seen.insert(name.clone());
         }
         if raw.id.as_deref() == Some(raw.target.column.as_str()) {
-            return Err(format!(
-                "uses `{}` as both id and target",
-                raw.target.column
-            ));
+            return Err(format!("uses `{}` as both id and target", raw.target.column));
         }
         if raw.target.positive == raw.target.negative {
-            return Err(format!(
-                "target `{}` has the same positive and negative label",
-                raw.target.column
-            ));
+            return Err(format!("target `{}` has the same positive and negative label", raw.target.column));
         }
         let mut fields = Vec::with_capacity(raw.fields.len());
         for f in raw.fields {
             if !seen.insert(f.name.clone()) {
-                return Err(format!(
-                    "names column `{}` twice (fields, id and target must differ)",
-                    f.name
-                ));
+                return Err(format!("names column `{}` twice (fields, id and target must differ)", f.name));
             }
             fields.push(field_from_raw(f)?);
         }
-        Ok(Schema {
-            name: raw.name,
-            description: raw.description,
-            id: raw.id,
-            target: raw.target,
-            fields,
-        })
+        Ok(Schema { name: raw.name, description: raw.description, id: raw.id, target: raw.target, fields })
     }
 }
 
@@ -297,9 +268,7 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
         Some(RawBlank::Word(w)) if w == "error" => Blank::Error,
         Some(RawBlank::Word(w)) if w == "missing" => Blank::Missing,
         Some(RawBlank::Word(w)) => {
-            return Err(at(&format!(
-                "blank = \"{w}\" is not one of \"error\", \"missing\" or a number"
-            )))
+            return Err(at(&format!("blank = \"{w}\" is not one of \"error\", \"missing\" or a number")))
         }
     };
     let kind = match f.kind.as_str() {
@@ -315,24 +284,14 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
             let default = match &f.default {
                 None => None,
                 Some(RawDefault::Number(v)) => Some(*v),
-                Some(RawDefault::Text(t)) => {
-                    return Err(at(&format!("default \"{t}\" is not a number")))
-                }
+                Some(RawDefault::Text(t)) => return Err(at(&format!("default \"{t}\" is not a number"))),
             };
-            FieldKind::Numeric(NumericSpec {
-                min: f.min,
-                max: f.max,
-                integer: f.integer,
-                blank,
-                default,
-            })
+            FieldKind::Numeric(NumericSpec { min: f.min, max: f.max, integer: f.integer, blank, default })
         }
         "categorical" => {
             let values = f.values.clone().unwrap_or_default();
             if values.len() < 2 {
-                return Err(at(
-                    "a categorical field needs `values` with at least two levels",
-                ));
+                return Err(at("a categorical field needs `values` with at least two levels"));
             }
             let mut uniq = std::collections::HashSet::new();
             if let Some(dup) = values.iter().find(|v| !uniq.insert(v.as_str())) {
@@ -345,32 +304,18 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
                 return Err(at("a categorical field takes no min, max or integer"));
             }
             if let Blank::Fill(_) = blank {
-                return Err(at(
-                    "a categorical field's blank must be \"error\" or \"missing\"",
-                ));
+                return Err(at("a categorical field's blank must be \"error\" or \"missing\""));
             }
             let default = match &f.default {
                 None => None,
                 Some(RawDefault::Text(t)) if values.contains(t) => Some(t.clone()),
                 Some(d) => return Err(at(&format!("default {d:?} is not one of its values"))),
             };
-            FieldKind::Categorical(CategoricalSpec {
-                values,
-                blank,
-                default,
-            })
+            FieldKind::Categorical(CategoricalSpec { values, blank, default })
         }
-        other => {
-            return Err(at(&format!(
-                "kind = \"{other}\" is not \"numeric\" or \"categorical\""
-            )))
-        }
+        other => return Err(at(&format!("kind = \"{other}\" is not \"numeric\" or \"categorical\""))),
     };
-    Ok(Field {
-        name: f.name,
-        label: f.label,
-        kind,
-    })
+    Ok(Field { name: f.name, label: f.label, kind })
 }
 
 impl From<Schema> for RawSchema {
@@ -410,13 +355,7 @@ impl From<Schema> for RawSchema {
                 }
             })
             .collect();
-        RawSchema {
-            name: s.name,
-            description: s.description,
-            id: s.id,
-            target: s.target,
-            fields,
-        }
+        RawSchema { name: s.name, description: s.description, id: s.id, target: s.target, fields }
     }
 }
 
@@ -451,28 +390,14 @@ mod tests {
     fn incoherent_schemas_are_refused_with_the_field_named() {
         let base = "name='x'\n[target]\ncolumn='y'\npositive='1'\nnegative='0'\n";
         let cases = [
-            (
-                "[[field]]\nname='a'\nkind='numeric'\nmin=5\nmax=1\n",
-                "field `a`: min 5 is above max 1",
-            ),
-            (
-                "[[field]]\nname='a'\nkind='categorical'\nvalues=['x']\n",
-                "field `a`: a categorical field needs",
-            ),
+            ("[[field]]\nname='a'\nkind='numeric'\nmin=5\nmax=1\n", "field `a`: min 5 is above max 1"),
+            ("[[field]]\nname='a'\nkind='categorical'\nvalues=['x']\n", "field `a`: a categorical field needs"),
             ("[[field]]\nname='a'\nkind='text'\n", "kind = \"text\""),
-            (
-                "[[field]]\nname='y'\nkind='numeric'\n",
-                "names column `y` twice",
-            ),
-            (
-                "[[field]]\nname='a'\nkind='categorical'\nvalues=['p','q']\ndefault='r'\n",
-                "default",
-            ),
+            ("[[field]]\nname='y'\nkind='numeric'\n", "names column `y` twice"),
+            ("[[field]]\nname='a'\nkind='categorical'\nvalues=['p','q']\ndefault='r'\n", "default"),
         ];
         for (fields, expected) in cases {
-            let err = Schema::from_toml(&format!("{base}{fields}"), "t")
-                .unwrap_err()
-                .to_string();
+            let err = Schema::from_toml(&format!("{base}{fields}"), "t").unwrap_err().to_string();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
     }

@@ -50,14 +50,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(code: FieldErrorCode, message: String) -> FieldError {
-        FieldError {
-            code,
-            message,
-            expected: None,
-            min: None,
-            max: None,
-            received: None,
-        }
+        FieldError { code, message, expected: None, min: None, max: None, received: None }
     }
     pub fn expected_values(mut self, v: Vec<String>) -> FieldError {
         self.expected = Some(v);
@@ -123,11 +116,8 @@ impl Field {
                 let v = match raw {
                     Raw::Number(v) => v,
                     Raw::Integer(i) => i as f64,
-                    Raw::Text(t) => parse_number(t.trim())
-                        .ok_or_else(|| self.not_a_number(&raw, spec.integer))?,
-                    Raw::Bool(_) | Raw::Composite | Raw::Null => {
-                        return Err(self.not_a_number(&raw, spec.integer))
-                    }
+                    Raw::Text(t) => parse_number(t.trim()).ok_or_else(|| self.not_a_number(&raw, spec.integer))?,
+                    Raw::Bool(_) | Raw::Composite | Raw::Null => return Err(self.not_a_number(&raw, spec.integer)),
                 };
                 if !v.is_finite() {
                     return Err(self.not_a_number(&raw, spec.integer));
@@ -135,11 +125,7 @@ impl Field {
                 if spec.integer && v.fract() != 0.0 {
                     return Err(FieldError::new(
                         FieldErrorCode::NotAnInteger,
-                        format!(
-                            "expected a whole number{}, found {}",
-                            self.range_words(),
-                            describe(&raw)
-                        ),
+                        format!("expected a whole number{}, found {}", self.range_words(), describe(&raw)),
                     )
                     .bounds(spec.min, spec.max)
                     .received(&received_text(&raw)));
@@ -149,11 +135,7 @@ impl Field {
                 if below || above {
                     return Err(FieldError::new(
                         FieldErrorCode::OutOfRange,
-                        format!(
-                            "expected a number{}, found {}",
-                            self.range_words(),
-                            describe(&raw)
-                        ),
+                        format!("expected a number{}, found {}", self.range_words(), describe(&raw)),
                     )
                     .bounds(spec.min, spec.max)
                     .received(&received_text(&raw)));
@@ -175,11 +157,7 @@ impl Field {
                     _ => {
                         return Err(FieldError::new(
                             FieldErrorCode::WrongType,
-                            format!(
-                                "expected one of {}, found {}",
-                                quoted_list(&spec.values),
-                                describe(&raw)
-                            ),
+                            format!("expected one of {}, found {}", quoted_list(&spec.values), describe(&raw)),
                         )
                         .expected_values(spec.values.clone())
                         .received(&received_text(&raw)))
@@ -196,11 +174,7 @@ impl Field {
                     .unwrap_or_default();
                 Err(FieldError::new(
                     FieldErrorCode::UnknownCategory,
-                    format!(
-                        "expected one of {}, found {}{hint}",
-                        quoted_list(&spec.values),
-                        describe(&raw)
-                    ),
+                    format!("expected one of {}, found {}{hint}", quoted_list(&spec.values), describe(&raw)),
                 )
                 .expected_values(spec.values.clone())
                 .received(text))
@@ -218,22 +192,16 @@ impl Field {
             Blank::Fill(v) => Ok(v),
             Blank::Error => {
                 let expected = match &self.kind {
-                    FieldKind::Numeric(n) => format!(
-                        "a {}{}",
-                        if n.integer { "whole number" } else { "number" },
-                        self.range_words()
-                    ),
+                    FieldKind::Numeric(n) => {
+                        format!("a {}{}", if n.integer { "whole number" } else { "number" }, self.range_words())
+                    }
                     FieldKind::Categorical(c) => format!("one of {}", quoted_list(&c.values)),
                 };
                 let mut e = FieldError::new(
                     FieldErrorCode::BlankValue,
                     format!(
                         "expected {expected}, found {} (this field is required)",
-                        if matches!(raw, Raw::Null) {
-                            "null"
-                        } else {
-                            "a blank value"
-                        }
+                        if matches!(raw, Raw::Null) { "null" } else { "a blank value" }
                     ),
                 )
                 .received(&received_text(raw));
@@ -250,22 +218,10 @@ impl Field {
             FieldKind::Numeric(n) => (n.min, n.max),
             FieldKind::Categorical(_) => (None, None),
         };
-        let what = if integer {
-            "a whole number"
-        } else {
-            "a number"
-        };
+        let what = if integer { "a whole number" } else { "a number" };
         FieldError::new(
-            if matches!(raw, Raw::Text(_)) {
-                FieldErrorCode::NotANumber
-            } else {
-                FieldErrorCode::WrongType
-            },
-            format!(
-                "expected {what}{}, found {}",
-                self.range_words(),
-                describe(raw)
-            ),
+            if matches!(raw, Raw::Text(_)) { FieldErrorCode::NotANumber } else { FieldErrorCode::WrongType },
+            format!("expected {what}{}, found {}", self.range_words(), describe(raw)),
         )
         .bounds(min, max)
         .received(&received_text(raw))
@@ -288,8 +244,7 @@ impl Field {
 /// which are not numbers a customer record can hold.
 fn parse_number(t: &str) -> Option<f64> {
     let ok = !t.is_empty()
-        && t.bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+        && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
         && t.bytes().any(|b| b.is_ascii_digit());
     if !ok {
         return None;
@@ -324,23 +279,14 @@ mod tests {
     #[test]
     fn categorical_levels_parse_to_their_index() {
         assert_eq!(field("Contract").parse(Raw::Text("Two year")).unwrap(), 2.0);
-        assert_eq!(
-            field("Contract").parse(Raw::Text(" One year ")).unwrap(),
-            1.0
-        );
+        assert_eq!(field("Contract").parse(Raw::Text(" One year ")).unwrap(), 1.0);
     }
 
     #[test]
     fn unknown_category_names_the_allowed_levels_and_hints_at_case() {
-        let e = field("Contract")
-            .parse(Raw::Text("month-to-month"))
-            .unwrap_err();
+        let e = field("Contract").parse(Raw::Text("month-to-month")).unwrap_err();
         assert_eq!(e.code, FieldErrorCode::UnknownCategory);
-        assert!(
-            e.message.contains("did you mean \"Month-to-month\""),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("did you mean \"Month-to-month\""), "{}", e.message);
         assert_eq!(e.expected.unwrap().len(), 3);
         let e = field("Contract").parse(Raw::Text("Weekly")).unwrap_err();
         assert_eq!(e.received.as_deref(), Some("Weekly"));
@@ -351,55 +297,22 @@ mod tests {
         let tenure = field("tenure");
         assert_eq!(tenure.parse(Raw::Text("12")).unwrap(), 12.0);
         assert_eq!(tenure.parse(Raw::Number(12.0)).unwrap(), 12.0);
-        assert_eq!(
-            tenure.parse(Raw::Text("abc")).unwrap_err().code,
-            FieldErrorCode::NotANumber
-        );
-        assert_eq!(
-            tenure.parse(Raw::Text("NaN")).unwrap_err().code,
-            FieldErrorCode::NotANumber
-        );
-        assert_eq!(
-            tenure.parse(Raw::Text("inf")).unwrap_err().code,
-            FieldErrorCode::NotANumber
-        );
-        assert_eq!(
-            tenure.parse(Raw::Number(12.5)).unwrap_err().code,
-            FieldErrorCode::NotAnInteger
-        );
-        assert_eq!(
-            tenure.parse(Raw::Integer(-5)).unwrap_err().code,
-            FieldErrorCode::OutOfRange
-        );
-        assert_eq!(
-            tenure.parse(Raw::Number(1e12)).unwrap_err().code,
-            FieldErrorCode::OutOfRange
-        );
-        assert_eq!(
-            tenure.parse(Raw::Bool(true)).unwrap_err().code,
-            FieldErrorCode::WrongType
-        );
-        assert_eq!(
-            field("SeniorCitizen")
-                .parse(Raw::Integer(7))
-                .unwrap_err()
-                .code,
-            FieldErrorCode::OutOfRange
-        );
+        assert_eq!(tenure.parse(Raw::Text("abc")).unwrap_err().code, FieldErrorCode::NotANumber);
+        assert_eq!(tenure.parse(Raw::Text("NaN")).unwrap_err().code, FieldErrorCode::NotANumber);
+        assert_eq!(tenure.parse(Raw::Text("inf")).unwrap_err().code, FieldErrorCode::NotANumber);
+        assert_eq!(tenure.parse(Raw::Number(12.5)).unwrap_err().code, FieldErrorCode::NotAnInteger);
+        assert_eq!(tenure.parse(Raw::Integer(-5)).unwrap_err().code, FieldErrorCode::OutOfRange);
+        assert_eq!(tenure.parse(Raw::Number(1e12)).unwrap_err().code, FieldErrorCode::OutOfRange);
+        assert_eq!(tenure.parse(Raw::Bool(true)).unwrap_err().code, FieldErrorCode::WrongType);
+        assert_eq!(field("SeniorCitizen").parse(Raw::Integer(7)).unwrap_err().code, FieldErrorCode::OutOfRange);
     }
 
     #[test]
     fn blanks_follow_the_schema() {
         assert_eq!(field("TotalCharges").parse(Raw::Text(" ")).unwrap(), 0.0);
         assert_eq!(field("TotalCharges").parse(Raw::Null).unwrap(), 0.0);
-        assert_eq!(
-            field("tenure").parse(Raw::Text("")).unwrap_err().code,
-            FieldErrorCode::BlankValue
-        );
-        assert_eq!(
-            field("Contract").parse(Raw::Null).unwrap_err().code,
-            FieldErrorCode::BlankValue
-        );
+        assert_eq!(field("tenure").parse(Raw::Text("")).unwrap_err().code, FieldErrorCode::BlankValue);
+        assert_eq!(field("Contract").parse(Raw::Null).unwrap_err().code, FieldErrorCode::BlankValue);
     }
 
     #[test]

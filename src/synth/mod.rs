@@ -44,44 +44,21 @@ pub const COLUMNS: [&str; 21] = [
 
 const CONTRACTS: [&str; 3] = ["Month-to-month", "One year", "Two year"];
 const INTERNET: [&str; 3] = ["DSL", "Fiber optic", "No"];
-const PAYMENTS: [&str; 4] = [
-    "Bank transfer (automatic)",
-    "Credit card (automatic)",
-    "Electronic check",
-    "Mailed check",
-];
+const PAYMENTS: [&str; 4] =
+    ["Bank transfer (automatic)", "Credit card (automatic)", "Electronic check", "Mailed check"];
 
 // Contract mix: Month-to-month 55.0 %, One year 20.9 %, Two year 24.1 %.
 const CONTRACT_MIX: [f64; 3] = [0.5502, 0.2091, 0.2407];
 // Tenure given contract, over bins [0], 1-6, 7-12, 13-24, 25-36, 37-48, 49-60, 61-71, [72].
-const TENURE_BINS: [(u32, u32); 9] = [
-    (0, 0),
-    (1, 6),
-    (7, 12),
-    (13, 24),
-    (25, 36),
-    (37, 48),
-    (49, 60),
-    (61, 71),
-    (72, 72),
-];
+const TENURE_BINS: [(u32, u32); 9] =
+    [(0, 0), (1, 6), (7, 12), (13, 24), (25, 36), (37, 48), (49, 60), (61, 71), (72, 72)];
 const TENURE_GIVEN_CONTRACT: [[f64; 9]; 3] = [
-    [
-        0.0, 0.3646, 0.1499, 0.1902, 0.1254, 0.0815, 0.0604, 0.0274, 0.0005,
-    ],
-    [
-        0.0007, 0.0258, 0.0577, 0.1337, 0.1697, 0.1819, 0.2179, 0.2010, 0.0115,
-    ],
-    [
-        0.0059, 0.0112, 0.0230, 0.0531, 0.0566, 0.1050, 0.1634, 0.3794, 0.2024,
-    ],
+    [0.0, 0.3646, 0.1499, 0.1902, 0.1254, 0.0815, 0.0604, 0.0274, 0.0005],
+    [0.0007, 0.0258, 0.0577, 0.1337, 0.1697, 0.1819, 0.2179, 0.2010, 0.0115],
+    [0.0059, 0.0112, 0.0230, 0.0531, 0.0566, 0.1050, 0.1634, 0.3794, 0.2024],
 ];
 // Internet service (DSL, Fiber optic, No) given contract; seniors lean to fiber.
-const INTERNET_GIVEN_CONTRACT: [[f64; 3]; 3] = [
-    [0.316, 0.549, 0.135],
-    [0.387, 0.366, 0.247],
-    [0.371, 0.253, 0.376],
-];
+const INTERNET_GIVEN_CONTRACT: [[f64; 3]; 3] = [[0.316, 0.549, 0.135], [0.387, 0.366, 0.247], [0.371, 0.253, 0.376]];
 const INTERNET_SENIOR: [f64; 3] = [0.227, 0.728, 0.046];
 // P(add-on = Yes) given internet (DSL, Fiber) and contract, for OnlineSecurity, OnlineBackup,
 // DeviceProtection, TechSupport, StreamingTV, StreamingMovies.
@@ -93,11 +70,8 @@ const ADDON_RATE: [[[f64; 3]; 2]; 6] = [
     [[0.24, 0.45, 0.64], [0.47, 0.74, 0.82]],
     [[0.25, 0.45, 0.66], [0.47, 0.75, 0.82]],
 ];
-const PAYMENT_GIVEN_CONTRACT: [[f64; 4]; 3] = [
-    [0.152, 0.140, 0.477, 0.230],
-    [0.265, 0.270, 0.236, 0.229],
-    [0.333, 0.343, 0.099, 0.225],
-];
+const PAYMENT_GIVEN_CONTRACT: [[f64; 4]; 3] =
+    [[0.152, 0.140, 0.477, 0.230], [0.265, 0.270, 0.236, 0.229], [0.333, 0.343, 0.099, 0.225]];
 
 /// One synthetic customer, with categorical fields as indexes.
 #[derive(Debug, Clone, PartialEq)]
@@ -366,15 +340,11 @@ fn write_csv(
     threads: usize,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<SynthSummary, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| DataError::Io { path: path.to_path_buf(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
-    let mut file =
-        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(io)?);
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(io)?);
     let mut header = COLUMNS.join(",").into_bytes();
     header.push(b'\n');
     file.write_all(&header).map_err(io)?;
@@ -402,9 +372,8 @@ fn write_csv(
         }
         let mut written = 0u64;
         for index in 0..chunks {
-            let (buf, chunk_churners) = receivers[(index % threads as u64) as usize]
-                .recv()
-                .expect("a synth worker stopped early");
+            let (buf, chunk_churners) =
+                receivers[(index % threads as u64) as usize].recv().expect("a synth worker stopped early");
             churners += chunk_churners;
             file.write_all(&buf).map_err(io)?;
             bytes += buf.len() as u64;
@@ -414,11 +383,7 @@ fn write_csv(
         Ok(())
     })?;
     file.flush().map_err(io)?;
-    Ok(SynthSummary {
-        rows,
-        churners,
-        bytes,
-    })
+    Ok(SynthSummary { rows, churners, bytes })
 }
 
 fn write_parquet(
@@ -471,9 +436,7 @@ fn write_parquet(
                 Cell::Text(yn(c.paperless)),
                 Cell::Text(PAYMENTS[c.payment]),
                 Cell::Float(c.monthly_cents as f64 / 100.0),
-                c.total_cents
-                    .map(|t| Cell::Float(t as f64 / 100.0))
-                    .unwrap_or(Cell::Null),
+                c.total_cents.map(|t| Cell::Float(t as f64 / 100.0)).unwrap_or(Cell::Null),
                 Cell::Text(yn(c.churn)),
             ];
             w.write_row(&cells)?;
@@ -482,11 +445,7 @@ fn write_parquet(
     }
     w.finish()?;
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    Ok(SynthSummary {
-        rows,
-        churners,
-        bytes,
-    })
+    Ok(SynthSummary { rows, churners, bytes })
 }
 
 #[cfg(test)]

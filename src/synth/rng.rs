@@ -18,14 +18,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         let mut sm = seed;
-        Rng {
-            s: [
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-            ],
-        }
+        Rng { s: [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)] }
     }
 
     /// An independent stream for one part of a larger job (a chunk of rows, a fold, a trial).
@@ -90,8 +83,7 @@ impl Rng {
     /// Fisher-Yates shuffle.
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
-            let j = ((self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) * (i + 1) as f64)
-                as usize;
+            let j = ((self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) * (i + 1) as f64) as usize;
             v.swap(i, j.min(i));
         }
     }

@@ -12,7 +12,7 @@
 mod reader;
 pub mod writer;
 
-pub use reader::{hex, sha256_file, Format, Location, RawBatch, TableReader};
+pub use reader::{hex, sha256_file, BatchCells, Format, Location, RawBatch, TableReader};
 
 use crate::schema::{FieldError, Raw, Schema};
 use serde::Serialize;
@@ -52,11 +52,7 @@ pub struct Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.column {
-            Some(c) => write!(
-                f,
-                "{} x {} in column `{c}` (e.g. {})",
-                self.count, self.kind, self.example
-            ),
+            Some(c) => write!(f, "{} x {} in column `{c}` (e.g. {})", self.count, self.kind, self.example),
             None => write!(f, "{} x {} (e.g. {})", self.count, self.kind, self.example),
         }
     }
@@ -74,49 +70,26 @@ pub struct RowError {
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}, column `{}`: {}",
-            self.location, self.column, self.error.message
-        )
+        write!(f, "{}, column `{}`: {}", self.location, self.column, self.error.message)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{} is not a table churn reads: use a .csv or .parquet file", path.display())]
     UnsupportedFormat { path: PathBuf },
     #[error("{} is empty: {detail}", path.display())]
     Empty { path: PathBuf, detail: String },
     #[error("{}: missing column{} {} (the schema `{schema}` needs them; the file has: {})",
         path.display(), if missing.len() > 1 { "s" } else { "" }, quoted(missing), found.join(", "))]
-    MissingColumns {
-        path: PathBuf,
-        schema: String,
-        missing: Vec<String>,
-        found: Vec<String>,
-    },
+    MissingColumns { path: PathBuf, schema: String, missing: Vec<String>, found: Vec<String> },
     #[error("{}: {}", path.display(), format_row_errors(errors, *total))]
-    InvalidValues {
-        path: PathBuf,
-        errors: Vec<RowError>,
-        total: usize,
-    },
+    InvalidValues { path: PathBuf, errors: Vec<RowError>, total: usize },
     #[error("{}: duplicate customer id \"{id}\" in column `{column}` at {first} and {second}{}",
         path.display(), if *total > 1 { format!(" ({total} duplicate ids in all)") } else { String::new() })]
-    DuplicateIds {
-        path: PathBuf,
-        column: String,
-        id: String,
-        first: Location,
-        second: Location,
-        total: usize,
-    },
+    DuplicateIds { path: PathBuf, column: String, id: String, first: Location, second: Location, total: usize },
     #[error("{}: {message}", path.display())]
     Malformed { path: PathBuf, message: String },
     #[error("{}: cannot read Parquet: {message}", path.display())]
@@ -124,27 +97,15 @@ pub enum DataError {
 }
 
 fn quoted(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 const SHOWN_ERRORS: usize = 10;
 
 fn format_row_errors(errors: &[RowError], total: usize) -> String {
-    let mut s = if total == 1 {
-        "1 invalid value:".to_string()
-    } else {
-        format!("{total} invalid values")
-    };
+    let mut s = if total == 1 { "1 invalid value:".to_string() } else { format!("{total} invalid values") };
     if total > 1 {
-        s.push_str(if total > errors.len() {
-            " (the first ones):"
-        } else {
-            ":"
-        });
+        s.push_str(if total > errors.len() { " (the first ones):" } else { ":" });
     }
     for e in errors.iter().take(SHOWN_ERRORS) {
         s.push_str("\n  ");
@@ -157,15 +118,8 @@ impl DataError {
     fn from_csv(path: &Path, e: csv::Error) -> DataError {
         let line = e.position().map(|p| p.line());
         match e.into_kind() {
-            csv::ErrorKind::Io(source) => DataError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-            csv::ErrorKind::UnequalLengths {
-                expected_len,
-                len,
-                pos,
-            } => DataError::Malformed {
+            csv::ErrorKind::Io(source) => DataError::Io { path: path.to_path_buf(), source },
+            csv::ErrorKind::UnequalLengths { expected_len, len, pos } => DataError::Malformed {
                 path: path.to_path_buf(),
                 message: format!(
                     "line {}: {len} fields where the header has {expected_len}",
@@ -180,10 +134,7 @@ impl DataError {
                     err.field() + 1
                 ),
             },
-            other => DataError::Malformed {
-                path: path.to_path_buf(),
-                message: format!("{other:?}"),
-            },
+            other => DataError::Malformed { path: path.to_path_buf(), message: format!("{other:?}") },
         }
     }
 }
@@ -199,17 +150,8 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     /// Maps columns by name. Fields are required; the target is required when `need_target`.
-    pub fn new(
-        schema: &Schema,
-        path: &Path,
-        columns: &[String],
-        need_target: bool,
-    ) -> Result<ColumnMap, DataError> {
-        let index: HashMap<&str, usize> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i))
-            .collect();
+    pub fn new(schema: &Schema, path: &Path, columns: &[String], need_target: bool) -> Result<ColumnMap, DataError> {
+        let index: HashMap<&str, usize> = columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
         let mut missing = Vec::new();
         let mut fields = Vec::with_capacity(schema.fields.len());
         for f in &schema.fields {
@@ -232,18 +174,8 @@ impl ColumnMap {
         }
         let id = schema.id.as_deref().and_then(|c| index.get(c).copied());
         let known: Vec<usize> = fields.iter().copied().chain(id).chain(target).collect();
-        let ignored = columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !known.contains(i))
-            .map(|(_, c)| c.clone())
-            .collect();
-        Ok(ColumnMap {
-            fields,
-            id,
-            target,
-            ignored,
-        })
+        let ignored = columns.iter().enumerate().filter(|(i, _)| !known.contains(i)).map(|(_, c)| c.clone()).collect();
+        Ok(ColumnMap { fields, id, target, ignored })
     }
 }
 
@@ -280,12 +212,7 @@ impl WarningCounter {
             .into_iter()
             .map(|k| {
                 let (count, example) = self.seen.remove(&k).unwrap_or_default();
-                Warning {
-                    kind: k.0,
-                    column: k.1,
-                    count,
-                    example,
-                }
+                Warning { kind: k.0, column: k.1, count, example }
             })
             .collect()
     }
@@ -321,20 +248,9 @@ impl RowCheck<'_> {
                         _ => false,
                     };
                     if blank {
-                        let filled = if v.is_nan() {
-                            "blank value read as missing"
-                        } else {
-                            "blank value filled"
-                        };
+                        let filled = if v.is_nan() { "blank value read as missing" } else { "blank value filled" };
                         warnings.add(filled, Some(&field.name), || {
-                            format!(
-                                "{location} -> {}",
-                                if v.is_nan() {
-                                    "missing".into()
-                                } else {
-                                    v.to_string()
-                                }
-                            )
+                            format!("{location} -> {}", if v.is_nan() { "missing".into() } else { v.to_string() })
                         });
                     }
                 }
@@ -369,14 +285,7 @@ impl Dataset {
             for r in 0..batch.len() {
                 let loc = batch.location(r);
                 row_errors.clear();
-                check.validate(
-                    &cells,
-                    r,
-                    loc,
-                    &mut row_values,
-                    &mut warnings,
-                    &mut row_errors,
-                );
+                check.validate(&cells, r, loc, &mut row_values, &mut warnings, &mut row_errors);
                 let target = map.target.expect("training tables have a target column");
                 let label = match cells.get(r, target) {
                     Raw::Text(t) => schema.parse_label(t),
@@ -393,12 +302,7 @@ impl Dataset {
                     total_errors += row_errors.len();
                     for (column, error) in row_errors.drain(..) {
                         if errors.len() < SHOWN_ERRORS {
-                            errors.push(RowError {
-                                location: loc.to_string(),
-                                line: loc.number(),
-                                column,
-                                error,
-                            });
+                            errors.push(RowError { location: loc.to_string(), line: loc.number(), column, error });
                         }
                     }
                     continue;
@@ -418,17 +322,10 @@ impl Dataset {
             }
         }
         if total_errors > 0 {
-            return Err(DataError::InvalidValues {
-                path: path.to_path_buf(),
-                errors,
-                total: total_errors,
-            });
+            return Err(DataError::InvalidValues { path: path.to_path_buf(), errors, total: total_errors });
         }
         if labels.is_empty() {
-            return Err(DataError::Empty {
-                path: path.to_path_buf(),
-                detail: "a header but no data rows".into(),
-            });
+            return Err(DataError::Empty { path: path.to_path_buf(), detail: "a header but no data rows".into() });
         }
         if let Some(id_col) = &schema.id {
             if map.id.is_some() {
@@ -450,12 +347,7 @@ impl Dataset {
             ids,
             values,
             labels,
-            source: Source {
-                path: path.display().to_string(),
-                sha256,
-                rows,
-                format: format.into(),
-            },
+            source: Source { path: path.display().to_string(), sha256, rows, format: format.into() },
             warnings: warnings.into_warnings(),
         })
     }
@@ -499,12 +391,7 @@ impl Dataset {
     }
 }
 
-fn check_unique_ids(
-    path: &Path,
-    column: &str,
-    ids: &[String],
-    locations: &[Location],
-) -> Result<(), DataError> {
+fn check_unique_ids(path: &Path, column: &str, ids: &[String], locations: &[Location]) -> Result<(), DataError> {
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
     let mut first_dup: Option<(usize, usize)> = None;
     let mut total = 0;
@@ -532,12 +419,7 @@ fn check_unique_ids(
     }
 }
 
-fn count_duplicate_rows(
-    values: &[f64],
-    d: usize,
-    locations: &[Location],
-    warnings: &mut WarningCounter,
-) {
+fn count_duplicate_rows(values: &[f64], d: usize, locations: &[Location], warnings: &mut WarningCounter) {
     let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
     let mut count = 0;
     let mut example = String::new();
@@ -552,10 +434,5 @@ fn count_duplicate_rows(
             seen.insert(key, i);
         }
     }
-    warnings.add_n(
-        "row identical to an earlier one but for the id",
-        None,
-        count,
-        example,
-    );
+    warnings.add_n("row identical to an earlier one but for the id", None, count, example);
 }

@@ -18,16 +18,11 @@ pub enum Format {
 
 impl Format {
     pub fn of(path: &Path) -> Result<Format, DataError> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase());
+        let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
         match ext.as_deref() {
             Some("csv") | Some("txt") => Ok(Format::Csv),
             Some("parquet") | Some("pq") => Ok(Format::Parquet),
-            _ => Err(DataError::UnsupportedFormat {
-                path: path.to_path_buf(),
-            }),
+            _ => Err(DataError::UnsupportedFormat { path: path.to_path_buf() }),
         }
     }
 }
@@ -59,24 +54,23 @@ impl std::fmt::Display for Location {
 /// Feeds every byte read into a SHA-256, so a training file is hashed in the same pass.
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    /// None when nobody needs the file's hash (batch scoring).
+    hasher: Option<Sha256>,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
 
 enum Inner {
     Csv(csv::Reader<HashingReader<BufReader<File>>>),
-    Parquet {
-        reader: ParquetRecordBatchReader,
-        next_row: u64,
-        hash: String,
-    },
+    Parquet { reader: ParquetRecordBatchReader, next_row: u64, hash: String },
 }
 
 /// A file of customer rows, read batch by batch with bounded memory.
@@ -88,22 +82,13 @@ pub struct TableReader {
 
 /// One batch of raw rows.
 pub enum RawBatch {
-    Csv {
-        records: Vec<csv::StringRecord>,
-        lines: Vec<u64>,
-    },
-    Arrow {
-        batch: RecordBatch,
-        first_row: u64,
-    },
+    Csv { records: Vec<csv::StringRecord>, lines: Vec<u64> },
+    Arrow { batch: RecordBatch, first_row: u64 },
 }
 
 impl RawBatch {
     pub fn new_csv() -> RawBatch {
-        RawBatch::Csv {
-            records: Vec::new(),
-            lines: Vec::new(),
-        }
+        RawBatch::Csv { records: Vec::new(), lines: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -128,13 +113,9 @@ impl RawBatch {
     pub fn cells(&self) -> BatchCells<'_> {
         match self {
             RawBatch::Csv { records, .. } => BatchCells::Csv(records),
-            RawBatch::Arrow { batch, .. } => BatchCells::Arrow(
-                batch
-                    .columns()
-                    .iter()
-                    .map(|c| ArrowColumn::of(c.as_ref()))
-                    .collect(),
-            ),
+            RawBatch::Arrow { batch, .. } => {
+                BatchCells::Arrow(batch.columns().iter().map(|c| ArrowColumn::of(c.as_ref())).collect())
+            }
         }
     }
 }
@@ -187,9 +168,7 @@ impl<'a> ArrowColumn<'a> {
             DataType::Boolean => ArrowColumn::Boolean(a.as_boolean()),
             DataType::Dictionary(key, _) if key.as_ref() == &DataType::Int32 => {
                 let d = a.as_dictionary::<Int32Type>();
-                let keys = (0..d.len())
-                    .map(|i| d.is_valid(i).then(|| d.keys().value(i) as usize))
-                    .collect();
+                let keys = (0..d.len()).map(|i| d.is_valid(i).then(|| d.keys().value(i) as usize)).collect();
                 ArrowColumn::Dictionary(Box::new(ArrowColumn::of(d.values().as_ref())), keys)
             }
             _ => ArrowColumn::Unsupported(a),
@@ -235,69 +214,45 @@ impl<'a> ArrowColumn<'a> {
 }
 
 impl TableReader {
+    /// Opens a table and hashes its bytes while reading (see `finish_hash`).
     pub fn open(path: &Path) -> Result<TableReader, DataError> {
-        let io = |source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        TableReader::open_with(path, true)
+    }
+
+    /// Opens a table without hashing it.
+    pub fn open_unhashed(path: &Path) -> Result<TableReader, DataError> {
+        TableReader::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, hash: bool) -> Result<TableReader, DataError> {
+        let io = |source| DataError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
         match Format::of(path)? {
             Format::Csv => {
-                let hashing = HashingReader {
-                    inner: BufReader::with_capacity(1 << 20, file),
-                    hasher: Sha256::new(),
-                };
-                let mut reader = csv::ReaderBuilder::new()
-                    .has_headers(true)
-                    .flexible(false)
-                    .from_reader(hashing);
+                let hashing =
+                    HashingReader { inner: BufReader::with_capacity(1 << 20, file), hasher: hash.then(Sha256::new) };
+                let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(hashing);
                 let headers = reader.headers().map_err(|e| DataError::from_csv(path, e))?;
-                let columns: Vec<String> = headers
-                    .iter()
-                    .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
-                    .collect();
+                let columns: Vec<String> =
+                    headers.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_string()).collect();
                 if columns.is_empty() || (columns.len() == 1 && columns[0].is_empty()) {
-                    return Err(DataError::Empty {
-                        path: path.to_path_buf(),
-                        detail: "no header line".into(),
-                    });
+                    return Err(DataError::Empty { path: path.to_path_buf(), detail: "no header line".into() });
                 }
-                Ok(TableReader {
-                    path: path.to_path_buf(),
-                    columns,
-                    inner: Inner::Csv(reader),
-                })
+                Ok(TableReader { path: path.to_path_buf(), columns, inner: Inner::Csv(reader) })
             }
             Format::Parquet => {
-                let hash = sha256_file(path).map_err(io)?;
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-                    DataError::Parquet {
-                        path: path.to_path_buf(),
-                        message: e.to_string(),
-                    }
-                })?;
-                let columns = builder
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect();
-                let reader =
-                    builder
-                        .with_batch_size(8192)
-                        .build()
-                        .map_err(|e| DataError::Parquet {
-                            path: path.to_path_buf(),
-                            message: e.to_string(),
-                        })?;
+                let hash = if hash { sha256_file(path).map_err(io)? } else { String::new() };
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| DataError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
+                let columns = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+                let reader = builder
+                    .with_batch_size(8192)
+                    .build()
+                    .map_err(|e| DataError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
                 Ok(TableReader {
                     path: path.to_path_buf(),
                     columns,
-                    inner: Inner::Parquet {
-                        reader,
-                        next_row: 1,
-                        hash,
-                    },
+                    inner: Inner::Parquet { reader, next_row: 1, hash },
                 })
             }
         }
@@ -318,16 +273,12 @@ impl TableReader {
                 if !matches!(batch, RawBatch::Csv { .. }) {
                     *batch = RawBatch::new_csv();
                 }
-                let RawBatch::Csv { records, lines } = batch else {
-                    unreachable!()
-                };
+                let RawBatch::Csv { records, lines } = batch else { unreachable!() };
                 records.resize_with(max, csv::StringRecord::new);
                 lines.clear();
                 let mut n = 0;
                 while n < max {
-                    let more = reader
-                        .read_record(&mut records[n])
-                        .map_err(|e| DataError::from_csv(&self.path, e))?;
+                    let more = reader.read_record(&mut records[n]).map_err(|e| DataError::from_csv(&self.path, e))?;
                     if !more {
                         break;
                     }
@@ -345,20 +296,12 @@ impl TableReader {
                 records.truncate(n);
                 Ok(n > 0)
             }
-            Inner::Parquet {
-                reader, next_row, ..
-            } => match reader.next() {
+            Inner::Parquet { reader, next_row, .. } => match reader.next() {
                 None => Ok(false),
-                Some(Err(e)) => Err(DataError::Parquet {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                }),
+                Some(Err(e)) => Err(DataError::Parquet { path: self.path.clone(), message: e.to_string() }),
                 Some(Ok(rb)) => {
                     let n = rb.num_rows() as u64;
-                    *batch = RawBatch::Arrow {
-                        batch: rb,
-                        first_row: *next_row,
-                    };
+                    *batch = RawBatch::Arrow { batch: rb, first_row: *next_row };
                     *next_row += n;
                     Ok(n > 0)
                 }
@@ -371,11 +314,12 @@ impl TableReader {
         match self.inner {
             Inner::Csv(reader) => {
                 let mut h = reader.into_inner();
+                let Some(mut hasher) = h.hasher.take() else { return String::new() };
                 // Whatever the CSV reader had not pulled yet still belongs to the file.
                 let mut rest = Vec::new();
                 let _ = h.inner.read_to_end(&mut rest);
-                h.hasher.update(&rest);
-                hex(&h.hasher.finalize())
+                hasher.update(&rest);
+                hex(&hasher.finalize())
             }
             Inner::Parquet { hash, .. } => hash,
         }

@@ -24,6 +24,8 @@ pub enum ColumnType {
 pub enum Cell<'a> {
     Text(&'a str),
     Float(f64),
+    /// Written with the shortest text that reads back as the same f32.
+    Float32(f32),
     Int(i64),
     Null,
 }
@@ -32,12 +34,7 @@ const PARQUET_ROWS_PER_BATCH: usize = 65_536;
 
 enum Sink {
     Csv(csv::Writer<BufWriter<File>>),
-    Parquet {
-        writer: ArrowWriter<File>,
-        builders: Vec<Builder>,
-        schema: Arc<ArrowSchema>,
-        rows: usize,
-    },
+    Parquet { writer: ArrowWriter<File>, builders: Vec<Builder>, schema: Arc<ArrowSchema>, rows: usize },
 }
 
 enum Builder {
@@ -54,20 +51,15 @@ pub struct TableWriter {
 
 impl TableWriter {
     pub fn create(path: &Path, columns: &[(String, ColumnType)]) -> Result<TableWriter, DataError> {
-        let io = |source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| DataError::Io { path: path.to_path_buf(), source };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         let file = File::create(path).map_err(io)?;
         let sink = match Format::of(path)? {
             Format::Csv => {
-                let mut w =
-                    csv::WriterBuilder::new().from_writer(BufWriter::with_capacity(1 << 20, file));
-                w.write_record(columns.iter().map(|(n, _)| n.as_str()))
-                    .map_err(|e| csv_err(path, e))?;
+                let mut w = csv::WriterBuilder::new().from_writer(BufWriter::with_capacity(1 << 20, file));
+                w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(|e| csv_err(path, e))?;
                 Sink::Csv(w)
             }
             Format::Parquet => {
@@ -83,16 +75,9 @@ impl TableWriter {
                     })
                     .collect();
                 let schema = Arc::new(ArrowSchema::new(fields));
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .build();
-                let writer =
-                    ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| {
-                        DataError::Parquet {
-                            path: path.to_path_buf(),
-                            message: e.to_string(),
-                        }
-                    })?;
+                let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+                let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
+                    .map_err(|e| DataError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
                 let builders = columns
                     .iter()
                     .map(|(_, t)| match t {
@@ -101,19 +86,10 @@ impl TableWriter {
                         ColumnType::Int => Builder::Int(Int64Builder::new()),
                     })
                     .collect();
-                Sink::Parquet {
-                    writer,
-                    builders,
-                    schema,
-                    rows: 0,
-                }
+                Sink::Parquet { writer, builders, schema, rows: 0 }
             }
         };
-        Ok(TableWriter {
-            path: path.to_path_buf(),
-            sink,
-            text_buf: String::new(),
-        })
+        Ok(TableWriter { path: path.to_path_buf(), sink, text_buf: String::new() })
     }
 
     pub fn write_row(&mut self, cells: &[Cell]) -> Result<(), DataError> {
@@ -128,6 +104,11 @@ impl TableWriter {
                             let _ = write!(self.text_buf, "{v}");
                             w.write_field(&self.text_buf)
                         }
+                        Cell::Float32(v) => {
+                            use std::fmt::Write as _;
+                            let _ = write!(self.text_buf, "{v}");
+                            w.write_field(&self.text_buf)
+                        }
                         Cell::Int(v) => {
                             use std::fmt::Write as _;
                             let _ = write!(self.text_buf, "{v}");
@@ -137,8 +118,7 @@ impl TableWriter {
                     }
                     .map_err(|e| csv_err(&self.path, e))?;
                 }
-                w.write_record(None::<&[u8]>)
-                    .map_err(|e| csv_err(&self.path, e))
+                w.write_record(None::<&[u8]>).map_err(|e| csv_err(&self.path, e))
             }
             Sink::Parquet { builders, rows, .. } => {
                 for (b, c) in builders.iter_mut().zip(cells) {
@@ -147,6 +127,8 @@ impl TableWriter {
                         (Builder::Text(b), Cell::Float(v)) => b.append_value(v.to_string()),
                         (Builder::Text(b), Cell::Int(v)) => b.append_value(v.to_string()),
                         (Builder::Float(b), Cell::Float(v)) => b.append_value(*v),
+                        (Builder::Float(b), Cell::Float32(v)) => b.append_value(*v as f64),
+                        (Builder::Text(b), Cell::Float32(v)) => b.append_value(v.to_string()),
                         (Builder::Float(b), Cell::Int(v)) => b.append_value(*v as f64),
                         (Builder::Int(b), Cell::Int(v)) => b.append_value(*v),
                         (Builder::Int(b), Cell::Float(v)) => b.append_value(*v as i64),
@@ -165,13 +147,7 @@ impl TableWriter {
     }
 
     fn flush_parquet(&mut self) -> Result<(), DataError> {
-        if let Sink::Parquet {
-            writer,
-            builders,
-            schema,
-            rows,
-        } = &mut self.sink
-        {
+        if let Sink::Parquet { writer, builders, schema, rows } = &mut self.sink {
             if *rows == 0 {
                 return Ok(());
             }
@@ -183,15 +159,9 @@ impl TableWriter {
                     Builder::Int(b) => Arc::new(b.finish()) as ArrayRef,
                 })
                 .collect();
-            let batch =
-                RecordBatch::try_new(schema.clone(), arrays).map_err(|e| DataError::Parquet {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                })?;
-            writer.write(&batch).map_err(|e| DataError::Parquet {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })?;
+            let batch = RecordBatch::try_new(schema.clone(), arrays)
+                .map_err(|e| DataError::Parquet { path: self.path.clone(), message: e.to_string() })?;
+            writer.write(&batch).map_err(|e| DataError::Parquet { path: self.path.clone(), message: e.to_string() })?;
             *rows = 0;
         }
         Ok(())
@@ -200,29 +170,18 @@ impl TableWriter {
     pub fn finish(mut self) -> Result<(), DataError> {
         self.flush_parquet()?;
         match self.sink {
-            Sink::Csv(mut w) => w.flush().map_err(|source| DataError::Io {
-                path: self.path.clone(),
-                source,
-            }),
-            Sink::Parquet { writer, .. } => {
-                writer.close().map(|_| ()).map_err(|e| DataError::Parquet {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                })
-            }
+            Sink::Csv(mut w) => w.flush().map_err(|source| DataError::Io { path: self.path.clone(), source }),
+            Sink::Parquet { writer, .. } => writer
+                .close()
+                .map(|_| ())
+                .map_err(|e| DataError::Parquet { path: self.path.clone(), message: e.to_string() }),
         }
     }
 }
 
 fn csv_err(path: &Path, e: csv::Error) -> DataError {
     match e.into_kind() {
-        csv::ErrorKind::Io(source) => DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-        other => DataError::Malformed {
-            path: path.to_path_buf(),
-            message: format!("{other:?}"),
-        },
+        csv::ErrorKind::Io(source) => DataError::Io { path: path.to_path_buf(), source },
+        other => DataError::Malformed { path: path.to_path_buf(), message: format!("{other:?}") },
     }
 }

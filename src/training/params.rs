@@ -38,11 +38,9 @@ impl Default for BoostParams {
 impl BoostParams {
     /// One draw from the tuning space.
     pub fn sample(rng: &mut Rng) -> BoostParams {
-        let log_uniform =
-            |rng: &mut Rng, lo: f64, hi: f64| (lo.ln() + rng.uniform() * (hi.ln() - lo.ln())).exp();
-        let pick = |rng: &mut Rng, options: &[f64]| {
-            options[(rng.uniform() * options.len() as f64) as usize % options.len()]
-        };
+        let log_uniform = |rng: &mut Rng, lo: f64, hi: f64| (lo.ln() + rng.uniform() * (hi.ln() - lo.ln())).exp();
+        let pick =
+            |rng: &mut Rng, options: &[f64]| options[(rng.uniform() * options.len() as f64) as usize % options.len()];
         BoostParams {
             eta: round4(log_uniform(rng, 0.02, 0.15)),
             max_depth: pick(rng, &[1.0, 1.0, 2.0, 2.0, 3.0]) as u32,
@@ -60,14 +58,8 @@ impl BoostParams {
     /// `reg_alpha`, `learning_rate` for `eta`).
     pub fn with_overrides(mut self, overrides: &[String]) -> Result<BoostParams, String> {
         for o in overrides {
-            let (k, v) = o
-                .split_once('=')
-                .ok_or_else(|| format!("--param {o}: expected name=value"))?;
-            let num = |v: &str| {
-                v.trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("--param {o}: {v:?} is not a number"))
-            };
+            let (k, v) = o.split_once('=').ok_or_else(|| format!("--param {o}: expected name=value"))?;
+            let num = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("--param {o}: {v:?} is not a number"));
             match k.trim() {
                 "eta" | "learning_rate" => self.eta = num(v)?,
                 "max_depth" => self.max_depth = num(v)? as u32,

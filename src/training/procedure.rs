@@ -80,9 +80,7 @@ impl Trained {
     pub fn score(&self, data: &Dataset) -> Vec<f64> {
         let x = self.pipeline.encode_rows(&data.values);
         let m = self.pipeline.n_features();
-        x.chunks(m)
-            .map(|row| self.forest.predict(row) as f64)
-            .collect()
+        x.chunks(m).map(|row| self.forest.predict(row) as f64).collect()
     }
 
     /// Metrics of the out-of-fold predictions at the chosen threshold.
@@ -98,7 +96,10 @@ fn check_trainable(data: &Dataset, folds: usize) -> Result<(), TrainError> {
     if pos < folds || neg < folds {
         return Err(TrainError::Data(format!(
             "{}: {} rows with {pos} \"{}\" and {neg} \"{}\"; both labels need at least {folds} rows",
-            data.source.path, data.len(), target.positive, target.negative
+            data.source.path,
+            data.len(),
+            target.positive,
+            target.negative
         )));
     }
     Ok(())
@@ -124,11 +125,7 @@ fn choose_trial(trials: &[TrialResult], outcomes: &[FoldOutcome]) -> usize {
     if best == 0 {
         return 0;
     }
-    let losses: Vec<f64> = outcomes
-        .iter()
-        .filter(|o| o.trial == best)
-        .map(|o| o.log_loss)
-        .collect();
+    let losses: Vec<f64> = outcomes.iter().filter(|o| o.trial == best).map(|o| o.log_loss).collect();
     let spread = MeanStd::of(&losses).std / (losses.len() as f64).sqrt();
     if trials[0].cv_log_loss <= trials[best].cv_log_loss + spread {
         0
@@ -168,78 +165,62 @@ pub fn train(
     } else {
         split::kfold(y, opts.folds, &mut Rng::stream(opts.seed, 11))
     };
-    let jobs: Vec<(usize, usize)> = (0..candidates.len())
-        .flat_map(|c| (0..splits.len()).map(move |f| (c, f)))
-        .collect();
+    let jobs: Vec<(usize, usize)> =
+        (0..candidates.len()).flat_map(|c| (0..splits.len()).map(move |f| (c, f))).collect();
     progress.stage("tuning", jobs.len() as u64);
-    let outcomes: Vec<Result<FoldOutcome, TrainError>> =
-        parallel::map(jobs, opts.threads, |(c, f)| {
-            let (tr, te) = &splits[f];
-            let gather = |rows: &[usize]| {
-                let mut xs = Vec::with_capacity(rows.len() * m);
-                let mut ys = Vec::with_capacity(rows.len());
-                for &r in rows {
-                    xs.extend_from_slice(&x[r * m..(r + 1) * m]);
-                    ys.push(y[r]);
-                }
-                (xs, ys)
-            };
-            let (xtr, ytr) = gather(tr);
-            let (xte, yte) = gather(te);
-            let fit_opts = FitOptions {
-                params: &candidates[c],
-                max_rounds: opts.max_rounds,
-                early_stopping: Some(opts.early_stopping),
-                seed: opts.seed,
-                threads: 1,
-                base_score,
-                feature_names: None,
-                track_train_curve: false,
-            };
-            let fitted = xgboost::fit(
-                &Matrix {
-                    x: &xtr,
-                    y: &ytr,
-                    n_features: m,
-                },
-                Some(&Matrix {
-                    x: &xte,
-                    y: &yte,
-                    n_features: m,
-                }),
-                &fit_opts,
-                |_| {},
-            )?;
-            let probs: Vec<f64> = xgboost::predict(&fitted.booster, &xte, yte.len())?
-                .into_iter()
-                .map(|p| p as f64)
-                .collect();
-            progress.advance(1);
-            Ok(FoldOutcome {
-                trial: c,
-                test_rows: te.clone(),
-                log_loss: metrics::log_loss(&yte, &probs),
-                roc_auc: metrics::roc_auc(&yte, &probs),
-                probs,
-                rounds: fitted.rounds,
-            })
-        });
+    let outcomes: Vec<Result<FoldOutcome, TrainError>> = parallel::map(jobs, opts.threads, |(c, f)| {
+        let (tr, te) = &splits[f];
+        let gather = |rows: &[usize]| {
+            let mut xs = Vec::with_capacity(rows.len() * m);
+            let mut ys = Vec::with_capacity(rows.len());
+            for &r in rows {
+                xs.extend_from_slice(&x[r * m..(r + 1) * m]);
+                ys.push(y[r]);
+            }
+            (xs, ys)
+        };
+        let (xtr, ytr) = gather(tr);
+        let (xte, yte) = gather(te);
+        let fit_opts = FitOptions {
+            params: &candidates[c],
+            max_rounds: opts.max_rounds,
+            early_stopping: Some(opts.early_stopping),
+            seed: opts.seed,
+            threads: 1,
+            base_score,
+            feature_names: None,
+            track_train_curve: false,
+        };
+        let fitted = xgboost::fit(
+            &Matrix { x: &xtr, y: &ytr, n_features: m },
+            Some(&Matrix { x: &xte, y: &yte, n_features: m }),
+            &fit_opts,
+            |_| {},
+        )?;
+        let probs: Vec<f64> =
+            xgboost::predict(&fitted.booster, &xte, yte.len())?.into_iter().map(|p| p as f64).collect();
+        progress.advance(1);
+        Ok(FoldOutcome {
+            trial: c,
+            test_rows: te.clone(),
+            log_loss: metrics::log_loss(&yte, &probs),
+            roc_auc: metrics::roc_auc(&yte, &probs),
+            probs,
+            rounds: fitted.rounds,
+        })
+    });
     let outcomes: Vec<FoldOutcome> = outcomes.into_iter().collect::<Result<_, _>>()?;
 
     let mut trials = Vec::with_capacity(candidates.len());
     for (c, params) in candidates.iter().enumerate() {
         let mine: Vec<&FoldOutcome> = outcomes.iter().filter(|o| o.trial == c).collect();
         let fold_rounds: Vec<usize> = mine.iter().map(|o| o.rounds).collect();
-        let mean = |f: &dyn Fn(&FoldOutcome) -> f64| {
-            mine.iter().map(|o| f(o)).sum::<f64>() / mine.len() as f64
-        };
+        let mean = |f: &dyn Fn(&FoldOutcome) -> f64| mine.iter().map(|o| f(o)).sum::<f64>() / mine.len() as f64;
         trials.push(TrialResult {
             params: params.clone(),
             cv_log_loss: mean(&|o| o.log_loss),
             cv_roc_auc: mean(&|o| o.roc_auc),
-            rounds: (fold_rounds.iter().sum::<usize>() as f64 / fold_rounds.len() as f64)
-                .round()
-                .max(1.0) as usize,
+            rounds: (fold_rounds.iter().sum::<usize>() as f64 / fold_rounds.len() as f64).round().max(1.0) as usize,
             fold_rounds,
         });
     }
@@ -271,18 +252,8 @@ pub fn train(
     let fit_start = Instant::now();
     progress.stage("final fit", rounds as u64);
     let fitted = xgboost::fit(
-        &Matrix {
-            x: &x,
-            y,
-            n_features: m,
-        },
-        held.as_ref()
-            .map(|(hx, hy)| Matrix {
-                x: hx,
-                y: hy,
-                n_features: m,
-            })
-            .as_ref(),
+        &Matrix { x: &x, y, n_features: m },
+        held.as_ref().map(|(hx, hy)| Matrix { x: hx, y: hy, n_features: m }).as_ref(),
         &fit_opts,
         |_| progress.advance(1),
     )?;
@@ -347,27 +318,21 @@ pub fn cross_validate(
     let splits = split::repeated_kfold(&data.labels, folds, repeats, seed);
     progress.stage("folds", splits.len() as u64);
     // Outer folds run in parallel; each fold's own tuning then runs on one thread.
-    let inner = TrainOptions {
-        threads: 1,
-        ..opts.clone()
-    };
-    let per_fold: Vec<Result<(Metrics, Metrics), TrainError>> =
-        parallel::map(splits, opts.threads, |(tr, te)| {
-            let train_part = data.subset(&tr);
-            let test_part = data.subset(&te);
-            let trained = train(&train_part, &inner, None, &Silent)?;
-            let probs = trained.score(&test_part);
-            progress.advance(1);
-            Ok((
-                Metrics::compute(&test_part.labels, &probs, trained.threshold),
-                Metrics::compute(&test_part.labels, &probs, 0.5),
-            ))
-        });
+    let inner = TrainOptions { threads: 1, ..opts.clone() };
+    let per_fold: Vec<Result<(Metrics, Metrics), TrainError>> = parallel::map(splits, opts.threads, |(tr, te)| {
+        let train_part = data.subset(&tr);
+        let test_part = data.subset(&te);
+        let trained = train(&train_part, &inner, None, &Silent)?;
+        let probs = trained.score(&test_part);
+        progress.advance(1);
+        Ok((
+            Metrics::compute(&test_part.labels, &probs, trained.threshold),
+            Metrics::compute(&test_part.labels, &probs, 0.5),
+        ))
+    });
     let per_fold: Vec<(Metrics, Metrics)> = per_fold.into_iter().collect::<Result<_, _>>()?;
     progress.finish();
-    let col = |f: &dyn Fn(&(Metrics, Metrics)) -> f64| {
-        MeanStd::of(&per_fold.iter().map(f).collect::<Vec<_>>())
-    };
+    let col = |f: &dyn Fn(&(Metrics, Metrics)) -> f64| MeanStd::of(&per_fold.iter().map(f).collect::<Vec<_>>());
     Ok(CvReport {
         roc_auc: col(&|m| m.0.roc_auc),
         pr_auc: col(&|m| m.0.pr_auc),

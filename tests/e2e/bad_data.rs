@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 const HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,Churn";
 const ROW1: &str = "7590-VHVEG,Female,0,Yes,No,1,No,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,Yes,Electronic check,29.85,29.85,No";
-const ROW2: &str = "5575-GNVDE,Male,0,No,No,34,Yes,No,DSL,Yes,No,Yes,No,No,No,One year,No,Mailed check,56.95,1889.5,Yes";
+const ROW2: &str =
+    "5575-GNVDE,Male,0,No,No,34,Yes,No,DSL,Yes,No,Yes,No,No,No,One year,No,Mailed check,56.95,1889.5,Yes";
 
 fn file(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -17,15 +18,7 @@ fn file(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
 fn refused(body: &str, needles: &[&str]) {
     let d = tmp();
     let p = file(d.path(), "bad.csv", body);
-    let (ok, _, stderr) = run(&[
-        "train",
-        "--data",
-        s(&p),
-        "--output",
-        s(&d.path().join("m")),
-        "--trials",
-        "0",
-    ]);
+    let (ok, _, stderr) = run(&["train", "--data", s(&p), "--output", s(&d.path().join("m")), "--trials", "0"]);
     assert!(!ok, "bad data was accepted:\n{body}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("bad.csv"), "the file is named: {stderr}");
@@ -58,18 +51,12 @@ fn wrong_case_category_gets_a_hint() {
 
 #[test]
 fn non_number() {
-    refused(
-        &format!("{HEADER}\n{ROW1}\n{}\n", with(ROW2, 5, "abc")),
-        &["line 3", "`tenure`", "\"abc\""],
-    );
+    refused(&format!("{HEADER}\n{ROW1}\n{}\n", with(ROW2, 5, "abc")), &["line 3", "`tenure`", "\"abc\""]);
 }
 
 #[test]
 fn out_of_range_number() {
-    refused(
-        &format!("{HEADER}\n{}\n{ROW2}\n", with(ROW1, 2, "7")),
-        &["line 2", "`SeniorCitizen`", "from 0 to 1"],
-    );
+    refused(&format!("{HEADER}\n{}\n{ROW2}\n", with(ROW1, 2, "7")), &["line 2", "`SeniorCitizen`", "from 0 to 1"]);
 }
 
 #[test]
@@ -80,20 +67,14 @@ fn missing_column() {
         c.remove(5);
         c.join(",")
     };
-    refused(
-        &format!("{header}\n{}\n{}\n", strip(ROW1), strip(ROW2)),
-        &["missing column `tenure`"],
-    );
+    refused(&format!("{header}\n{}\n{}\n", strip(ROW1), strip(ROW2)), &["missing column `tenure`"]);
 }
 
 #[test]
 fn missing_target_column() {
     let header = HEADER.replace(",Churn", "");
     let strip = |r: &str| r.rsplit_once(',').unwrap().0.to_string();
-    refused(
-        &format!("{header}\n{}\n{}\n", strip(ROW1), strip(ROW2)),
-        &["missing column `Churn`"],
-    );
+    refused(&format!("{header}\n{}\n{}\n", strip(ROW1), strip(ROW2)), &["missing column `Churn`"]);
 }
 
 #[test]
@@ -113,43 +94,26 @@ fn label_outside_its_two_values() {
 #[test]
 fn duplicate_ids() {
     refused(
-        &format!(
-            "{HEADER}\n{ROW1}\n{ROW2}\n{}\n",
-            with(ROW2, 0, "7590-VHVEG")
-        ),
+        &format!("{HEADER}\n{ROW1}\n{ROW2}\n{}\n", with(ROW2, 0, "7590-VHVEG")),
         &["duplicate customer id \"7590-VHVEG\"", "line 2", "line 4"],
     );
 }
 
 #[test]
 fn wrong_number_of_fields() {
-    refused(
-        &format!("{HEADER}\n{ROW1}\n{ROW2},extra\n"),
-        &["line 3", "22 fields where the header has 21"],
-    );
+    refused(&format!("{HEADER}\n{ROW1}\n{ROW2},extra\n"), &["line 3", "22 fields where the header has 21"]);
 }
 
 #[test]
 fn blank_required_value() {
-    refused(
-        &format!("{HEADER}\n{}\n{ROW2}\n", with(ROW1, 16, "")),
-        &["line 2", "`PaperlessBilling`", "required"],
-    );
+    refused(&format!("{HEADER}\n{}\n{ROW2}\n", with(ROW1, 16, "")), &["line 2", "`PaperlessBilling`", "required"]);
 }
 
 #[test]
 fn several_errors_are_reported_together() {
     refused(
-        &format!(
-            "{HEADER}\n{}\n{}\n",
-            with(ROW1, 5, "-3"),
-            with(ROW2, 8, "Cable")
-        ),
-        &[
-            "2 invalid values",
-            "line 2, column `tenure`",
-            "line 3, column `InternetService`",
-        ],
+        &format!("{HEADER}\n{}\n{}\n", with(ROW1, 5, "-3"), with(ROW2, 8, "Cable")),
+        &["2 invalid values", "line 2, column `tenure`", "line 3, column `InternetService`"],
     );
 }
 
@@ -159,28 +123,15 @@ fn unsupported_format_and_missing_file() {
     let p = file(d.path(), "data.xlsx", "x");
     let (ok, _, err) = run(&["train", "--data", s(&p), "--output", s(&d.path().join("m"))]);
     assert!(!ok && err.contains("use a .csv or .parquet file"), "{err}");
-    let (ok, _, err) = run(&[
-        "train",
-        "--data",
-        s(&d.path().join("nope.csv")),
-        "--output",
-        s(&d.path().join("m")),
-    ]);
-    assert!(
-        !ok && err.contains("nope.csv") && err.contains("No such file"),
-        "{err}"
-    );
+    let (ok, _, err) = run(&["train", "--data", s(&d.path().join("nope.csv")), "--output", s(&d.path().join("m"))]);
+    assert!(!ok && err.contains("nope.csv") && err.contains("No such file"), "{err}");
 }
 
 #[test]
 fn a_single_class_cannot_be_trained() {
     let d = tmp();
     let rows: Vec<String> = (0..20).map(|i| with(ROW1, 0, &format!("id-{i}"))).collect();
-    let p = file(
-        d.path(),
-        "one.csv",
-        &format!("{HEADER}\n{}\n", rows.join("\n")),
-    );
+    let p = file(d.path(), "one.csv", &format!("{HEADER}\n{}\n", rows.join("\n")));
     let (ok, _, err) = run(&["train", "--data", s(&p), "--output", s(&d.path().join("m"))]);
     assert!(!ok && err.contains("both labels"), "{err}");
 }
@@ -221,31 +172,9 @@ fn a_custom_schema_trains_another_table() {
     assert_eq!(model.pipeline().unwrap().schema.name, "plans");
     let body_bad = body.replacen("basic", "gold", 1);
     let bad = file(d.path(), "bad.csv", &body_bad);
-    let (ok, _, err) = run(&[
-        "train",
-        "--data",
-        s(&bad),
-        "--schema",
-        s(&schema),
-        "--output",
-        s(&out),
-    ]);
-    assert!(
-        !ok && err.contains("`plan`") && err.contains("\"gold\""),
-        "{err}"
-    );
+    let (ok, _, err) = run(&["train", "--data", s(&bad), "--schema", s(&schema), "--output", s(&out)]);
+    assert!(!ok && err.contains("`plan`") && err.contains("\"gold\""), "{err}");
     let broken = file(d.path(), "broken.toml", "name = \"x\"\n[target]\ncolumn = \"y\"\npositive = \"1\"\nnegative = \"1\"\n[[field]]\nname = \"a\"\nkind = \"numeric\"\n");
-    let (ok, _, err) = run(&[
-        "train",
-        "--data",
-        s(&data),
-        "--schema",
-        s(&broken),
-        "--output",
-        s(&out),
-    ]);
-    assert!(
-        !ok && err.contains("broken.toml") && err.contains("same positive and negative label"),
-        "{err}"
-    );
+    let (ok, _, err) = run(&["train", "--data", s(&data), "--schema", s(&broken), "--output", s(&out)]);
+    assert!(!ok && err.contains("broken.toml") && err.contains("same positive and negative label"), "{err}");
 }

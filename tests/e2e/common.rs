@@ -35,27 +35,14 @@ pub fn telco_csv() -> PathBuf {
     if let Ok(p) = std::env::var("TELCO_CSV") {
         return PathBuf::from(p);
     }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv");
-    assert!(
-        p.exists(),
-        "the IBM Telco CSV is needed: set TELCO_CSV (looked at {})",
-        p.display()
-    );
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv");
+    assert!(p.exists(), "the IBM Telco CSV is needed: set TELCO_CSV (looked at {})", p.display());
     p
 }
 
 /// Writes `rows` synthetic customers and returns the path.
 pub fn synth(dir: &Path, rows: u64, seed: u64) -> PathBuf {
     let p = dir.join(format!("synth-{rows}-{seed}.csv"));
-    run_ok(&[
-        "synth",
-        "--rows",
-        &rows.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--output",
-        s(&p),
-    ]);
+    run_ok(&["synth", "--rows", &rows.to_string(), "--seed", &seed.to_string(), "--output", s(&p)]);
     p
 }

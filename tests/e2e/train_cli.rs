@@ -4,16 +4,7 @@ use crate::common::*;
 fn train_writes_a_complete_bundle_on_the_real_file() {
     let d = tmp();
     let out = d.path().join("model");
-    let json = run_ok(&[
-        "train",
-        "--data",
-        s(&telco_csv()),
-        "--output",
-        s(&out),
-        "--trials",
-        "0",
-        "--json",
-    ]);
+    let json = run_ok(&["train", "--data", s(&telco_csv()), "--output", s(&out), "--trials", "0", "--json"]);
     let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
     let auc = summary["held_out"]["roc_auc"].as_f64().unwrap();
     assert!(auc > 0.82 && auc < 0.90, "held-out AUC {auc}");
@@ -35,18 +26,12 @@ fn train_writes_a_complete_bundle_on_the_real_file() {
     let model = churn::model::open(&out).unwrap();
     let meta = model.metadata.as_ref().unwrap();
     assert_eq!(meta.data.rows, 7043);
-    assert_eq!(
-        meta.data.sha256,
-        "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
-    );
+    assert_eq!(meta.data.sha256, "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a");
     let eval = model.evaluation.as_ref().unwrap();
     assert_eq!(eval.held_out.lift.len(), 10);
     assert_eq!(eval.held_out.calibration.len(), 10);
     assert_eq!(eval.held_out.confusion.total() as usize, eval.held_out.rows);
-    assert!(
-        eval.held_out.lift[0].lift > 2.0,
-        "the riskiest decile churns far above average"
-    );
+    assert!(eval.held_out.lift[0].lift > 2.0, "the riskiest decile churns far above average");
     assert!(model.profile.as_ref().unwrap().fields.len() == 19);
     assert!((0.05..0.95).contains(&meta.threshold));
 }
@@ -84,21 +69,8 @@ fn profit_threshold_is_used_when_costs_are_given() {
         "500",
     ]);
     let t = |p: &std::path::Path| churn::model::open(p).unwrap().threshold();
-    assert!(
-        t(&cheap) < t(&dear),
-        "cheap offers reach more customers: {} vs {}",
-        t(&cheap),
-        t(&dear)
-    );
-    let (ok, _, err) = run(&[
-        "train",
-        "--data",
-        s(&data),
-        "--output",
-        s(&cheap),
-        "--offer-cost",
-        "5",
-    ]);
+    assert!(t(&cheap) < t(&dear), "cheap offers reach more customers: {} vs {}", t(&cheap), t(&dear));
+    let (ok, _, err) = run(&["train", "--data", s(&data), "--output", s(&cheap), "--offer-cost", "5"]);
     assert!(!ok && err.contains("--customer-value"), "{err}");
 }
 
@@ -122,9 +94,7 @@ fn evaluate_prints_the_six_metrics_as_mean_and_std() {
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     for k in ["roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1"] {
-        let m = v[k]["mean"]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{k} missing in {out}"));
+        let m = v[k]["mean"].as_f64().unwrap_or_else(|| panic!("{k} missing in {out}"));
         assert!(m.is_finite() && v[k]["std"].as_f64().unwrap() >= 0.0, "{k}");
     }
     assert!(v["roc_auc"]["mean"].as_f64().unwrap() > 0.75);

@@ -1,0 +1,73 @@
+use super::CliError;
+use crate::scoring::{self, batch};
+use crate::tracking::TrackingUri;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model: a bundle folder, runs:/<run_id>/model, models:/<name>/<version>,
+    /// models:/<name>@<alias> or models:/m-<id>.
+    #[arg(long, env = "MODEL_URI")]
+    pub model: String,
+    /// Customers to score (.csv or .parquet); the target column may be present (ignored).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Scored output (.csv or .parquet): id, churn_probability, churn, risk_decile [, reasons].
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Where rejected rows go, with line and reason (default: <output>.rejects.csv).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Append the top K reasons per customer (reason_k, reason_k_points).
+    #[arg(long, default_value_t = 0)]
+    pub explain: usize,
+    /// Also write the model's input columns (what XGBoost sees), e.g. to compare with Python.
+    #[arg(long)]
+    pub with_features: bool,
+    /// MLflow tracking store or server for runs:/ and models:/ URIs (default ./mlruns).
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    pub tracking_uri: Option<String>,
+    #[arg(long, default_value_t = crate::parallel::default_threads())]
+    pub threads: usize,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
+    let scorer = scoring::load(&a.model, &tracking)?;
+    let rejects = a.rejects.clone().unwrap_or_else(|| batch::default_rejects_path(&a.output));
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>10} {human_pos} rows {per_sec} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix("scoring");
+    let opts = batch::BatchOptions {
+        explain: a.explain,
+        with_features: a.with_features,
+        threads: a.threads,
+        batch_rows: 32_768,
+    };
+    let summary = batch::score_file(&scorer, &a.input, &a.output, &rejects, &opts, &|rows| bar.set_position(rows))?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string(&summary).expect("the summary serialises"));
+    } else {
+        println!(
+            "scored {} of {} rows with {} in {:.2} s ({:.0} rows/s): {} predicted to churn -> {}",
+            summary.scored,
+            summary.rows,
+            scorer.source.uri,
+            summary.seconds,
+            summary.rows_per_second,
+            summary.predicted_churners,
+            summary.output
+        );
+        if let Some(r) = &summary.rejects {
+            println!("rejected {} rows (line and reason in {r})", summary.rejected);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `churn track`: log a model bundle to MLflow as a run (what `churn train` does after
+//! training, and the way to upload a bundle again when tracking failed).
+
+use super::CliError;
+use crate::model::bundle;
+use crate::tracking::{self, LogOptions, TrackingUri, FILE_STORE_HINT};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrackingArgs {
+    /// MLflow tracking: a folder (file store) or an http(s):// server. Default ./mlruns.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    pub tracking_uri: Option<String>,
+    /// MLflow experiment (created when missing).
+    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", default_value = "telco-churn")]
+    pub experiment: String,
+    /// Run name (default: <model name>-<UTC time>).
+    #[arg(long)]
+    pub run_name: Option<String>,
+    /// Register the model under this name (a new version each run).
+    #[arg(long)]
+    pub register: Option<String>,
+    /// Point this alias (e.g. champion) at the new version; needs --register.
+    #[arg(long, requires = "register")]
+    pub alias: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The bundle folder written by `churn train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    let start = crate::ids::now_ms();
+    log(&a.model, &a.tracking, start, Vec::new())?;
+    Ok(())
+}
+
+/// Logs the bundle, records the run in it, and tells the user where it went.
+pub fn log(
+    dir: &Path,
+    t: &TrackingArgs,
+    start_ms: u64,
+    extra_params: Vec<(String, String)>,
+) -> Result<tracking::Tracked, CliError> {
+    let uri = TrackingUri::from_flag_or_env(t.tracking_uri.as_deref())?;
+    let fail = |e: tracking::TrackingError| {
+        CliError::Tracking {
+        message: e.to_string(),
+        retry: format!(
+            "the model bundle is safe in {}; upload it again with:\n  churn track --model {} --tracking-uri {} --experiment {}{}{}",
+            dir.display(),
+            dir.display(),
+            uri.display(),
+            t.experiment,
+            t.register.as_ref().map(|r| format!(" --register {r}")).unwrap_or_default(),
+            t.alias.as_ref().map(|a| format!(" --alias {a}")).unwrap_or_default(),
+        ),
+    }
+    };
+    let mut store = uri.open().map_err(fail)?;
+    let opts = LogOptions {
+        experiment: &t.experiment,
+        run_name: t.run_name.as_deref(),
+        register: t.register.as_deref(),
+        alias: t.alias.as_deref(),
+        extra_params,
+        start_ms,
+    };
+    let tracked = tracking::log_bundle(store.as_mut(), dir, &opts).map_err(fail)?;
+    let mut model = bundle::open(dir)?;
+    let features = model.feature_names();
+    if let Some(meta) = model.metadata.as_mut() {
+        meta.run = Some(bundle::RunInfo {
+            tracking_uri: tracked.tracking_uri.clone(),
+            experiment_id: tracked.experiment_id.clone(),
+            experiment_name: tracked.experiment_name.clone(),
+            run_id: tracked.run_id.clone(),
+            model_id: Some(tracked.model_id.clone()),
+            registered: tracked.registered.clone(),
+        });
+        let size = std::fs::metadata(dir.join(bundle::MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
+        bundle::record_run(dir, meta, size, &features)?;
+    }
+    eprintln!(
+        "tracked run {} in experiment '{}' ({}) at {} in {:.2} s; model {}{}",
+        tracked.run_id,
+        tracked.experiment_name,
+        tracked.experiment_id,
+        tracked.tracking_uri,
+        tracked.seconds,
+        tracked.model_uri,
+        tracked
+            .registered
+            .as_ref()
+            .map(|(n, v)| format!(
+                ", registered as {n} version {v}{}",
+                t.alias.as_ref().map(|a| format!(" (@{a})")).unwrap_or_default()
+            ))
+            .unwrap_or_default()
+    );
+    if matches!(uri, TrackingUri::File(_)) {
+        eprintln!("note: {FILE_STORE_HINT}");
+    }
+    Ok(tracked)
+}

@@ -1,0 +1,529 @@
+//! The MLflow file store (`./mlruns`), written in the layout MLflow 3.17.2 itself writes:
+//! `<exp>/meta.yaml`, `<exp>/<run>/{meta.yaml, params/, metrics/, tags/, artifacts/, outputs/}`,
+//! `<exp>/models/<m-id>/...` for MLflow 3 logged models, and `models/<name>/...` for the
+//! registry. Readers ignore files they do not know (MLflow adds some when it opens a store).
+
+use super::uri::{ModelUri, Resolved};
+use super::{Experiment, Metric, ModelHandle, RunHandle, RunStatus, Store, TrackingError};
+use serde_yaml_ng::Value as Yaml;
+use std::path::{Path, PathBuf};
+
+pub struct FileStore {
+    root: PathBuf,
+}
+
+fn file_uri(p: &Path) -> String {
+    format!("file://{}", p.display())
+}
+
+/// A YAML single-quoted scalar.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), TrackingError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(TrackingError::io(parent))?;
+    }
+    std::fs::write(path, text).map_err(TrackingError::io(path))
+}
+
+fn read_yaml(path: &Path) -> Result<Yaml, TrackingError> {
+    let text = std::fs::read_to_string(path).map_err(TrackingError::io(path))?;
+    serde_yaml_ng::from_str(&text)
+        .map_err(|e| TrackingError::Store { path: path.to_path_buf(), message: e.to_string() })
+}
+
+fn ystr(v: &Yaml, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Keys become file names; MLflow allows `/` (sub-folders) but nothing that climbs out.
+fn safe_key(key: &str) -> Result<&str, TrackingError> {
+    let ok = !key.is_empty()
+        && key.len() <= 250
+        && !key.split('/').any(|part| part.is_empty() || part == "." || part == "..")
+        && key.chars().all(|c| c.is_alphanumeric() || " _-./:".contains(c));
+    if ok {
+        Ok(key)
+    } else {
+        Err(TrackingError::NotFound(format!("invalid MLflow key {key:?} (letters, digits, _ - . / : and spaces)")))
+    }
+}
+
+/// A new experiment id: decimal digits, as MLflow makes them (a random 18-digit number).
+fn experiment_id() -> String {
+    let hex = crate::ids::random_hex32();
+    let n = u64::from_str_radix(&hex[..15], 16).unwrap_or(1);
+    format!("{}", 100_000_000_000_000_000 + n % 800_000_000_000_000_000)
+}
+
+impl FileStore {
+    /// Opens (creating when absent) a file store; the root becomes absolute, as MLflow's URIs are.
+    pub fn open(root: &Path) -> Result<FileStore, TrackingError> {
+        let fresh = !root.exists();
+        std::fs::create_dir_all(root).map_err(TrackingError::io(root))?;
+        let root = root.canonicalize().map_err(TrackingError::io(root))?;
+        let store = FileStore { root };
+        if fresh {
+            // MLflow creates the Default experiment 0 when it makes a store.
+            let now = crate::ids::now_ms();
+            let dir = store.root.join("0");
+            write(
+                &dir.join("meta.yaml"),
+                &format!(
+                    "artifact_location: {}\ncreation_time: {now}\nexperiment_id: '0'\nlast_update_time: {now}\nlifecycle_stage: active\nname: Default\n",
+                    q(&file_uri(&dir))
+                ),
+            )?;
+            std::fs::create_dir_all(store.root.join(".trash")).map_err(TrackingError::io(&store.root))?;
+        }
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading, without creating anything.
+    pub fn existing(root: &Path) -> Result<FileStore, TrackingError> {
+        if !root.is_dir() {
+            return Err(TrackingError::NotFound(format!("there is no MLflow file store at {}", root.display())));
+        }
+        Ok(FileStore { root: root.canonicalize().map_err(TrackingError::io(root))? })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// (id, name, folder) of every active experiment.
+    pub fn experiments(&self) -> Result<Vec<(String, String, PathBuf)>, TrackingError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.root).map_err(TrackingError::io(&self.root))?.flatten() {
+            let dir = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !name.bytes().all(|b| b.is_ascii_digit()) || !dir.join("meta.yaml").exists() {
+                continue;
+            }
+            let meta = read_yaml(&dir.join("meta.yaml"))?;
+            if ystr(&meta, "lifecycle_stage").as_deref() == Some("deleted") {
+                continue;
+            }
+            out.push((name, ystr(&meta, "name").unwrap_or_default(), dir));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn run_dir(&self, run: &RunHandle) -> PathBuf {
+        self.root.join(&run.experiment_id).join(&run.id)
+    }
+
+    fn model_dir(&self, model: &ModelHandle) -> PathBuf {
+        self.root.join(&model.experiment_id).join("models").join(&model.id)
+    }
+
+    /// Finds a run folder by id in any experiment.
+    pub fn find_run(&self, run_id: &str) -> Result<Option<(String, PathBuf)>, TrackingError> {
+        for (id, _, dir) in self.experiments()? {
+            let d = dir.join(run_id);
+            if d.join("meta.yaml").exists() {
+                return Ok(Some((id, d)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Finds a logged model's artifact folder by id in any experiment.
+    pub fn find_logged_model(&self, model_id: &str) -> Result<Option<PathBuf>, TrackingError> {
+        for (_, _, dir) in self.experiments()? {
+            let d = dir.join("models").join(model_id);
+            if d.join("meta.yaml").exists() {
+                let meta = read_yaml(&d.join("meta.yaml"))?;
+                let loc =
+                    ystr(&meta, "artifact_location").map(|l| local_path(&l)).unwrap_or_else(|| d.join("artifacts"));
+                return Ok(Some(loc));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Logged models of an experiment: (model id, name, source run id, artifact folder).
+    pub fn logged_models(&self, exp_dir: &Path) -> Result<Vec<(String, String, String, PathBuf)>, TrackingError> {
+        let mut out = Vec::new();
+        let models = exp_dir.join("models");
+        if !models.is_dir() {
+            return Ok(out);
+        }
+        for entry in std::fs::read_dir(&models).map_err(TrackingError::io(&models))?.flatten() {
+            let d = entry.path();
+            if !d.join("meta.yaml").exists() {
+                continue;
+            }
+            let meta = read_yaml(&d.join("meta.yaml"))?;
+            out.push((
+                ystr(&meta, "model_id").unwrap_or_default(),
+                ystr(&meta, "name").unwrap_or_default(),
+                ystr(&meta, "source_run_id").unwrap_or_default(),
+                ystr(&meta, "artifact_location").map(|l| local_path(&l)).unwrap_or_else(|| d.join("artifacts")),
+            ));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Runs of an experiment, newest first: (run id, run name, status).
+    pub fn runs(&self, exp_dir: &Path) -> Result<Vec<(String, String, String)>, TrackingError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(exp_dir).map_err(TrackingError::io(exp_dir))?.flatten() {
+            let d = entry.path();
+            if entry.file_name() == "models" || !d.join("meta.yaml").exists() {
+                continue;
+            }
+            let meta = read_yaml(&d.join("meta.yaml"))?;
+            let status = match meta.get("status").and_then(Yaml::as_i64) {
+                Some(1) => "RUNNING",
+                Some(3) => "FINISHED",
+                Some(4) => "FAILED",
+                Some(5) => "KILLED",
+                _ => "UNKNOWN",
+            };
+            let start = meta.get("start_time").and_then(Yaml::as_u64).unwrap_or(0);
+            out.push((
+                start,
+                ystr(&meta, "run_id").unwrap_or_default(),
+                ystr(&meta, "run_name").unwrap_or_default(),
+                status.to_string(),
+            ));
+        }
+        out.sort_by_key(|r| std::cmp::Reverse(r.0));
+        Ok(out.into_iter().map(|(_, a, b, c)| (a, b, c)).collect())
+    }
+
+    fn registry_dir(&self, name: &str) -> PathBuf {
+        self.root.join("models").join(name)
+    }
+
+    /// Registered model names.
+    pub fn registered_models(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join("models"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().join("meta.yaml").exists())
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Versions of a registered model, ascending.
+    pub fn versions(&self, name: &str) -> Vec<u64> {
+        let mut v: Vec<u64> = std::fs::read_dir(self.registry_dir(name))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        e.file_name().to_string_lossy().strip_prefix("version-").and_then(|n| n.parse().ok())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn aliases(&self, name: &str) -> Vec<(String, String)> {
+        let mut a: Vec<(String, String)> = std::fs::read_dir(self.registry_dir(name).join("aliases"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().to_string(),
+                            std::fs::read_to_string(e.path()).unwrap_or_default().trim().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        a.sort();
+        a
+    }
+
+    /// (source, storage_location) of a registered version.
+    pub fn version_source(&self, name: &str, version: &str) -> Result<(String, Option<String>), TrackingError> {
+        let p = self.registry_dir(name).join(format!("version-{version}")).join("meta.yaml");
+        let meta = read_yaml(&p)?;
+        Ok((ystr(&meta, "source").unwrap_or_default(), ystr(&meta, "storage_location")))
+    }
+}
+
+/// A `file://` URI (or plain path) as a local path.
+pub fn local_path(uri: &str) -> PathBuf {
+    PathBuf::from(uri.strip_prefix("file://").or_else(|| uri.strip_prefix("file:")).unwrap_or(uri))
+}
+
+impl Store for FileStore {
+    fn describe(&self) -> String {
+        file_uri(&self.root)
+    }
+
+    fn experiment(&mut self, name: &str) -> Result<Experiment, TrackingError> {
+        if let Some((id, name, _)) = self.experiments()?.into_iter().find(|(_, n, _)| n == name) {
+            return Ok(Experiment { id, name });
+        }
+        let id = experiment_id();
+        let dir = self.root.join(&id);
+        let now = crate::ids::now_ms();
+        write(
+            &dir.join("meta.yaml"),
+            &format!(
+                "artifact_location: {}\ncreation_time: {now}\nexperiment_id: '{id}'\nlast_update_time: {now}\nlifecycle_stage: active\nname: {}\n",
+                q(&file_uri(&dir)),
+                q(name)
+            ),
+        )?;
+        write(&dir.join("tags").join("mlflow.note.content"), "Churn models trained by `churn train`.")?;
+        Ok(Experiment { id, name: name.to_string() })
+    }
+
+    fn create_run(
+        &mut self,
+        exp: &Experiment,
+        name: &str,
+        user: &str,
+        start_ms: u64,
+        tags: &[(String, String)],
+    ) -> Result<RunHandle, TrackingError> {
+        let run = RunHandle { id: crate::ids::random_hex32(), experiment_id: exp.id.clone() };
+        let dir = self.run_dir(&run);
+        for sub in ["metrics", "params", "tags", "artifacts"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(TrackingError::io(&dir))?;
+        }
+        write_run_meta(&dir, &run, name, user, start_ms, None, 1)?;
+        for (k, v) in tags {
+            write(&dir.join("tags").join(safe_key(k)?), v)?;
+        }
+        Ok(run)
+    }
+
+    fn log_batch(
+        &mut self,
+        run: &RunHandle,
+        params: &[(String, String)],
+        metrics: &[Metric],
+        tags: &[(String, String)],
+    ) -> Result<(), TrackingError> {
+        let dir = self.run_dir(run);
+        for (k, v) in params {
+            let p = dir.join("params").join(safe_key(k)?);
+            if let Ok(old) = std::fs::read_to_string(&p) {
+                if &old != v {
+                    return Err(TrackingError::Store {
+                        path: p,
+                        message: format!("param {k} already logged as {old:?}; changing params is not allowed"),
+                    });
+                }
+            }
+            write(&p, v)?;
+        }
+        append_metrics(&dir.join("metrics"), metrics, None)?;
+        for (k, v) in tags {
+            write(&dir.join("tags").join(safe_key(k)?), v)?;
+        }
+        Ok(())
+    }
+
+    fn log_artifact(&mut self, run: &RunHandle, rel: &str, bytes: &[u8]) -> Result<(), TrackingError> {
+        let p = self.run_dir(run).join("artifacts").join(safe_key(rel)?);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(TrackingError::io(parent))?;
+        }
+        std::fs::write(&p, bytes).map_err(TrackingError::io(&p))
+    }
+
+    fn create_logged_model(
+        &mut self,
+        run: &RunHandle,
+        name: &str,
+        params: &[(String, String)],
+        now_ms: u64,
+    ) -> Result<ModelHandle, TrackingError> {
+        let model =
+            ModelHandle { id: format!("m-{}", crate::ids::random_hex32()), experiment_id: run.experiment_id.clone() };
+        let dir = self.model_dir(&model);
+        for sub in ["artifacts", "metrics", "params", "tags"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(TrackingError::io(&dir))?;
+        }
+        write_model_meta(&dir, &model, name, &run.id, now_ms, now_ms, 1)?;
+        for (k, v) in params {
+            write(&dir.join("params").join(safe_key(k)?), v)?;
+        }
+        write(&dir.join("tags").join("mlflow.source.name"), "churn train")?;
+        write(&dir.join("tags").join("mlflow.source.type"), "LOCAL")?;
+        Ok(model)
+    }
+
+    fn log_model_artifact(&mut self, model: &ModelHandle, rel: &str, bytes: &[u8]) -> Result<(), TrackingError> {
+        let p = self.model_dir(model).join("artifacts").join(safe_key(rel)?);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(TrackingError::io(parent))?;
+        }
+        std::fs::write(&p, bytes).map_err(TrackingError::io(&p))
+    }
+
+    fn model_artifact_location(&self, model: &ModelHandle) -> String {
+        file_uri(&self.model_dir(model).join("artifacts"))
+    }
+
+    fn finish_logged_model(
+        &mut self,
+        run: &RunHandle,
+        model: &ModelHandle,
+        metrics: &[Metric],
+        ready: bool,
+        now_ms: u64,
+    ) -> Result<(), TrackingError> {
+        let dir = self.model_dir(model);
+        let meta = read_yaml(&dir.join("meta.yaml"))?;
+        let created = meta.get("creation_timestamp").and_then(Yaml::as_u64).unwrap_or(now_ms);
+        let name = ystr(&meta, "name").unwrap_or_else(|| "model".into());
+        write_model_meta(&dir, model, &name, &run.id, created, now_ms, if ready { 2 } else { 3 })?;
+        append_metrics(&dir.join("metrics"), metrics, Some(&run.id))?;
+        write(
+            &self.run_dir(run).join("outputs").join(&model.id).join("meta.yaml"),
+            &format!(
+                "destination_id: {id}\ndestination_type: MODEL_OUTPUT\nsource_id: {id}\nsource_type: RUN_OUTPUT\nstep: 0\ntags: {{}}\n",
+                id = model.id
+            ),
+        )
+    }
+
+    fn end_run(&mut self, run: &RunHandle, status: RunStatus, end_ms: u64) -> Result<(), TrackingError> {
+        let dir = self.run_dir(run);
+        let meta = read_yaml(&dir.join("meta.yaml"))?;
+        let start = meta.get("start_time").and_then(Yaml::as_u64).unwrap_or(end_ms);
+        let name = ystr(&meta, "run_name").unwrap_or_default();
+        let user = ystr(&meta, "user_id").unwrap_or_default();
+        let code = match status {
+            RunStatus::Finished => 3,
+            RunStatus::Failed => 4,
+        };
+        write_run_meta(&dir, run, &name, &user, start, Some(end_ms), code)
+    }
+
+    fn register(
+        &mut self,
+        name: &str,
+        model: &ModelHandle,
+        run: &RunHandle,
+        user: &str,
+        now_ms: u64,
+    ) -> Result<String, TrackingError> {
+        safe_key(name)?;
+        let dir = self.registry_dir(name);
+        if !dir.join("meta.yaml").exists() {
+            write(
+                &dir.join("meta.yaml"),
+                &format!(
+                    "creation_timestamp: {now_ms}\ndeployment_job_id: null\ndeployment_job_state: null\ndescription: null\nlast_updated_timestamp: {now_ms}\nname: {}\nworkspace: default\n",
+                    q(name)
+                ),
+            )?;
+        }
+        let version = self.versions(name).last().copied().unwrap_or(0) + 1;
+        write(
+            &dir.join(format!("version-{version}")).join("meta.yaml"),
+            &format!(
+                "creation_timestamp: {now_ms}\ncurrent_stage: None\ndeployment_job_state: null\ndescription: null\nlast_updated_timestamp: {now_ms}\nmodel_id: {id}\nname: {}\nrun_id: {run}\nrun_link: null\nsource: models:/{id}\nstatus: READY\nstatus_message: null\nstorage_location: {}\nuser_id: {}\nversion: {version}\nworkspace: default\n",
+                q(name),
+                q(&self.model_artifact_location(model)),
+                q(user),
+                id = model.id,
+                run = run.id,
+            ),
+        )?;
+        write(
+            &self.model_dir(model).join("tags").join("mlflow.modelVersions"),
+            &format!("[{{\"name\": \"{name}\", \"version\": \"{version}\"}}]"),
+        )?;
+        Ok(version.to_string())
+    }
+
+    fn set_alias(&mut self, name: &str, alias: &str, version: &str) -> Result<(), TrackingError> {
+        write(&self.registry_dir(name).join("aliases").join(safe_key(alias)?), version)
+    }
+
+    fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError> {
+        super::uri::resolve_in_file_store(self, uri)
+    }
+}
+
+fn write_run_meta(
+    dir: &Path,
+    run: &RunHandle,
+    name: &str,
+    user: &str,
+    start: u64,
+    end: Option<u64>,
+    status: u8,
+) -> Result<(), TrackingError> {
+    write(
+        &dir.join("meta.yaml"),
+        &format!(
+            "artifact_uri: {}\nend_time: {}\nentry_point_name: ''\nexperiment_id: '{}'\nlifecycle_stage: active\nrun_id: {}\nrun_name: {}\nsource_name: ''\nsource_type: 4\nsource_version: ''\nstart_time: {start}\nstatus: {status}\ntags: []\nuser_id: {}\n",
+            q(&file_uri(&dir.join("artifacts"))),
+            end.map(|e| e.to_string()).unwrap_or_else(|| "null".into()),
+            run.experiment_id,
+            run.id,
+            q(name),
+            q(user)
+        ),
+    )
+}
+
+fn write_model_meta(
+    dir: &Path,
+    model: &ModelHandle,
+    name: &str,
+    run_id: &str,
+    created: u64,
+    updated: u64,
+    status: u8,
+) -> Result<(), TrackingError> {
+    write(
+        &dir.join("meta.yaml"),
+        &format!(
+            "artifact_location: {}\ncreation_timestamp: {created}\nexperiment_id: '{}'\nlast_updated_timestamp: {updated}\nmodel_id: {}\nmodel_type: null\nname: {}\nsource_run_id: {run_id}\nstatus: {status}\nstatus_message: null\n",
+            q(&file_uri(&dir.join("artifacts"))),
+            model.experiment_id,
+            model.id,
+            q(name)
+        ),
+    )
+}
+
+/// One line per point; run metrics take `ts value step`, logged-model metrics add the run id.
+fn append_metrics(dir: &Path, metrics: &[Metric], run_id: Option<&str>) -> Result<(), TrackingError> {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+    let mut by_key: BTreeMap<&str, String> = BTreeMap::new();
+    for m in metrics {
+        let line = by_key.entry(m.key.as_str()).or_default();
+        let value = if m.value.is_nan() { "NaN".to_string() } else { m.value.to_string() };
+        match run_id {
+            None => line.push_str(&format!("{} {} {}\n", m.timestamp, value, m.step)),
+            Some(r) => line.push_str(&format!("{} {} {} {r}\n", m.timestamp, value, m.step)),
+        }
+    }
+    for (key, lines) in by_key {
+        let p = dir.join(safe_key(key)?);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(TrackingError::io(parent))?;
+        }
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(TrackingError::io(&p))?;
+        f.write_all(lines.as_bytes()).map_err(TrackingError::io(&p))?;
+    }
+    Ok(())
+}

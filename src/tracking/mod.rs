@@ -1,0 +1,280 @@
+//! MLflow: every training run tracked like a Python run, and models found by MLflow URIs.
+//!
+//! Two stores, one interface ([`Store`]): the MLflow file store (`./mlruns`, the default, written
+//! directly in MLflow's own layout) and any MLflow tracking server over its REST API. The exact
+//! contract was verified against MLflow 3.17.2 (../shared/anchors/mlflow/README.md).
+//!
+//! A run is logged from a model bundle on disk ([`log_bundle`]), so `churn train` and
+//! `churn track` (re-uploading a bundle whose tracking failed) are the same code path, and a
+//! failed upload never loses the trained model.
+
+pub mod filestore;
+pub mod record;
+pub mod rest;
+pub mod uri;
+
+use crate::model::bundle::RunInfo;
+use std::path::{Path, PathBuf};
+
+pub use uri::{resolve, ModelUri, Resolved};
+
+/// MLflow's readers (>= 3.13) refuse the file store unless this is set.
+pub const FILE_STORE_HINT: &str = "MLflow >= 3.13 reads a file store only with MLFLOW_ALLOW_FILE_STORE=true \
+    (or convert it once: mlflow migrate-filestore --source ./mlruns --target sqlite:///mlflow.db)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackingError {
+    #[error("tracking URI {uri:?} is not supported: use a folder (file store) or an http(s):// MLflow server")]
+    UnsupportedUri { uri: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the MLflow file store at {} is not readable: {message}", path.display())]
+    Store { path: PathBuf, message: String },
+    #[error("MLflow server {url}: {message}")]
+    Server { url: String, status: Option<u16>, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the model bundle at {}: {message}", path.display())]
+    Bundle { path: PathBuf, message: String },
+}
+
+impl TrackingError {
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrackingError + '_ {
+        move |source| TrackingError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// Where runs go: `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `./mlruns`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackingUri {
+    File(PathBuf),
+    Server(String),
+}
+
+impl TrackingUri {
+    pub fn parse(raw: &str) -> Result<TrackingUri, TrackingError> {
+        let s = raw.trim();
+        if s.starts_with("http://") || s.starts_with("https://") {
+            return Ok(TrackingUri::Server(s.trim_end_matches('/').to_string()));
+        }
+        if let Some(p) = s.strip_prefix("file://") {
+            return Ok(TrackingUri::File(PathBuf::from(p)));
+        }
+        if let Some(p) = s.strip_prefix("file:") {
+            return Ok(TrackingUri::File(PathBuf::from(p)));
+        }
+        if s.is_empty() || s.contains("://") || s.starts_with("sqlite:") || s.starts_with("databricks") {
+            return Err(TrackingError::UnsupportedUri { uri: raw.to_string() });
+        }
+        Ok(TrackingUri::File(PathBuf::from(s)))
+    }
+
+    pub fn from_flag_or_env(flag: Option<&str>) -> Result<TrackingUri, TrackingError> {
+        match flag.map(str::to_string).or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok().filter(|v| !v.is_empty())) {
+            Some(u) => TrackingUri::parse(&u),
+            None => Ok(TrackingUri::File(PathBuf::from("mlruns"))),
+        }
+    }
+
+    pub fn display(&self) -> String {
+        match self {
+            TrackingUri::File(p) => p.display().to_string(),
+            TrackingUri::Server(u) => u.clone(),
+        }
+    }
+
+    pub fn open(&self) -> Result<Box<dyn Store>, TrackingError> {
+        Ok(match self {
+            TrackingUri::File(p) => Box::new(filestore::FileStore::open(p)?),
+            TrackingUri::Server(u) => Box::new(rest::RestStore::from_env(u)),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunHandle {
+    pub id: String,
+    pub experiment_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelHandle {
+    pub id: String,
+    pub experiment_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RunStatus {
+    Finished,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub key: String,
+    pub value: f64,
+    pub step: i64,
+    pub timestamp: u64,
+}
+
+/// What both stores do. Writes follow MLflow's Python client (minus its bookkeeping).
+pub trait Store {
+    fn describe(&self) -> String;
+    fn experiment(&mut self, name: &str) -> Result<Experiment, TrackingError>;
+    fn create_run(
+        &mut self,
+        exp: &Experiment,
+        name: &str,
+        user: &str,
+        start_ms: u64,
+        tags: &[(String, String)],
+    ) -> Result<RunHandle, TrackingError>;
+    fn log_batch(
+        &mut self,
+        run: &RunHandle,
+        params: &[(String, String)],
+        metrics: &[Metric],
+        tags: &[(String, String)],
+    ) -> Result<(), TrackingError>;
+    fn log_artifact(&mut self, run: &RunHandle, rel: &str, bytes: &[u8]) -> Result<(), TrackingError>;
+    fn create_logged_model(
+        &mut self,
+        run: &RunHandle,
+        name: &str,
+        params: &[(String, String)],
+        now_ms: u64,
+    ) -> Result<ModelHandle, TrackingError>;
+    /// Stores a model file; returns the model's artifact location (for the MLmodel file).
+    fn log_model_artifact(&mut self, model: &ModelHandle, rel: &str, bytes: &[u8]) -> Result<(), TrackingError>;
+    fn model_artifact_location(&self, model: &ModelHandle) -> String;
+    fn finish_logged_model(
+        &mut self,
+        run: &RunHandle,
+        model: &ModelHandle,
+        metrics: &[Metric],
+        ready: bool,
+        now_ms: u64,
+    ) -> Result<(), TrackingError>;
+    fn end_run(&mut self, run: &RunHandle, status: RunStatus, end_ms: u64) -> Result<(), TrackingError>;
+    /// Creates the registered model if needed and a new version of it; returns the version.
+    fn register(
+        &mut self,
+        name: &str,
+        model: &ModelHandle,
+        run: &RunHandle,
+        user: &str,
+        now_ms: u64,
+    ) -> Result<String, TrackingError>;
+    fn set_alias(&mut self, name: &str, alias: &str, version: &str) -> Result<(), TrackingError>;
+    /// Finds the folder of files a model URI points at (downloading from a server).
+    fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError>;
+}
+
+/// What was tracked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Tracked {
+    pub tracking_uri: String,
+    pub experiment_id: String,
+    pub experiment_name: String,
+    pub run_id: String,
+    pub model_id: String,
+    pub model_uri: String,
+    pub registered: Option<(String, String)>,
+    pub seconds: f64,
+}
+
+pub struct LogOptions<'a> {
+    pub experiment: &'a str,
+    pub run_name: Option<&'a str>,
+    pub register: Option<&'a str>,
+    pub alias: Option<&'a str>,
+    /// Extra key/values to log as params (the command line's settings).
+    pub extra_params: Vec<(String, String)>,
+    pub start_ms: u64,
+}
+
+/// Logs a bundle as a run: experiment, run, params/metrics/tags, the model as an MLflow 3
+/// LoggedModel (all bundle files), reports as run artifacts, optional registration. On any
+/// failure after the run exists, the run is marked FAILED before the error is returned.
+pub fn log_bundle(store: &mut dyn Store, bundle_dir: &Path, opts: &LogOptions) -> Result<Tracked, TrackingError> {
+    let started = std::time::Instant::now();
+    let rec = record::RunRecord::from_bundle(bundle_dir, opts)?;
+    let exp = store.experiment(opts.experiment)?;
+    let run = store.create_run(&exp, &rec.run_name, &rec.user, opts.start_ms, &rec.tags)?;
+    let result = (|| -> Result<(ModelHandle, Option<(String, String)>), TrackingError> {
+        store.log_batch(&run, &rec.params, &rec.metrics, &[])?;
+        for (rel, bytes) in &rec.run_artifacts {
+            store.log_artifact(&run, rel, bytes)?;
+        }
+        let now = crate::ids::now_ms();
+        let model = store.create_logged_model(&run, "model", &rec.model_params, now)?;
+        let location = store.model_artifact_location(&model);
+        let info = RunInfo {
+            tracking_uri: store.describe(),
+            experiment_id: exp.id.clone(),
+            experiment_name: exp.name.clone(),
+            run_id: run.id.clone(),
+            model_id: Some(model.id.clone()),
+            registered: None,
+        };
+        for (rel, bytes) in rec.model_files(&info, &location)? {
+            store.log_model_artifact(&model, &rel, &bytes)?;
+        }
+        store.finish_logged_model(&run, &model, &rec.model_metrics, true, crate::ids::now_ms())?;
+        let registered = match opts.register {
+            Some(name) => {
+                let version = store.register(name, &model, &run, &rec.user, crate::ids::now_ms())?;
+                if let Some(alias) = opts.alias {
+                    store.set_alias(name, alias, &version)?;
+                }
+                Some((name.to_string(), version))
+            }
+            None => None,
+        };
+        Ok((model, registered))
+    })();
+    match result {
+        Ok((model, registered)) => {
+            store.end_run(&run, RunStatus::Finished, crate::ids::now_ms())?;
+            Ok(Tracked {
+                tracking_uri: store.describe(),
+                experiment_id: exp.id,
+                experiment_name: exp.name,
+                run_id: run.id,
+                model_uri: format!("models:/{}", model.id),
+                model_id: model.id,
+                registered,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        }
+        Err(e) => {
+            let _ = store.end_run(&run, RunStatus::Failed, crate::ids::now_ms());
+            Err(e)
+        }
+    }
+}
+
+/// Who runs this, as Python's `getpass.getuser()` finds it.
+pub fn current_user() -> String {
+    ["LOGNAME", "USER", "LNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The git commit of the working directory's repository, when there is one.
+pub fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && s.len() == 40).then_some(s)
+}
