@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+. scripts/test-env.sh
 if [ -z "${TELCO_CSV:-}" ]; then
   for d in ../shared ../../shared; do
     f="$d/data/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv"

@@ -313,9 +313,11 @@ impl RestStore {
 
     fn run_model(&self, run_id: &str, path: &str) -> Result<(String, Option<String>), TrackingError> {
         let run = self.get("runs/get", &[("run_id", run_id)]).map_err(|e| match e {
-            TrackingError::Server { status: Some(404), .. } => {
-                TrackingError::NotFound(format!("run {run_id} not found on the MLflow server {}", self.base))
-            }
+            TrackingError::Server { status: Some(404), .. } => TrackingError::NotFound(format!(
+                "run {run_id} not found on the MLflow server {}. What is there: {}",
+                self.base,
+                self.inventory()
+            )),
             other => other,
         })?;
         let info = run.pointer("/run/info").cloned().unwrap_or(Value::Null);
@@ -349,6 +351,51 @@ impl RestStore {
             "run {run_id} on {} has no model at '{path}' (no files under {artifact_uri}/{path}, and no logged model named '{path}' from this run in experiment {exp})",
             self.base
         )))
+    }
+
+    /// Experiments and their latest runs, for "not found" messages.
+    fn inventory(&self) -> String {
+        let Ok(v) = self.post("experiments/search", json!({"max_results": 20})) else {
+            return "(cannot list experiments)".into();
+        };
+        let mut parts = Vec::new();
+        for e in v.get("experiments").and_then(Value::as_array).cloned().unwrap_or_default() {
+            let id = e.get("experiment_id").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = e.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let runs = self
+                .post(
+                    "runs/search",
+                    json!({"experiment_ids": [id], "max_results": 5, "order_by": ["attributes.start_time DESC"]}),
+                )
+                .ok()
+                .and_then(|r| r.get("runs").and_then(Value::as_array).cloned())
+                .unwrap_or_default();
+            let latest: Vec<String> = runs
+                .iter()
+                .filter_map(|r| {
+                    let i = r.get("info")?;
+                    Some(format!(
+                        "{} ({}, {})",
+                        i.get("run_id")?.as_str()?,
+                        i.get("run_name")?.as_str().unwrap_or(""),
+                        i.get("status")?.as_str()?
+                    ))
+                })
+                .collect();
+            parts.push(format!(
+                "experiment '{name}' ({id}){}",
+                if latest.is_empty() {
+                    ": no runs".to_string()
+                } else {
+                    format!(", latest runs: {}", latest.join("; "))
+                }
+            ));
+        }
+        if parts.is_empty() {
+            "no experiments".into()
+        } else {
+            parts.join(", ")
+        }
     }
 
     fn version_source(&self, name: &str, version: &str) -> Result<(String, Option<String>), TrackingError> {

@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_data;
+mod mlflow;
 mod round_trip;
 mod synth;
 mod train_cli;
