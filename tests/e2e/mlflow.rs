@@ -27,7 +27,7 @@ fn python_training_table(scored: &Path, out: &Path) {
         let mut row: Vec<String> = keep.iter().map(|&i| rec[i].to_string()).collect();
         let p: f64 = rec[p_idx].parse().unwrap();
         // A label loosely tied to churn's score, so the Python model learns something.
-        row.push(((p > 0.3) ^ (n % 7 == 0)).then_some("1").unwrap_or("0").to_string());
+        row.push(if (p > 0.3) ^ (n % 7 == 0) { "1" } else { "0" }.to_string());
         w.write_record(&row).unwrap();
     }
     w.flush().unwrap();
