@@ -11,6 +11,7 @@
 //! - `evaluation`: metrics, splits, thresholds, lift and calibration;
 //! - `drift`: the training profile and PSI;
 //! - `tracking`: MLflow file store, REST client and model URIs;
+//! - `server`: the REST API and web UI (transport only);
 //! - `cli`: the `churn` command line.
 
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod parallel;
 pub mod progress;
 pub mod schema;
 pub mod scoring;
+pub mod server;
 pub mod synth;
 pub mod table;
 pub mod tracking;

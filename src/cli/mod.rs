@@ -5,6 +5,7 @@ mod demo;
 #[cfg(feature = "train")]
 mod evaluate;
 mod predict;
+mod serve;
 mod synth;
 mod track;
 #[cfg(feature = "train")]
@@ -44,6 +45,8 @@ pub enum Command {
     Evaluate(evaluate::Args),
     /// Score a customer file with a model (CSV or Parquet in and out, streaming).
     Predict(predict::Args),
+    /// Serve the REST API (/predict, /invocations, /metrics, /docs) and the web UI (/ui).
+    Serve(serve::Args),
     /// Log a model bundle to MLflow as a run (again, e.g. after a failed upload).
     Track(track::Args),
     /// Print the built-in Telco schema as TOML: a template for --schema.
@@ -71,6 +74,8 @@ pub enum CliError {
     Load(#[from] crate::scoring::LoadError),
     #[error("MLflow tracking failed: {message}\n{retry}")]
     Tracking { message: String, retry: String },
+    #[error(transparent)]
+    Serve(crate::server::ServeError),
     #[error("{0}")]
     Usage(String),
     #[error("{context}: {source}")]
@@ -87,6 +92,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         #[cfg(feature = "train")]
         Command::Demo(a) => demo::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Track(a) => track::run(a),
         Command::Schema => {
             print!("{}", crate::schema::TELCO_TOML);

@@ -99,6 +99,16 @@ struct Summary<'a> {
     tracked: Option<&'a crate::tracking::Tracked>,
 }
 
+/// The riskiest and the safest held-out customers, for the UI's one-click examples.
+fn examples(data: &Dataset, probs: &[f64]) -> Vec<bundle::Example> {
+    let order = crate::evaluation::metrics::order_desc(probs);
+    let (Some(&hi), Some(&lo)) = (order.first(), order.last()) else { return Vec::new() };
+    vec![
+        bundle::Example::new("Likely churner", probs[hi], &data.schema, &data.ids[hi], data.row(hi)),
+        bundle::Example::new("Loyal customer", probs[lo], &data.schema, &data.ids[lo], data.row(lo)),
+    ]
+}
+
 pub fn run(a: Args) -> Result<(), CliError> {
     if !(0.05..=0.5).contains(&a.test_fraction) {
         return Err(CliError::Usage("--test-fraction must be between 0.05 and 0.5".into()));
@@ -156,6 +166,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             held_out_log_loss: trained.curves.valid.clone(),
         },
         risk_cuts: crate::evaluation::tables::risk_cuts(&probs),
+        examples: examples(&test_part, &probs),
     };
     let profile = Profile::fit(&schema, &train_part.values);
     let created_ms = ids::now_ms();

@@ -75,6 +75,44 @@ pub struct Evaluation {
     /// the riskiest tenth): how a new score is placed in a decile.
     #[serde(default)]
     pub risk_cuts: Vec<f64>,
+    /// Held-out customers to try the model with (the riskiest and the safest).
+    #[serde(default)]
+    pub examples: Vec<Example>,
+}
+
+/// An example customer, as the raw fields a request carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub title: String,
+    pub probability: f64,
+    pub customer: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Example {
+    pub fn new(title: &str, probability: f64, schema: &crate::schema::Schema, id: &str, values: &[f64]) -> Example {
+        use crate::schema::FieldKind;
+        let mut customer = serde_json::Map::new();
+        if let Some(col) = &schema.id {
+            if !id.is_empty() {
+                customer.insert(col.clone(), id.into());
+            }
+        }
+        for (f, &v) in schema.fields.iter().zip(values) {
+            let value = if v.is_nan() {
+                serde_json::Value::Null
+            } else {
+                match &f.kind {
+                    FieldKind::Categorical(c) => c.values[v as usize].clone().into(),
+                    FieldKind::Numeric(n) if n.integer => (v as i64).into(),
+                    FieldKind::Numeric(_) => serde_json::Number::from_f64(v)
+                        .map(serde_json::Value::Number)
+                        .unwrap_or(serde_json::Value::Null),
+                }
+            };
+            customer.insert(f.name.clone(), value);
+        }
+        Example { title: title.to_string(), probability, customer }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -135,7 +135,12 @@ impl Field {
                 if below || above {
                     return Err(FieldError::new(
                         FieldErrorCode::OutOfRange,
-                        format!("expected a number{}, found {}", self.range_words(), describe(&raw)),
+                        format!(
+                            "expected {}{}, found {}",
+                            if spec.integer { "a whole number" } else { "a number" },
+                            self.range_words(),
+                            describe(&raw)
+                        ),
                     )
                     .bounds(spec.min, spec.max)
                     .received(&received_text(&raw)));

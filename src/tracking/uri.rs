@@ -218,6 +218,12 @@ pub fn resolve_in_file_store(store: &FileStore, uri: &ModelUri) -> Result<Resolv
                     listing(&store.versions(name).iter().map(u64::to_string).collect::<Vec<_>>(), "none")
                 ))
             })?;
+            if !store.versions(name).iter().any(|v| v.to_string() == version) {
+                return Err(TrackingError::NotFound(format!(
+                    "alias '{alias}' of registered model '{name}' points at version {version}, which does not exist in {root} (versions: {})",
+                    listing(&store.versions(name).iter().map(u64::to_string).collect::<Vec<_>>(), "none")
+                )));
+            }
             let mut r = version_dir(store, name, &version)?;
             r.uri = format!("models:/{name}@{alias}");
             Ok(r)

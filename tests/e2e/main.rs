@@ -6,5 +6,6 @@ mod common;
 mod bad_data;
 mod mlflow;
 mod round_trip;
+mod serve;
 mod synth;
 mod train_cli;

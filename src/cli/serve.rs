@@ -1,0 +1,75 @@
+use super::CliError;
+use crate::server::{self, ServeConfig};
+use crate::tracking::TrackingUri;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model: a bundle folder, runs:/<run_id>/model, models:/<name>/<version>,
+    /// models:/<name>@<alias> or models:/m-<id>. Re-resolved on SIGHUP or POST /admin/reload.
+    #[arg(long, env = "MODEL_URI")]
+    pub model: String,
+    /// MLflow tracking store or server that resolves runs:/ and models:/ URIs (default ./mlruns).
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    pub tracking_uri: Option<String>,
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Scoring requests in progress at once; beyond it, 503 with Retry-After.
+    #[arg(long, env = "CHURN_MAX_CONCURRENCY", default_value_t = 1024)]
+    pub max_concurrency: usize,
+    /// Requests taking longer get 504.
+    #[arg(long, env = "CHURN_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Larger bodies get 413.
+    #[arg(long, env = "CHURN_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most customers per request (JSON array or CSV body).
+    #[arg(long, env = "CHURN_MAX_BATCH_ROWS", default_value_t = 50_000)]
+    pub max_batch_rows: usize,
+    /// When set, /predict and /invocations need `Authorization: Bearer <key>` or `X-API-Key`.
+    #[arg(long, env = "CHURN_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Key for POST /admin/reload (defaults to the API key; without either, only SIGHUP reloads).
+    #[arg(long, env = "CHURN_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Reasons per prediction when the request does not say.
+    #[arg(long, default_value_t = 5)]
+    pub reasons: usize,
+    /// Do not write a JSON log line per request to stdout.
+    #[arg(long, env = "CHURN_QUIET")]
+    pub quiet: bool,
+    /// Seconds to finish in-flight requests after SIGTERM.
+    #[arg(long, default_value_t = 30)]
+    pub drain_seconds: u64,
+    /// Worker threads (default: the machine's cores).
+    #[arg(long, env = "CHURN_THREADS")]
+    pub threads: Option<usize>,
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
+    let config = ServeConfig {
+        model_uri: a.model,
+        tracking,
+        host: a.host,
+        port: a.port,
+        max_concurrency: a.max_concurrency.max(1),
+        request_timeout: Duration::from_millis(a.request_timeout_ms.max(1)),
+        max_body_bytes: a.max_body_bytes,
+        max_batch_rows: a.max_batch_rows.max(1),
+        api_key: a.api_key.filter(|k| !k.is_empty()),
+        admin_key: a.admin_key.filter(|k| !k.is_empty()),
+        log_requests: !a.quiet,
+        default_reasons: a.reasons,
+        drain_timeout: Duration::from_secs(a.drain_seconds),
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(t) = a.threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.build().map_err(|source| CliError::Io { context: "cannot start the async runtime".into(), source })?;
+    rt.block_on(server::run(config)).map_err(CliError::Serve)
+}

@@ -1,0 +1,126 @@
+//! The OpenAPI document: routes and shapes from the handlers' `utoipa` annotations, and the
+//! `Customer` schema from the model in service (field types, allowed values, bounds), so the
+//! docs and clients generated from them always match what the server validates.
+
+use super::error::{ApiError, FieldProblem};
+use super::routes;
+use crate::model::bundle::Inputs;
+use crate::schema::{Blank, FieldKind};
+use crate::scoring::Scorer;
+use serde_json::{json, Map, Value};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "churn",
+        description = "Customer churn scoring with per-customer reasons. `/predict` takes the raw customer fields; `/invocations` speaks MLflow's scoring protocol. Errors always have the `ApiError` shape.",
+        license(name = "MIT")
+    ),
+    paths(
+        routes::health::root,
+        routes::health::live,
+        routes::health::ready,
+        routes::health::version,
+        routes::health::mlflow_ping,
+        routes::predict::predict,
+        routes::invocations::invocations,
+        routes::model::card,
+        routes::model::report,
+        routes::metrics::metrics,
+        routes::admin::reload,
+    ),
+    components(schemas(
+        ApiError,
+        FieldProblem,
+        routes::predict::PredictionDoc,
+        routes::predict::ReasonDoc,
+        routes::predict::BatchDoc,
+        routes::predict::CustomerDoc,
+        routes::health::Health,
+        routes::health::ModelStatus,
+        routes::health::Version,
+        routes::admin::Reloaded,
+    )),
+    tags(
+        (name = "scoring", description = "Churn predictions with reasons"),
+        (name = "mlflow", description = "MLflow scoring-server compatibility"),
+        (name = "model", description = "The model in service"),
+        (name = "health", description = "Health checks"),
+        (name = "operations", description = "Metrics and model reload"),
+    )
+)]
+struct ApiDoc;
+
+/// The customer object a model takes, from its schema.
+fn customer_schema(scorer: &Scorer) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    match &scorer.model.inputs {
+        Inputs::Customers(p) => {
+            if let Some(id) = &p.schema.id {
+                props.insert(
+                    id.clone(),
+                    json!({"type": "string", "description": "Customer id, echoed back", "maxLength": 256}),
+                );
+            }
+            for f in &p.schema.fields {
+                let (schema, optional) = match &f.kind {
+                    FieldKind::Categorical(c) => {
+                        (json!({"type": "string", "enum": c.values, "description": f.display_label()}), false)
+                    }
+                    FieldKind::Numeric(n) => {
+                        let mut s = Map::new();
+                        s.insert("type".into(), json!(if n.integer { "integer" } else { "number" }));
+                        if let Some(m) = n.min {
+                            s.insert("minimum".into(), json!(m));
+                        }
+                        if let Some(m) = n.max {
+                            s.insert("maximum".into(), json!(m));
+                        }
+                        let blank_ok = !matches!(n.blank, Blank::Error);
+                        let mut desc = f.display_label().to_string();
+                        if blank_ok {
+                            desc.push_str(" (null or a blank string allowed: read as the schema's blank value)");
+                        }
+                        s.insert("description".into(), json!(desc));
+                        (Value::Object(s), blank_ok)
+                    }
+                };
+                let _ = optional;
+                props.insert(f.name.clone(), schema);
+                required.push(f.name.clone());
+            }
+            props.insert(
+                p.schema.target.column.clone(),
+                json!({"type": "string", "description": "The target column, if present, is ignored"}),
+            );
+        }
+        Inputs::Features(names) => {
+            for n in names {
+                props.insert(n.clone(), json!({"type": "number"}));
+                required.push(n.clone());
+            }
+        }
+    }
+    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+}
+
+/// The full document for the model in service, as JSON text.
+pub fn document(scorer: &Scorer) -> String {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
+    doc["components"]["schemas"]["Customer"] = customer_schema(scorer);
+    doc["components"]["securitySchemes"] = json!({
+        "api_key": {"type": "http", "scheme": "bearer", "description": "Needed when the server runs with CHURN_API_KEY"}
+    });
+    let customer = json!({"$ref": "#/components/schemas/Customer"});
+    let body = &mut doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    *body = json!({"oneOf": [customer, {"type": "array", "items": customer, "minItems": 1}]});
+    if let Inputs::Features(_) = scorer.model.inputs {
+        doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+            .as_object_mut()
+            .map(|m| m.remove("example"));
+    }
+    doc.to_string()
+}

@@ -1,0 +1,314 @@
+//! `POST /predict`: one customer (raw fields, as in the CSV) or an array of them, or a CSV body;
+//! answers the churn probability, the label at the model's threshold, the risk decile and band,
+//! and the top reasons (exact TreeSHAP, summed back onto the raw fields).
+
+use crate::model::reasons::{Explanation, Scratch};
+use crate::scoring::{Score, Scorer};
+use crate::server::error::{ApiError, FieldProblem};
+use crate::server::input::{self, Customer, Media};
+use crate::server::state::{AppState, Served};
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PredictQuery {
+    /// Compute the reasons (default true); `false` skips them for the fastest answer.
+    pub explain: Option<bool>,
+    /// How many reasons per customer (default 5, at most 50).
+    pub reasons: Option<usize>,
+}
+
+/// One scored customer.
+pub struct Prediction<'a> {
+    id_key: &'a str,
+    id: Option<String>,
+    score: Score,
+    label: &'a str,
+    threshold: f64,
+    explanation: Option<Explanation>,
+    line: Option<u64>,
+}
+
+impl Serialize for Prediction<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(id) = &self.id {
+            m.serialize_entry(self.id_key, id)?;
+        }
+        if let Some(line) = self.line {
+            m.serialize_entry("line", &line)?;
+        }
+        m.serialize_entry("churn_probability", &self.score.probability)?;
+        m.serialize_entry("churn", &self.score.churn)?;
+        m.serialize_entry("label", self.label)?;
+        m.serialize_entry("threshold", &self.threshold)?;
+        m.serialize_entry("risk_decile", &self.score.risk_decile)?;
+        m.serialize_entry("risk_band", self.score.risk_band.as_str())?;
+        if let Some(e) = &self.explanation {
+            m.serialize_entry("base_probability", &e.base_probability)?;
+            m.serialize_entry("reasons", &e.reasons)?;
+        }
+        m.end()
+    }
+}
+
+/// Placeholder for the request schema: replaced in the served document by the model's own
+/// `Customer` schema (see `openapi.rs`).
+#[derive(ToSchema)]
+#[schema(as = Customer)]
+#[allow(dead_code)]
+pub struct CustomerDoc {}
+
+/// Documentation of a prediction (the id key is the schema's id column, e.g. `customerID`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PredictionDoc {
+    /// Echoed back when the request carried it.
+    #[schema(rename = "customerID")]
+    customer_id: Option<String>,
+    /// CSV bodies: the line of the row.
+    line: Option<u64>,
+    churn_probability: f32,
+    /// churn_probability >= threshold.
+    churn: bool,
+    /// The target's label for the prediction (e.g. "Yes").
+    label: String,
+    /// The model's decision threshold (F1- or profit-optimal, chosen at training).
+    threshold: f64,
+    /// 1 = the riskiest tenth of held-out customers, 10 = the safest.
+    risk_decile: Option<u8>,
+    /// high (deciles 1-2), medium (3-5), low (6-10).
+    risk_band: String,
+    /// The model's probability for an average customer; with `explain`.
+    base_probability: Option<f64>,
+    /// Top reasons, largest first; with `explain`.
+    reasons: Option<Vec<ReasonDoc>>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ReasonDoc {
+    field: String,
+    label: String,
+    value: String,
+    /// Exact SHAP value in log-odds (XGBoost's pred_contribs, summed over the field's columns).
+    contribution: f64,
+    /// The same in percentage points of churn probability.
+    points: f64,
+    /// raises or lowers.
+    direction: String,
+    text: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BatchDoc {
+    predictions: Vec<PredictionDoc>,
+    /// CSV bodies: rows that were not scored, with their line and reason.
+    errors: Option<Vec<FieldProblem>>,
+    rows: usize,
+    scored: usize,
+    rejected: usize,
+}
+
+pub(crate) fn score_customers<'a>(
+    st: &AppState,
+    served: &'a Served,
+    customers: &[Customer],
+    explain: bool,
+    top: usize,
+    with_line: bool,
+) -> Vec<Prediction<'a>> {
+    let scorer: &Scorer = &served.scorer;
+    let mut x = vec![0f32; scorer.n_features()];
+    let mut scratch = Scratch::default();
+    let id_key = scorer.id_column().unwrap_or("customerID");
+    let threshold = scorer.threshold();
+    let mut out = Vec::with_capacity(customers.len());
+    for c in customers {
+        scorer.encode(&c.values, &mut x);
+        let score = scorer.score(&x);
+        st.metrics.prediction(score.probability, score.churn);
+        let explanation = explain.then(|| scorer.explain(&x, &c.values, top, &mut scratch));
+        out.push(Prediction {
+            id_key,
+            id: c.id.clone(),
+            score,
+            label: scorer.label_text(score.churn),
+            threshold,
+            explanation,
+            line: if with_line { c.line } else { None },
+        });
+    }
+    if let (Some(profile), Some(_)) = (scorer.model.profile.as_ref(), scorer.model.pipeline()) {
+        let rows: Vec<&[f64]> = customers.iter().map(|c| c.values.as_slice()).collect();
+        st.metrics.observe(profile, &rows);
+    }
+    out
+}
+
+fn json_response<T: Serialize>(v: &T) -> Response {
+    let body = serde_json::to_vec(v).expect("responses serialise");
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+pub(crate) fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_query", format!("invalid query string: {}", e.body_text()))
+}
+
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"))
+}
+
+fn csv_response(scorer: &Scorer, preds: &[Prediction], problems: &[FieldProblem], top: usize) -> Response {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let id_key = scorer.id_column().unwrap_or("customerID");
+    let mut header = vec![
+        id_key.to_string(),
+        "line".into(),
+        "churn_probability".into(),
+        "churn".into(),
+        "risk_decile".into(),
+        "risk_band".into(),
+    ];
+    for k in 1..=top {
+        header.push(format!("reason_{k}"));
+        header.push(format!("reason_{k}_points"));
+    }
+    header.push("error".into());
+    let _ = w.write_record(&header);
+    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
+    for p in preds {
+        let mut r = vec![
+            p.id.clone().unwrap_or_default(),
+            p.line.map(|l| l.to_string()).unwrap_or_default(),
+            p.score.probability.to_string(),
+            p.label.to_string(),
+            p.score.risk_decile.map(|d| d.to_string()).unwrap_or_default(),
+            p.score.risk_band.as_str().to_string(),
+        ];
+        for k in 0..top {
+            match p.explanation.as_ref().and_then(|e| e.reasons.get(k)) {
+                Some(reason) => {
+                    r.push(format!("{} = {}", reason.label, reason.value));
+                    r.push(format!("{:.2}", reason.points));
+                }
+                None => {
+                    r.push(String::new());
+                    r.push(String::new());
+                }
+            }
+        }
+        r.push(String::new());
+        rows.push((p.line.unwrap_or(0), r));
+    }
+    let mut by_line: std::collections::BTreeMap<u64, Vec<String>> = std::collections::BTreeMap::new();
+    for p in problems {
+        by_line.entry(p.line.unwrap_or(0)).or_default().push(p.message.clone());
+    }
+    for (line, msgs) in by_line {
+        let mut r = vec![String::new(), line.to_string()];
+        r.resize(header.len() - 1, String::new());
+        r.push(msgs.join("; "));
+        rows.push((line, r));
+    }
+    rows.sort_by_key(|(l, _)| *l);
+    for (_, r) in rows {
+        let _ = w.write_record(&r);
+    }
+    let body = w.into_inner().unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"scored.csv\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Score customers.
+///
+/// Send one customer object (the raw fields, as in the CSV; the schema's id column is echoed
+/// back), a JSON array of them, or a CSV body with a header line (`Content-Type: text/csv`).
+/// Every value is validated against the model's schema: a refused value answers 422 naming the
+/// field, what was expected (the allowed categories, the bounds) and what came. In a CSV body,
+/// bad rows are reported with their line in `errors` and the others are scored; with
+/// `Accept: text/csv` the answer is the scored CSV.
+#[utoipa::path(
+    post,
+    path = "/predict",
+    tag = "scoring",
+    params(PredictQuery),
+    request_body(
+        description = "A customer, an array of customers, or CSV text with a header line",
+        content(
+            (CustomerDoc = "application/json", example = json!({"customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes", "Dependents": "No", "tenure": 1, "PhoneService": "No", "MultipleLines": "No phone service", "InternetService": "DSL", "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No", "TechSupport": "No", "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month", "PaperlessBilling": "Yes", "PaymentMethod": "Electronic check", "MonthlyCharges": 29.85, "TotalCharges": 29.85})),
+            (String = "text/csv")
+        )
+    ),
+    responses(
+        (status = 200, description = "One prediction for an object; {predictions: [...]} for an array or CSV", body = PredictionDoc),
+        (status = 400, description = "Malformed JSON or CSV, wrong body type, too many customers", body = ApiError),
+        (status = 401, description = "API key required (CHURN_API_KEY)", body = ApiError),
+        (status = 413, description = "Body over --max-body-bytes", body = ApiError),
+        (status = 415, description = "Content-Type other than application/json or text/csv", body = ApiError),
+        (status = 422, description = "Invalid field values", body = ApiError),
+        (status = 503, description = "Over the concurrency limit (Retry-After)", body = ApiError)
+    ),
+    security((), ("api_key" = []))
+)]
+pub async fn predict(
+    State(st): State<Arc<AppState>>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(query_error)?;
+    let media = input::media(&headers)?;
+    let bytes = input::read_body(&headers, body, st.config.max_body_bytes).await?;
+    let served = st.model.load_full();
+    let explain = q.explain.unwrap_or(true);
+    let top = q.reasons.unwrap_or(st.config.default_reasons).min(50);
+    let inputs = input::Inputs::new(&served.scorer, &served.request);
+    match media {
+        Media::Json => {
+            let (customers, is_array) =
+                inputs.json_customers(&bytes, st.config.max_batch_rows, StatusCode::UNPROCESSABLE_ENTITY)?;
+            let preds = score_customers(&st, &served, &customers, explain, top, false);
+            if is_array {
+                Ok(json_response(&serde_json::json!({
+                    "predictions": preds,
+                    "rows": customers.len(),
+                    "scored": preds.len(),
+                    "rejected": 0,
+                })))
+            } else {
+                Ok(json_response(&preds[0]))
+            }
+        }
+        Media::Csv => {
+            let (customers, problems) = inputs.from_csv(&bytes, st.config.max_batch_rows)?;
+            let preds = score_customers(&st, &served, &customers, explain, top, true);
+            if wants_csv(&headers) {
+                return Ok(csv_response(&served.scorer, &preds, &problems, if explain { top.min(3) } else { 0 }));
+            }
+            let rejected = problems.iter().filter_map(|p| p.line).collect::<std::collections::BTreeSet<_>>().len();
+            Ok(json_response(&serde_json::json!({
+                "predictions": preds,
+                "errors": problems,
+                "rows": preds.len() + rejected,
+                "scored": preds.len(),
+                "rejected": rejected,
+            })))
+        }
+    }
+}
