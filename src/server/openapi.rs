@@ -117,6 +117,22 @@ pub fn document(scorer: &Scorer) -> String {
     let customer = json!({"$ref": "#/components/schemas/Customer"});
     let body = &mut doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     *body = json!({"oneOf": [customer, {"type": "array", "items": customer, "minItems": 1}]});
+    doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"] = json!({"oneOf": [
+        {"$ref": "#/components/schemas/PredictionDoc"},
+        {"$ref": "#/components/schemas/BatchDoc"}
+    ]});
+    let records = json!({"type": "array", "minItems": 1, "items": {"type": "object"}});
+    doc["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]["schema"] = json!({"oneOf": [
+        {"type": "object", "required": ["dataframe_split"], "additionalProperties": false, "properties": {
+            "dataframe_split": {"type": "object", "required": ["columns", "data"], "properties": {
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "data": {"type": "array", "items": {"type": "array"}},
+                "index": {"type": "array"}}},
+            "params": {"type": "object"}}},
+        {"type": "object", "required": ["dataframe_records"], "additionalProperties": false, "properties": {"dataframe_records": records, "params": {"type": "object"}}},
+        {"type": "object", "required": ["instances"], "additionalProperties": false, "properties": {"instances": records, "params": {"type": "object"}}},
+        {"type": "object", "required": ["inputs"], "additionalProperties": false, "properties": {"inputs": {"oneOf": [{"type": "object", "minProperties": 1}, records]}, "params": {"type": "object"}}}
+    ]});
     if let Inputs::Features(_) = scorer.model.inputs {
         doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
             .as_object_mut()

@@ -87,7 +87,7 @@ impl AppState {
         let openapi = super::openapi::document(&served.scorer);
         Arc::new(AppState {
             scoring_slots: tokio::sync::Semaphore::new(config.max_concurrency),
-            log: RequestLog::start(config.log_requests),
+            log: RequestLog::start(),
             model: ArcSwap::from_pointee(served),
             config,
             metrics,
@@ -152,17 +152,14 @@ pub fn load(uri: &str, tracking: &TrackingUri, generation: u64) -> Result<Served
     })
 }
 
-/// JSON lines on stdout, written by a thread of their own so a slow terminal or pipe never
-/// holds up a request.
+/// JSON lines on stdout (one per request unless --quiet, plus start, reload and shutdown
+/// events), written by a thread of their own so a slow terminal or pipe never holds up a request.
 pub struct RequestLog {
     tx: Option<Mutex<mpsc::Sender<String>>>,
 }
 
 impl RequestLog {
-    pub fn start(enabled: bool) -> RequestLog {
-        if !enabled {
-            return RequestLog { tx: None };
-        }
+    pub fn start() -> RequestLog {
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::Builder::new()
             .name("request-log".into())
@@ -197,10 +194,6 @@ impl RequestLog {
         }
         let mut s = serde_json::Value::Object(m).to_string();
         s.push('\n');
-        if self.tx.is_some() {
-            self.line(s);
-        } else {
-            eprint!("{s}");
-        }
+        self.line(s);
     }
 }

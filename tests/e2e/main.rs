@@ -4,8 +4,9 @@
 mod common;
 
 mod bad_data;
+mod fuzz;
 mod mlflow;
 mod round_trip;
-mod serve;
+pub mod serve;
 mod synth;
 mod train_cli;

@@ -154,6 +154,9 @@ pub async fn invocations(
         Media::Json => records(input::parse_json(&bytes).map_err(|e| bad(e.message))?, &feature_names)?,
         Media::Csv => csv_records(&bytes)?,
     };
+    if rows.is_empty() {
+        return Err(bad("the input holds no rows".into()));
+    }
     if rows.len() > st.config.max_batch_rows {
         return Err(ApiError::bad_request(
             "too_many_customers",
