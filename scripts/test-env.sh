@@ -16,3 +16,16 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 export CHURN_TEST_PYTHON="$venv/bin/python"
+# Browser tests: Debian's Chromium, driven by playwright-core from tests/browser.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-env: installing chromium" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+  else
+    echo "test-env: the browser tests need Chromium: sudo apt-get install -y chromium" >&2; exit 1
+  fi
+fi
+command -v node >/dev/null 2>&1 || { echo "test-env: the browser tests need Node.js: sudo apt-get install -y nodejs npm" >&2; exit 1; }
+if [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
+  (cd "$root/tests/browser" && npm ci --no-audit --no-fund --silent)
+fi

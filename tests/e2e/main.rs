@@ -10,3 +10,4 @@ mod round_trip;
 pub mod serve;
 mod synth;
 mod train_cli;
+mod ui;
