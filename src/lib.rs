@@ -9,6 +9,7 @@
 //! - `model`: the bundle, the pure-Rust scorer and exact TreeSHAP reasons;
 //! - `scoring`: scoring with a loaded model, one customer or a whole file;
 //! - `evaluation`: metrics, splits, thresholds, lift and calibration;
+//! - `report`: the training report (HTML with inline SVG, PNG copies);
 //! - `drift`: the training profile and PSI;
 //! - `tracking`: MLflow file store, REST client and model URIs;
 //! - `server`: the REST API and web UI (transport only);
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod model;
 pub mod parallel;
 pub mod progress;
+pub mod report;
 pub mod schema;
 pub mod scoring;
 pub mod server;

@@ -5,6 +5,7 @@ mod demo;
 #[cfg(feature = "train")]
 mod evaluate;
 mod predict;
+mod report;
 mod serve;
 mod synth;
 mod track;
@@ -45,6 +46,8 @@ pub enum Command {
     Evaluate(evaluate::Args),
     /// Score a customer file with a model (CSV or Parquet in and out, streaming).
     Predict(predict::Args),
+    /// Write a model's training report (HTML with charts, PNG copies).
+    Report(report::Args),
     /// Serve the REST API (/predict, /invocations, /metrics, /docs) and the web UI (/ui).
     Serve(serve::Args),
     /// Log a model bundle to MLflow as a run (again, e.g. after a failed upload).
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(a) => demo::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Report(a) => report::run(a),
         Command::Track(a) => track::run(a),
         Command::Schema => {
             print!("{}", crate::schema::TELCO_TOML);

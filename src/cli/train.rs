@@ -167,7 +167,23 @@ pub fn run(a: Args) -> Result<(), CliError> {
         },
         risk_cuts: crate::evaluation::tables::risk_cuts(&probs),
         examples: examples(&test_part, &probs),
+        importance: Vec::new(),
+        score_histogram: bundle::ScoreHistogram::of(&test_part.labels, &probs, 20),
     };
+    let mut evaluation = evaluation;
+    {
+        let model = crate::model::bundle::LoadedModel {
+            dir: a.output.clone(),
+            forest: trained.forest.clone(),
+            inputs: crate::model::bundle::Inputs::Customers(trained.pipeline.clone()),
+            metadata: None,
+            evaluation: None,
+            profile: None,
+            mlmodel: None,
+        };
+        let x = trained.pipeline.encode_rows(&test_part.values);
+        evaluation.importance = crate::model::reasons::Explainer::new(&model).importance(&trained.forest, &x);
+    }
     let profile = Profile::fit(&schema, &train_part.values);
     let created_ms = ids::now_ms();
     seconds.insert("evaluate".to_string(), t.elapsed().as_secs_f64());
@@ -215,6 +231,10 @@ pub fn run(a: Args) -> Result<(), CliError> {
             example_rows: &example_rows,
         },
     )?;
+    let report = crate::report::build(&bundle::open(&a.output)?, None).and_then(|r| crate::report::write(&r, &a.output.join("report")));
+    if let Err(e) = report {
+        eprintln!("warning: the training report was not written: {e}");
+    }
     seconds.insert("bundle".to_string(), t.elapsed().as_secs_f64());
     let tracked = if a.no_track {
         None

@@ -78,6 +78,33 @@ pub struct Evaluation {
     /// Held-out customers to try the model with (the riskiest and the safest).
     #[serde(default)]
     pub examples: Vec<Example>,
+    /// Mean |SHAP| (log-odds) per raw field over the held-out customers, by field label.
+    #[serde(default)]
+    pub importance: Vec<(String, f64)>,
+    /// Held-out probabilities in 20 equal bins, per true class.
+    #[serde(default)]
+    pub score_histogram: ScoreHistogram,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ScoreHistogram {
+    pub churners: Vec<u64>,
+    pub stayers: Vec<u64>,
+}
+
+impl ScoreHistogram {
+    pub fn of(labels: &[u8], probs: &[f64], bins: usize) -> ScoreHistogram {
+        let mut h = ScoreHistogram { churners: vec![0; bins], stayers: vec![0; bins] };
+        for (&y, &p) in labels.iter().zip(probs) {
+            let b = ((p * bins as f64) as usize).min(bins - 1);
+            if y == 1 {
+                h.churners[b] += 1;
+            } else {
+                h.stayers[b] += 1;
+            }
+        }
+        h
+    }
 }
 
 /// An example customer, as the raw fields a request carries.

@@ -484,22 +484,7 @@ mod tests {
     /// A hand-made two-tree model: tree 0 splits feature 0 at 0.5 (missing goes right),
     /// tree 1 is a single leaf.
     pub(crate) fn tiny_model() -> Value {
-        serde_json::json!({
-            "learner": {
-                "attributes": {},
-                "feature_names": ["a", "b"],
-                "gradient_booster": {"model": {"trees": [
-                    {"left_children": [1, -1, -1], "right_children": [2, -1, -1], "split_indices": [0, 0, 0],
-                     "split_conditions": [0.5, -0.4, 0.3], "default_left": [0, 0, 0], "sum_hessian": [10.0, 4.0, 6.0],
-                     "split_type": [0, 0, 0], "tree_param": {"size_leaf_vector": "1"}},
-                    {"left_children": [-1], "right_children": [-1], "split_indices": [0], "split_conditions": [0.1],
-                     "default_left": [0], "sum_hessian": [10.0]}
-                ]}, "name": "gbtree"},
-                "learner_model_param": {"base_score": "[2.5E-1]", "num_class": "0", "num_feature": "2", "num_target": "1"},
-                "objective": {"name": "binary:logistic"}
-            },
-            "version": [3, 2, 0]
-        })
+        serde_json::from_str(include_str!("testdata/tiny_model.json")).unwrap()
     }
 
     #[test]

@@ -71,6 +71,22 @@ impl Explainer {
         }
     }
 
+    /// Mean |SHAP| (log-odds) per field over many rows of model inputs, by field label.
+    pub fn importance(&self, forest: &Forest, rows: &[f32]) -> Vec<(String, f64)> {
+        let m = forest.num_feature;
+        let mut sums = vec![0f64; self.groups.len()];
+        let mut phi = vec![0f32; m + 1];
+        let mut scratch = shap::Scratch::default();
+        let n = rows.len() / m.max(1);
+        for x in rows.chunks(m) {
+            forest.contributions(x, &mut phi, &mut scratch);
+            for (k, cols) in self.groups.iter().enumerate() {
+                sums[k] += cols.iter().map(|&j| phi[j] as f64).sum::<f64>().abs();
+            }
+        }
+        self.labels.iter().cloned().zip(sums.into_iter().map(|s| s / n.max(1) as f64)).collect()
+    }
+
     /// Explains one row. `x` holds the model inputs; `value_text(k)` renders field k's value.
     pub fn explain(
         &self,

@@ -6,6 +6,7 @@ mod common;
 mod bad_data;
 mod fuzz;
 mod mlflow;
+mod report;
 mod round_trip;
 pub mod serve;
 mod synth;
