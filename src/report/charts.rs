@@ -20,9 +20,7 @@ fn esc(s: &str) -> String {
 }
 
 fn fmt_tick(v: f64) -> String {
-    if v.abs() >= 1000.0 {
-        format!("{:.0}", v)
-    } else if (v - v.round()).abs() < 1e-9 {
+    if v.abs() >= 1000.0 || (v - v.round()).abs() < 1e-9 {
         format!("{:.0}", v)
     } else if (v * 10.0 - (v * 10.0).round()).abs() < 1e-9 {
         format!("{:.1}", v)
@@ -33,7 +31,7 @@ fn fmt_tick(v: f64) -> String {
 
 /// Round tick values covering [lo, hi].
 pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return vec![lo];
     }
     let raw = (hi - lo) / n.max(1) as f64;
