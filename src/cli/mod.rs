@@ -4,6 +4,7 @@
 mod demo;
 #[cfg(feature = "train")]
 mod evaluate;
+mod healthcheck;
 mod predict;
 mod report;
 mod serve;
@@ -54,6 +55,8 @@ pub enum Command {
     Track(track::Args),
     /// Print the built-in Telco schema as TOML: a template for --schema.
     Schema,
+    /// Exit 0 when the server answers GET / with 200 (the container's HEALTHCHECK).
+    Healthcheck(healthcheck::Args),
     /// The main job end to end on synthetic data: generate customers, train a bundle.
     #[cfg(feature = "train")]
     Demo(demo::Args),
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(a),
         Command::Report(a) => report::run(a),
         Command::Track(a) => track::run(a),
+        Command::Healthcheck(a) => healthcheck::run(a),
         Command::Schema => {
             print!("{}", crate::schema::TELCO_TOML);
             Ok(())

@@ -29,7 +29,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let resolved = tracking::resolve(&a.model, &tracking)?;
     let model = bundle::open(&resolved.dir)?;
     let economics = match (a.offer_cost, a.customer_value) {
-        (Some(c), Some(v)) => Some(Economics { offer_cost: c, customer_value: v, offer_acceptance: a.offer_acceptance, assumed: false }),
+        (Some(c), Some(v)) => {
+            Some(Economics { offer_cost: c, customer_value: v, offer_acceptance: a.offer_acceptance, assumed: false })
+        }
         _ => None,
     };
     let built = report::build(&model, economics).map_err(|e| CliError::Usage(e.to_string()))?;

@@ -231,7 +231,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
             example_rows: &example_rows,
         },
     )?;
-    let report = crate::report::build(&bundle::open(&a.output)?, None).and_then(|r| crate::report::write(&r, &a.output.join("report")));
+    let report = crate::report::build(&bundle::open(&a.output)?, None)
+        .and_then(|r| crate::report::write(&r, &a.output.join("report")));
     if let Err(e) = report {
         eprintln!("warning: the training report was not written: {e}");
     }

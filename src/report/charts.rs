@@ -129,7 +129,13 @@ impl Canvas {
 
     pub fn dots(&mut self, points: &[(f64, f64, f64)], color: &str) {
         for (x, y, r) in points {
-            let _ = write!(self.svg, r##"<circle cx="{:.1}" cy="{:.1}" r="{:.1}" fill="{color}" fill-opacity="0.8"/>"##, self.px(*x), self.py(*y), r);
+            let _ = write!(
+                self.svg,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="{:.1}" fill="{color}" fill-opacity="0.8"/>"##,
+                self.px(*x),
+                self.py(*y),
+                r
+            );
         }
     }
 
@@ -226,7 +232,13 @@ pub fn hbars(id: &str, title: &str, x_label: &str, items: &[(String, f64)], colo
             y + row * 0.68
         );
     }
-    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle" fill="{INK}">{}</text></svg>"##, (left + W) / 2.0, H - 14.0, esc(x_label));
+    let _ = write!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle" fill="{INK}">{}</text></svg>"##,
+        (left + W) / 2.0,
+        H - 14.0,
+        esc(x_label)
+    );
     svg
 }
 

@@ -27,8 +27,12 @@ impl Economics {
     /// kept churner is worth 200).
     pub fn for_model(policy: &ThresholdPolicy) -> Economics {
         match *policy {
-            ThresholdPolicy::Profit { offer_cost, customer_value, offer_acceptance } => Economics { offer_cost, customer_value, offer_acceptance, assumed: false },
-            ThresholdPolicy::F1 => Economics { offer_cost: 20.0, customer_value: 200.0, offer_acceptance: 1.0, assumed: true },
+            ThresholdPolicy::Profit { offer_cost, customer_value, offer_acceptance } => {
+                Economics { offer_cost, customer_value, offer_acceptance, assumed: false }
+            }
+            ThresholdPolicy::F1 => {
+                Economics { offer_cost: 20.0, customer_value: 200.0, offer_acceptance: 1.0, assumed: true }
+            }
         }
     }
 }
@@ -78,7 +82,10 @@ pub fn build(model: &LoadedModel, economics: Option<Economics>) -> Result<Report
         return Err(ReportError::NoEvaluation(model.dir.display().to_string()));
     };
     let e = economics.unwrap_or_else(|| Economics::for_model(&meta.policy));
-    let labels = model.pipeline().map(|p| (p.schema.target.negative.clone(), p.schema.target.positive.clone())).unwrap_or(("0".into(), "1".into()));
+    let labels = model
+        .pipeline()
+        .map(|p| (p.schema.target.negative.clone(), p.schema.target.positive.clone()))
+        .unwrap_or(("0".into(), "1".into()));
     let charts = charts_for(meta, eval, &e, (&labels.0, &labels.1));
     let html = html(model, meta, eval, &e, &charts);
     Ok(Report { html, charts })
@@ -93,48 +100,126 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
     let base_rate = positives / (positives + negatives).max(1.0);
     let mut out = Vec::new();
 
-    let mut roc = Canvas::new("chart-roc", "ROC curve (held-out)", "false positive rate", "true positive rate", (0.0, 1.0), (0.0, 1.0));
+    let mut roc = Canvas::new(
+        "chart-roc",
+        "ROC curve (held-out)",
+        "false positive rate",
+        "true positive rate",
+        (0.0, 1.0),
+        (0.0, 1.0),
+    );
     roc.line(&[(0.0, 0.0), (1.0, 1.0)], GREY, 1.0, true);
     roc.line(&h.curve.iter().map(|p| (p.fpr, p.tpr)).collect::<Vec<_>>(), BLUE, 2.5, false);
     roc.legend_at(&[(&format!("model, AUC {:.3}", m.roc_auc), BLUE), ("random", GREY)], true);
-    out.push(Chart { name: "roc", title: "ROC curve".into(), caption: format!("ROC AUC {:.4} on {} held-out customers.", m.roc_auc, h.rows), svg: roc.finish() });
+    out.push(Chart {
+        name: "roc",
+        title: "ROC curve".into(),
+        caption: format!("ROC AUC {:.4} on {} held-out customers.", m.roc_auc, h.rows),
+        svg: roc.finish(),
+    });
 
-    let mut pr = Canvas::new("chart-pr", "Precision-recall curve (held-out)", "recall", "precision", (0.0, 1.0), (0.0, 1.0));
+    let mut pr =
+        Canvas::new("chart-pr", "Precision-recall curve (held-out)", "recall", "precision", (0.0, 1.0), (0.0, 1.0));
     pr.line(&[(0.0, base_rate), (1.0, base_rate)], GREY, 1.0, true);
-    pr.line(&h.curve.iter().filter(|p| p.recall > 0.0).map(|p| (p.recall, p.precision)).collect::<Vec<_>>(), BLUE, 2.5, false);
-    pr.legend(&[(&format!("model, AP {:.3}", m.pr_auc), BLUE), (&format!("churn rate {:.1}%", 100.0 * base_rate), GREY)]);
-    out.push(Chart { name: "pr", title: "Precision-recall curve".into(), caption: format!("Average precision {:.4}; churn rate {:.1}%.", m.pr_auc, 100.0 * base_rate), svg: pr.finish() });
+    pr.line(
+        &h.curve.iter().filter(|p| p.recall > 0.0).map(|p| (p.recall, p.precision)).collect::<Vec<_>>(),
+        BLUE,
+        2.5,
+        false,
+    );
+    pr.legend(&[
+        (&format!("model, AP {:.3}", m.pr_auc), BLUE),
+        (&format!("churn rate {:.1}%", 100.0 * base_rate), GREY),
+    ]);
+    out.push(Chart {
+        name: "pr",
+        title: "Precision-recall curve".into(),
+        caption: format!("Average precision {:.4}; churn rate {:.1}%.", m.pr_auc, 100.0 * base_rate),
+        svg: pr.finish(),
+    });
 
-    let mut cal = Canvas::new("chart-calibration", "Calibration (reliability)", "mean predicted probability", "observed churn rate", (0.0, 1.0), (0.0, 1.0));
+    let mut cal = Canvas::new(
+        "chart-calibration",
+        "Calibration (reliability)",
+        "mean predicted probability",
+        "observed churn rate",
+        (0.0, 1.0),
+        (0.0, 1.0),
+    );
     cal.line(&[(0.0, 0.0), (1.0, 1.0)], GREY, 1.0, true);
     let bins: Vec<_> = h.calibration.iter().filter(|b| b.customers > 0).collect();
     let max_n = bins.iter().map(|b| b.customers).max().unwrap_or(1) as f64;
     cal.line(&bins.iter().map(|b| (b.mean_predicted, b.observed_rate)).collect::<Vec<_>>(), BLUE, 2.0, false);
-    cal.dots(&bins.iter().map(|b| (b.mean_predicted, b.observed_rate, 3.0 + 7.0 * (b.customers as f64 / max_n).sqrt())).collect::<Vec<_>>(), BLUE);
+    cal.dots(
+        &bins
+            .iter()
+            .map(|b| (b.mean_predicted, b.observed_rate, 3.0 + 7.0 * (b.customers as f64 / max_n).sqrt()))
+            .collect::<Vec<_>>(),
+        BLUE,
+    );
     cal.legend_at(&[(&format!("model (Brier {:.3})", m.brier), BLUE), ("perfectly calibrated", GREY)], true);
-    out.push(Chart { name: "calibration", title: "Calibration".into(), caption: "Predicted probability against the observed churn rate, in ten bins (dot size = customers).".into(), svg: cal.finish() });
+    out.push(Chart {
+        name: "calibration",
+        title: "Calibration".into(),
+        caption: "Predicted probability against the observed churn rate, in ten bins (dot size = customers).".into(),
+        svg: cal.finish(),
+    });
 
-    let mut gains = Canvas::new("chart-gains", "Cumulative gains", "share of customers contacted (highest risk first)", "share of churners reached", (0.0, 1.0), (0.0, 1.0));
+    let mut gains = Canvas::new(
+        "chart-gains",
+        "Cumulative gains",
+        "share of customers contacted (highest risk first)",
+        "share of churners reached",
+        (0.0, 1.0),
+        (0.0, 1.0),
+    );
     gains.line(&[(0.0, 0.0), (1.0, 1.0)], GREY, 1.0, true);
     gains.line(&[(0.0, 0.0), (base_rate, 1.0), (1.0, 1.0)], GREEN, 1.0, true);
     gains.line(&h.curve.iter().map(|p| (p.targeted, p.recall)).collect::<Vec<_>>(), BLUE, 2.5, false);
     let top = h.lift.iter().take(2).map(|l| l.churners).sum::<u64>() as f64 / positives.max(1.0);
     gains.legend_at(&[("model", BLUE), ("random", GREY), ("perfect", GREEN)], true);
-    out.push(Chart { name: "gains", title: "Cumulative gains".into(), caption: format!("Contacting the riskiest 20% reaches {:.0}% of churners.", 100.0 * top), svg: gains.finish() });
+    out.push(Chart {
+        name: "gains",
+        title: "Cumulative gains".into(),
+        caption: format!("Contacting the riskiest 20% reaches {:.0}% of churners.", 100.0 * top),
+        svg: gains.finish(),
+    });
 
     let max_lift = h.lift.iter().map(|l| l.lift).fold(1.0, f64::max);
-    let mut lift = Canvas::new("chart-lift", "Decile lift", "risk decile (1 = riskiest tenth)", "lift over the average churn rate", (0.5, 10.5), (0.0, (max_lift * 1.15).ceil()));
+    let mut lift = Canvas::new(
+        "chart-lift",
+        "Decile lift",
+        "risk decile (1 = riskiest tenth)",
+        "lift over the average churn rate",
+        (0.5, 10.5),
+        (0.0, (max_lift * 1.15).ceil()),
+    );
     for l in &h.lift {
         lift.bar(l.decile as f64, 0.7, l.lift, BLUE, 0.85);
         lift.text(l.decile as f64, l.lift, &format!("{:.2}", l.lift), 10.0, "#1d2330", "middle");
     }
     lift.line(&[(0.5, 1.0), (10.5, 1.0)], GREY, 1.0, true);
-    out.push(Chart { name: "lift", title: "Decile lift".into(), caption: format!("The riskiest tenth churns {:.1}x as often as the average customer.", h.lift.first().map(|l| l.lift).unwrap_or(0.0)), svg: lift.finish() });
+    out.push(Chart {
+        name: "lift",
+        title: "Decile lift".into(),
+        caption: format!(
+            "The riskiest tenth churns {:.1}x as often as the average customer.",
+            h.lift.first().map(|l| l.lift).unwrap_or(0.0)
+        ),
+        svg: lift.finish(),
+    });
 
     let profit = profit_curve(&h.curve, positives, negatives, e);
     let (lo, hi) = profit.iter().fold((0.0f64, 0.0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     let pad = (hi - lo).max(1.0) * 0.08;
-    let mut pc = Canvas::new("chart-profit", "Profit by threshold (held-out)", "threshold (offer to customers at or above it)", "profit", (0.0, 1.0), (lo - pad, hi + pad));
+    let mut pc = Canvas::new(
+        "chart-profit",
+        "Profit by threshold (held-out)",
+        "threshold (offer to customers at or above it)",
+        "profit",
+        (0.0, 1.0),
+        (lo - pad, hi + pad),
+    );
     pc.line(&[(0.0, 0.0), (1.0, 0.0)], GREY, 1.0, true);
     pc.line(&profit, BLUE, 2.5, false);
     pc.vline(meta.threshold, RED, &format!("chosen {:.3}", meta.threshold));
@@ -157,8 +242,19 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
     out.push(Chart {
         name: "confusion",
         title: "Confusion matrix".into(),
-        caption: format!("At the chosen threshold {:.3}: precision {:.3}, recall {:.3}, accuracy {:.3}.", meta.threshold, m.precision, m.recall, m.accuracy),
-        svg: charts::confusion("chart-confusion", &format!("Confusion matrix at threshold {:.3}", meta.threshold), c.tp, c.fp, c.tn, c.fn_, labels),
+        caption: format!(
+            "At the chosen threshold {:.3}: precision {:.3}, recall {:.3}, accuracy {:.3}.",
+            meta.threshold, m.precision, m.recall, m.accuracy
+        ),
+        svg: charts::confusion(
+            "chart-confusion",
+            &format!("Confusion matrix at threshold {:.3}", meta.threshold),
+            c.tp,
+            c.fp,
+            c.tn,
+            c.fn_,
+            labels,
+        ),
     });
 
     let mut imp: Vec<(String, f64)> = eval.importance.clone();
@@ -180,7 +276,14 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
     };
     let (ch, st) = (share(&sh.churners), share(&sh.stayers));
     let top_y = ch.iter().chain(st.iter()).fold(0.0f64, |a, &b| a.max(b)) * 1.15;
-    let mut sc = Canvas::new("chart-scores", "Scores of churners and stayers (held-out)", "predicted churn probability", "share of the group", (0.0, 1.0), (0.0, top_y.max(0.05)));
+    let mut sc = Canvas::new(
+        "chart-scores",
+        "Scores of churners and stayers (held-out)",
+        "predicted churn probability",
+        "share of the group",
+        (0.0, 1.0),
+        (0.0, top_y.max(0.05)),
+    );
     for (i, (a, b)) in ch.iter().zip(&st).enumerate() {
         let x = (i as f64 + 0.5) * width;
         sc.bar(x, width * 0.95, *b, GREEN, 0.45);
@@ -188,7 +291,12 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
     }
     sc.vline(meta.threshold, "#1d2330", "threshold");
     sc.legend(&[(&format!("churners ({})", labels.1), RED), (&format!("stayers ({})", labels.0), GREEN)]);
-    out.push(Chart { name: "scores", title: "Score distribution".into(), caption: "How far apart the model puts churners and stayers; overlap is where it errs.".into(), svg: sc.finish() });
+    out.push(Chart {
+        name: "scores",
+        title: "Score distribution".into(),
+        caption: "How far apart the model puts churners and stayers; overlap is where it errs.".into(),
+        svg: sc.finish(),
+    });
     out
 }
 
@@ -223,7 +331,10 @@ figure svg{{width:100%;height:auto}}figcaption{{font-size:13px;color:#6b7385;pad
     let facts = [
         ("model folder", model.dir.display().to_string()),
         ("MLflow run", run.map(|r| r.run_id.clone()).unwrap_or_else(|| "not tracked".into())),
-        ("registered", run.and_then(|r| r.registered.clone()).map(|(n, v)| format!("{n} v{v}")).unwrap_or_else(|| "-".into())),
+        (
+            "registered",
+            run.and_then(|r| r.registered.clone()).map(|(n, v)| format!("{n} v{v}")).unwrap_or_else(|| "-".into()),
+        ),
         ("features", meta.features.to_string()),
         ("XGBoost", meta.xgboost_version.clone()),
         ("training rows", format!("{} (+{} held out)", meta.data.train_rows, meta.data.held_out_rows)),
@@ -236,7 +347,8 @@ figure svg{{width:100%;height:auto}}figcaption{{font-size:13px;color:#6b7385;pad
     }
     s.push_str("</table></div></section><section id=\"charts\"><h2>Charts</h2><div class=\"charts\">");
     for c in charts {
-        let _ = write!(s, "<figure id=\"fig-{}\">{}<figcaption>{}</figcaption></figure>", c.name, c.svg, esc(&c.caption));
+        let _ =
+            write!(s, "<figure id=\"fig-{}\">{}<figcaption>{}</figcaption></figure>", c.name, c.svg, esc(&c.caption));
     }
     s.push_str("</div></section><section id=\"lift\"><h2>Decile lift (held-out)</h2><table><tr><th>decile</th><th>customers</th><th>churners</th><th>churn rate</th><th>lift</th><th>cumulative gain</th><th>probabilities</th></tr>");
     for l in &eval.held_out.lift {

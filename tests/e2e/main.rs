@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_data;
+mod deploy;
 mod fuzz;
 mod mlflow;
 mod report;

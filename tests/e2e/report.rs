@@ -13,16 +13,38 @@ fn train_writes_a_self_contained_report_that_chromium_draws() {
     let d = tmp();
     let data = synth(d.path(), 2500, 17);
     let bundle = d.path().join("bundle");
-    run_ok(&["train", "--data", s(&data), "--output", s(&bundle), "--trials", "0", "--no-track", "--offer-cost", "15", "--customer-value", "300"]);
+    run_ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&bundle),
+        "--trials",
+        "0",
+        "--no-track",
+        "--offer-cost",
+        "15",
+        "--customer-value",
+        "300",
+    ]);
     let html = std::fs::read_to_string(bundle.join("report/report.html")).unwrap();
     for c in CHARTS {
         assert!(html.contains(&format!("id=\"chart-{c}\"")), "chart {c} missing");
         let png = std::fs::read(bundle.join(format!("report/{c}.png"))).unwrap();
         assert_eq!(&png[1..4], b"PNG", "{c}.png is not a PNG");
     }
-    assert!(!html.contains("http://") || html.matches("http://").all(|_| html.contains("xmlns=\"http://www.w3.org/2000/svg\"")));
-    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("<link"), "the report must not load anything");
-    assert!(html.contains("offer cost 15") && html.contains("profit-optimal"), "the profit chart uses the model's own economics");
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").all(|_| html.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("src=") && !html.contains("<link"),
+        "the report must not load anything"
+    );
+    assert!(
+        html.contains("offer cost 15") && html.contains("profit-optimal"),
+        "the profit chart uses the model's own economics"
+    );
 
     // `churn report` rebuilds it elsewhere, with other economics.
     let out = d.path().join("again");

@@ -27,7 +27,14 @@ fn the_ui_scores_explains_and_batches_in_a_real_browser() {
         .expect("node runs (Node.js and tests/browser/node_modules come from scripts/test-env.sh)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "UI check failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for f in ["01-loaded.png", "02-example-predicted.png", "03-field-error.png", "04-batch.png", "05-phone.png", "scored.csv"] {
+    for f in [
+        "01-loaded.png",
+        "02-example-predicted.png",
+        "03-field-error.png",
+        "04-batch.png",
+        "05-phone.png",
+        "scored.csv",
+    ] {
         assert!(shots.join(f).exists(), "{f} was not written");
     }
 }

@@ -1,0 +1,193 @@
+//! The deploy files, checked for real: the linters the issue names, the CloudFormation template
+//! deployed into a local moto server and read back, and the Docker image built and run.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool from the lint environment ($CHURN_LINT_BIN, set by scripts/test-env.sh).
+fn lint_tool(name: &str) -> PathBuf {
+    let dir = std::env::var("CHURN_LINT_BIN").map(PathBuf::from).unwrap_or_else(|_| root().join(".venv-lint/bin"));
+    let p = dir.join(name);
+    assert!(p.exists(), "{name} is needed: run `. scripts/test-env.sh` (looked in {})", dir.display());
+    p
+}
+
+fn run_tool(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.current_dir(root()).output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn hadolint_actionlint_cfn_lint_and_checkov_pass() {
+    let (ok, out) = run_tool(Command::new(lint_tool("hadolint")).arg("Dockerfile"));
+    assert!(ok, "hadolint:\n{out}");
+    let workflows: Vec<PathBuf> =
+        std::fs::read_dir(root().join(".github/workflows")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(workflows.len() >= 2);
+    let (ok, out) = run_tool(Command::new(lint_tool("actionlint")).args(&workflows));
+    assert!(ok, "actionlint:\n{out}");
+    let (ok, out) = run_tool(Command::new(lint_tool("cfn-lint")).arg("infra/churn.yaml"));
+    assert!(ok, "cfn-lint:\n{out}");
+    for (framework, target) in [("cloudformation", "infra/churn.yaml"), ("dockerfile", "Dockerfile")] {
+        let (ok, out) = run_tool(Command::new(lint_tool("checkov")).args([
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "--framework",
+            framework,
+            "-f",
+            target,
+        ]));
+        assert!(ok, "checkov {framework}:\n{out}");
+    }
+    let (ok, out) = run_tool(Command::new(lint_tool("checkov")).args([
+        "--skip-download",
+        "--quiet",
+        "--compact",
+        "--framework",
+        "github_actions",
+        "-d",
+        ".github",
+    ]));
+    assert!(ok, "checkov github_actions:\n{out}");
+    // Accepted findings are skipped inline, each with its reason.
+    let template = std::fs::read_to_string(root().join("infra/churn.yaml")).unwrap();
+    for skip in template.split("- id: CKV_").skip(1) {
+        assert!(
+            skip.lines().nth(1).is_some_and(|l| l.trim_start().starts_with("comment: ") && l.len() > 30),
+            "a checkov skip without a reason: CKV_{skip}"
+        );
+    }
+}
+
+#[test]
+fn the_template_deploys_into_moto_and_reads_back() {
+    use std::os::unix::process::CommandExt;
+    let port = free_port();
+    let mut moto = Command::new(lint_tool("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, out) = run_tool(
+        Command::new(lint_tool("python"))
+            .arg("tests/deploy/check_stack.py")
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg("infra/churn.yaml"),
+    );
+    stop_group(&mut moto);
+    assert!(ok, "stack checks failed:\n{out}");
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(v["checks"].as_object().unwrap().len() >= 30, "{v}");
+}
+
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker runs (scripts/docker-env.sh)");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn the_image_builds_serves_the_baked_model_as_non_root_and_stops_cleanly() {
+    // A build context like the repository's, with a freshly trained bundle as ./model.
+    let d = tmp();
+    let ctx = d.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    for f in ["Cargo.toml", "Cargo.lock", "build.rs", "Dockerfile", ".dockerignore"] {
+        std::fs::copy(root().join(f), ctx.join(f)).unwrap();
+    }
+    for dir in ["src", "assets"] {
+        let ok = Command::new("cp").arg("-r").arg(root().join(dir)).arg(&ctx).status().unwrap().success();
+        assert!(ok);
+    }
+    let data = synth(d.path(), 2000, 3);
+    run_ok(&["train", "--data", s(&data), "--output", s(&ctx.join("model")), "--trials", "0", "--no-track"]);
+    let tag = format!("churn:e2e-{}", std::process::id());
+    let build = Command::new("docker")
+        .args(["build", "--network", "host", "-t", &tag, "."])
+        .current_dir(&ctx)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "docker build failed:\n{}\n{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let size: u64 = docker(&["image", "inspect", "--format", "{{.Size}}", &tag]).parse().unwrap();
+    eprintln!("image {tag}: {:.1} MB", size as f64 / 1e6);
+    assert!(size < 50_000_000, "the image is {size} bytes; the goal is under 50 MB");
+    assert_eq!(docker(&["image", "inspect", "--format", "{{.Config.User}}", &tag]), "10001:10001");
+
+    let port = free_port();
+    let name = format!("churn-e2e-{}", std::process::id());
+    let started = Instant::now();
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "-e",
+        &format!("PORT={port}"),
+        "-e",
+        "HOST=127.0.0.1",
+        &tag,
+    ]);
+    let _guard = Container(name.clone());
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let agent = crate::serve::agent();
+    loop {
+        if agent.get(&url("/")).call().is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "/ did not answer 200 within 10 s");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    eprintln!("container start to healthy: {} ms", started.elapsed().as_millis());
+    let sample = std::fs::read(root().join("tests/e2e/sample_customer.json")).unwrap();
+    let (st, _, body) = crate::serve::call("POST", &url("/predict"), Some("application/json"), &sample, &[]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(crate::serve::call("GET", &url("/ui"), None, b"", &[]).0, 200);
+    assert_eq!(crate::serve::call("GET", &url("/model"), None, b"", &[]).0, 200);
+    let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &name]);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid.split_whitespace().skip(1).all(|u| u == "10001"), "the server runs as {uid}");
+    // The image's HEALTHCHECK (churn healthcheck) reports healthy.
+    let start = Instant::now();
+    while docker(&["inspect", "--format", "{{.State.Health.Status}}", &name]) != "healthy" {
+        assert!(start.elapsed() < Duration::from_secs(40), "the HEALTHCHECK did not report healthy");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // SIGTERM: a clean, quick exit.
+    let stop = Instant::now();
+    docker(&["stop", "-t", "20", &name]);
+    assert!(stop.elapsed() < Duration::from_secs(10), "SIGTERM took {:?}", stop.elapsed());
+    assert_eq!(docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]), "0");
+    let logs = Command::new("docker").args(["logs", &name]).output().unwrap();
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("\"event\":\"stopped\""));
+    let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+}
