@@ -1,11 +1,14 @@
-//! `churn demo`: the main job end to end on the embedded default data.
+//! `churn demo`: the main job end to end on the embedded default data: synthetic customers, a
+//! tuned model bundle with its report, the run tracked in an MLflow file store and registered,
+//! then the API and UI on port 8000.
 
-use super::{synth, train, CliError};
+use super::{serve, synth, train, CliError};
+use clap::Parser;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Working folder for the synthetic data and the model bundle.
+    /// Working folder for the data, the bundle and the MLflow file store.
     #[arg(long, default_value = "churn-demo")]
     pub dir: PathBuf,
     /// Synthetic customers to generate (the IBM file has 7043).
@@ -13,6 +16,22 @@ pub struct Args {
     pub rows: u64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Port for the API and UI.
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Stop after training (do not serve).
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+/// Parses a subcommand's flags the way the command line would.
+fn parse<T: clap::Args>(argv: &[String]) -> Result<T, CliError> {
+    #[derive(Parser)]
+    struct Wrapper<A: clap::Args> {
+        #[command(flatten)]
+        args: A,
+    }
+    Wrapper::<T>::try_parse_from(argv).map(|w| w.args).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
@@ -20,14 +39,43 @@ pub fn run(a: Args) -> Result<(), CliError> {
         .map_err(|source| CliError::Io { context: format!("cannot create {}", a.dir.display()), source })?;
     let data = a.dir.join("customers.csv");
     let model = a.dir.join("model");
-    eprintln!("[1/2] synthetic customers -> {}", data.display());
+    let store = a.dir.join("mlruns");
+    eprintln!("[1/3] synthetic customers -> {}", data.display());
     synth::run(synth::Args {
         rows: a.rows,
         seed: a.seed,
         output: data.clone(),
         threads: crate::parallel::default_threads(),
     })?;
-    eprintln!("[2/2] training -> {}", model.display());
-    train::run(train::Args::for_demo(data, model))?;
-    Ok(())
+    eprintln!("[2/3] training (tuned XGBoost, report, MLflow run) -> {}", model.display());
+    let s = |p: &PathBuf| p.display().to_string();
+    train::run(parse(&[
+        "train".into(),
+        "--data".into(),
+        s(&data),
+        "--output".into(),
+        s(&model),
+        "--tracking-uri".into(),
+        s(&store),
+        "--register".into(),
+        "churn".into(),
+        "--alias".into(),
+        "champion".into(),
+    ])?)?;
+    if a.no_serve {
+        return Ok(());
+    }
+    eprintln!(
+        "[3/3] serving models:/churn@champion on http://localhost:{port} (UI: http://localhost:{port}/ui, docs: /docs, metrics: /metrics; Ctrl-C stops)",
+        port = a.port
+    );
+    serve::run(parse(&[
+        "serve".into(),
+        "--model".into(),
+        "models:/churn@champion".into(),
+        "--tracking-uri".into(),
+        s(&store),
+        "--port".into(),
+        a.port.to_string(),
+    ])?)
 }

@@ -57,7 +57,7 @@ pub enum Command {
     Schema,
     /// Exit 0 when the server answers GET / with 200 (the container's HEALTHCHECK).
     Healthcheck(healthcheck::Args),
-    /// The main job end to end on synthetic data: generate customers, train a bundle.
+    /// The main job end to end on synthetic data: customers, a tracked model, then the API + UI.
     #[cfg(feature = "train")]
     Demo(demo::Args),
 }

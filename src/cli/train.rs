@@ -70,22 +70,6 @@ pub struct Args {
     pub no_track: bool,
 }
 
-impl Args {
-    /// `churn train` with its defaults, as `churn demo` runs it.
-    pub fn for_demo(data: PathBuf, output: PathBuf) -> Args {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            args: Args,
-        }
-        let mut a = Wrapper::parse_from(["train", "--data", "x"]).args;
-        a.data = data;
-        a.output = output;
-        a
-    }
-}
-
 #[derive(Serialize)]
 struct Summary<'a> {
     bundle: String,

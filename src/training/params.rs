@@ -10,6 +10,9 @@ pub struct BoostParams {
     pub min_child_weight: f64,
     pub subsample: f64,
     pub colsample_bynode: f64,
+    /// Not searched (1.0); settable with `--param colsample_bytree=...`.
+    #[serde(default = "one")]
+    pub colsample_bytree: f64,
     pub reg_lambda: f64,
     pub reg_alpha: f64,
     pub gamma: f64,
@@ -27,6 +30,7 @@ impl Default for BoostParams {
             min_child_weight: 1.0,
             subsample: 0.875,
             colsample_bynode: 1.0,
+            colsample_bytree: 1.0,
             reg_lambda: 7.0,
             reg_alpha: 0.1,
             gamma: 0.5,
@@ -47,6 +51,7 @@ impl BoostParams {
             min_child_weight: round4(log_uniform(rng, 1.0, 20.0)),
             subsample: round4(0.6 + 0.4 * rng.uniform()),
             colsample_bynode: round4(0.4 + 0.6 * rng.uniform()),
+            colsample_bytree: 1.0,
             reg_lambda: round4(log_uniform(rng, 0.5, 20.0)),
             reg_alpha: pick(rng, &[0.0, 0.1, 1.0]),
             gamma: pick(rng, &[0.0, 0.5, 1.0]),
@@ -66,13 +71,14 @@ impl BoostParams {
                 "min_child_weight" => self.min_child_weight = num(v)?,
                 "subsample" => self.subsample = num(v)?,
                 "colsample_bynode" => self.colsample_bynode = num(v)?,
+                "colsample_bytree" => self.colsample_bytree = num(v)?,
                 "lambda" | "reg_lambda" => self.reg_lambda = num(v)?,
                 "alpha" | "reg_alpha" => self.reg_alpha = num(v)?,
                 "gamma" | "min_split_loss" => self.gamma = num(v)?,
                 "max_bin" => self.max_bin = num(v)? as u32,
                 other => {
                     return Err(format!(
-                        "--param {other}: not a tuned parameter (eta, max_depth, min_child_weight, subsample, colsample_bynode, lambda, alpha, gamma, max_bin)"
+                        "--param {other}: not a tuned parameter (eta, max_depth, min_child_weight, subsample, colsample_bynode, colsample_bytree, lambda, alpha, gamma, max_bin)"
                     ))
                 }
             }
@@ -96,6 +102,7 @@ impl BoostParams {
             ("min_child_weight".into(), self.min_child_weight.to_string()),
             ("subsample".into(), self.subsample.to_string()),
             ("colsample_bynode".into(), self.colsample_bynode.to_string()),
+            ("colsample_bytree".into(), self.colsample_bytree.to_string()),
             ("lambda".into(), self.reg_lambda.to_string()),
             ("alpha".into(), self.reg_alpha.to_string()),
             ("gamma".into(), self.gamma.to_string()),
@@ -113,6 +120,10 @@ pub struct TrialResult {
     /// Mean of the folds' early-stopped round counts: the final model's rounds if chosen.
     pub rounds: usize,
     pub fold_rounds: Vec<usize>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn round4(v: f64) -> f64 {

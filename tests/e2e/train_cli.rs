@@ -126,3 +126,16 @@ fn help_teaches_the_commands() {
     let out = run_ok(&["train", "--help"]);
     assert!(out.contains("--offer-cost") && out.contains("--trials"));
 }
+
+#[test]
+fn demo_runs_the_main_job_on_synthetic_data() {
+    let d = tmp();
+    let dir = d.path().join("demo");
+    run_ok(&["demo", "--dir", s(&dir), "--rows", "2500", "--no-serve"]);
+    for f in ["customers.csv", "model/model.ubj", "model/report/report.html", "mlruns/models/churn/aliases/champion"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model/churn/metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["run"]["registered"], serde_json::json!(["churn", "1"]));
+}
