@@ -164,12 +164,12 @@ def main():
         ours.append(timed([str(CHURN), "train", "--data", str(telco), "--output", str(work / f"m{i}"), "--trials", "0", "--tracking-uri", str(work / "mlruns")], cwd=work)[0])
     untracked = [timed([str(CHURN), "train", "--data", str(telco), "--output", str(work / "u"), "--trials", "0", "--no-track"], cwd=work)[0] for _ in range(reps)]
     tuned = timed([str(CHURN), "train", "--data", str(telco), "--output", str(work / "tuned"), "--no-track"], cwd=work)[0]
-    meta = json.loads((work / "m0" / "churn" / "metadata.json").read_text())
     res["train"] = {
         "reference_train_py_s": ref_train,
         "churn_trials0_s": ours,
         "churn_trials0_untracked_s": untracked,
-        "churn_tracking_s": meta["seconds"].get("tracking"),
+        # What logging the run to the MLflow file store adds, end to end.
+        "churn_tracking_s": statistics.median(ours) - statistics.median(untracked),
         "churn_default_tuned_s": tuned,
     }
     # The XGBoost fit alone: the reference's matrix and parameters, both sides.

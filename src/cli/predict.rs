@@ -48,7 +48,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         explain: a.explain,
         with_features: a.with_features,
         threads: a.threads,
-        batch_rows: 32_768,
+        batch_rows: 8_192,
     };
     let summary = batch::score_file(&scorer, &a.input, &a.output, &rejects, &opts, &|rows| bar.set_position(rows))?;
     bar.finish_and_clear();

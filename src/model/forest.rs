@@ -1,10 +1,12 @@
 //! A saved XGBoost model (JSON or UBJ), evaluated in pure Rust.
 //!
 //! This is what serves and batch-scores: one row costs microseconds instead of the ~130 us of a
-//! DMatrix per call through the C API, and a serve-only build needs no C++ runtime. Arithmetic
-//! follows XGBoost's own (float32 sums in tree order, starting from the base margin), and tests
-//! compare it with XGBoost's predictions and contributions on the same rows.
+//! DMatrix per call through the C API, and a serve-only build needs no C++ runtime. Deeper trees
+//! follow XGBoost's own arithmetic (float32 sums in tree order, starting from the base margin);
+//! stump forests are folded into step functions (see `additive`). Tests compare both with
+//! XGBoost's predictions and contributions on the same rows.
 
+use super::additive::{Additive, Part, Stump};
 use super::shap;
 use super::ubjson;
 use serde_json::Value;
@@ -70,52 +72,31 @@ pub struct Forest {
     /// All trees' nodes in one array, for the prediction hot path.
     flat: Vec<FlatNode>,
     roots: Vec<u32>,
-    /// The same trees as one split each, when every tree is a stump (the default model): no
-    /// pointer chasing, and the sum is still taken tree by tree in XGBoost's order.
-    stumps: Option<Vec<Stump>>,
+    /// When every tree is a stump (the default model), the forest folded into one step
+    /// function per feature.
+    additive: Option<Additive>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Stump {
-    feature: u32,
-    threshold: f32,
-    left: f32,
-    right: f32,
-    default_left: bool,
-    /// TreeSHAP of the split feature when the row goes left / right, and the tree's mean.
-    phi_left: f32,
-    phi_right: f32,
-    mean: f32,
-}
-
-fn as_stumps(trees: &[Tree]) -> Option<Vec<Stump>> {
+fn as_stumps(trees: &[Tree]) -> Option<Vec<Part>> {
     trees
         .iter()
         .map(|t| {
             let root = t.nodes[0];
             if root.is_leaf() {
-                // A lone leaf: every value (and missing) lands on it.
-                return Some(Stump {
-                    feature: 0,
-                    threshold: f32::INFINITY,
-                    left: root.value,
-                    right: root.value,
-                    default_left: true,
-                    phi_left: 0.0,
-                    phi_right: 0.0,
-                    mean: t.mean_values[0],
-                });
+                return Some(Part::Leaf { value: root.value, mean: t.mean_values[0] });
             }
             let (l, r) = (t.nodes[root.left as usize], t.nodes[root.right as usize]);
-            (l.is_leaf() && r.is_leaf()).then_some(Stump {
-                feature: root.feature,
-                threshold: root.value,
-                left: l.value,
-                right: r.value,
-                default_left: root.default_left,
-                phi_left: shap::stump_phi(t, true),
-                phi_right: shap::stump_phi(t, false),
-                mean: t.mean_values[0],
+            (l.is_leaf() && r.is_leaf()).then(|| {
+                Part::Split(Stump {
+                    feature: root.feature,
+                    threshold: root.value,
+                    left: l.value,
+                    right: r.value,
+                    default_left: root.default_left,
+                    phi_left: shap::stump_phi(t, true),
+                    phi_right: shap::stump_phi(t, false),
+                    mean: t.mean_values[0],
+                })
             })
         })
         .collect()
@@ -282,7 +263,7 @@ impl Forest {
             .map(|v| v.iter().filter_map(Value::as_u64).map(|x| x.to_string()).collect::<Vec<_>>().join("."))
             .unwrap_or_default();
         let (flat, roots) = flatten(&trees);
-        let stumps = if num_feature > 0 { as_stumps(&trees) } else { None };
+        let additive = as_stumps(&trees).map(|parts| Additive::new(&parts, base_margin));
         Ok(Forest {
             objective,
             objective_name,
@@ -295,7 +276,7 @@ impl Forest {
             trees,
             flat,
             roots,
-            stumps,
+            additive,
         })
     }
 
@@ -308,13 +289,8 @@ impl Forest {
     pub fn margin(&self, x: &[f32]) -> f32 {
         let x = &x[..self.num_feature];
         let mut m = self.base_margin;
-        if let Some(stumps) = &self.stumps {
-            for s in stumps {
-                let v = x[s.feature as usize];
-                let left = if v.is_nan() { s.default_left } else { v < s.threshold };
-                m += if left { s.left } else { s.right };
-            }
-            return m;
+        if let Some(additive) = &self.additive {
+            return additive.margin(x);
         }
         for &root in &self.roots {
             let mut i = root as usize;
@@ -351,16 +327,8 @@ impl Forest {
     pub fn contributions(&self, x: &[f32], out: &mut [f32], scratch: &mut shap::Scratch) {
         debug_assert_eq!(out.len(), self.num_feature + 1);
         out.iter_mut().for_each(|o| *o = 0.0);
-        let bias = self.num_feature;
-        if let Some(stumps) = &self.stumps {
-            for s in stumps {
-                let f = s.feature as usize;
-                let v = x[f];
-                let left = if v.is_nan() { s.default_left } else { v < s.threshold };
-                out[f] += if left { s.phi_left } else { s.phi_right };
-                out[bias] += s.mean;
-            }
-            out[bias] += self.base_margin;
+        if let Some(additive) = &self.additive {
+            additive.contributions(x, out);
             return;
         }
         for t in &self.trees {

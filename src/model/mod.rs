@@ -1,6 +1,7 @@
 //! The model: training through XGBoost (feature `train`), the saved bundle, and the pure-Rust
 //! scorer with exact TreeSHAP reasons that serving and batch scoring use.
 
+mod additive;
 pub mod bundle;
 pub mod forest;
 pub mod mlmodel;

@@ -7,7 +7,7 @@
 
 mod value;
 
-pub use value::{shorten as value_preview, FieldError, FieldErrorCode, Raw};
+pub use value::{shorten as value_preview, trim, FieldError, FieldErrorCode, Raw};
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;

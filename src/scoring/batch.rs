@@ -35,12 +35,20 @@ pub struct BatchSummary {
 }
 
 struct OutRow {
-    id: String,
+    /// Where the id sits in `Scored::ids`.
+    id: std::ops::Range<usize>,
     probability: f32,
     churn: bool,
     decile: Option<u8>,
     reasons: Vec<(String, f64)>,
     features: Vec<f32>,
+}
+
+/// One batch's results; ids share one buffer so a row costs no allocation of its own.
+struct Scored {
+    rows: Vec<OutRow>,
+    ids: String,
+    rejects: Vec<Reject>,
 }
 
 struct Reject {
@@ -116,7 +124,7 @@ pub fn score_file(
     // them, and this thread writes results back in input order. Channels hold two batches each,
     // so memory stays bounded whatever the file size.
     let (batch_tx, batch_rx) = mpsc::sync_channel::<(u64, RawBatch)>(threads + 1);
-    let (done_tx, done_rx) = mpsc::sync_channel::<(u64, usize, Vec<OutRow>, Vec<Reject>)>(threads + 1);
+    let (done_tx, done_rx) = mpsc::sync_channel::<(u64, usize, Scored)>(threads + 1);
     // Spent batches go back to the reader, so their row buffers are reused.
     let (spent_tx, spent_rx) = mpsc::channel::<RawBatch>();
     let batch_rx = Mutex::new(batch_rx);
@@ -141,44 +149,35 @@ pub fn score_file(
                 let next = batch_rx.lock().expect("batch queue").recv();
                 let Ok((seq, batch)) = next else { return };
                 let cells = batch.cells();
-                let (out, rej) = score_rows(scorer, &cells, &batch, map, 0..batch.len(), opts);
+                let scored = score_rows(scorer, &cells, &batch, map, 0..batch.len(), opts);
                 let n = batch.len();
                 drop(cells);
                 let _ = spent_tx.send(batch);
-                if done_tx.send((seq, n, out, rej)).is_err() {
+                if done_tx.send((seq, n, scored)).is_err() {
                     return;
                 }
             });
         }
         drop(done_tx);
         drop(spent_tx);
-        let mut pending: BTreeMap<u64, (usize, Vec<OutRow>, Vec<Reject>)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (usize, Scored)> = BTreeMap::new();
         let mut next_seq = 0u64;
         let mut write_error: Option<DataError> = None;
-        for (seq, n, out, rej) in done_rx.iter() {
-            pending.insert(seq, (n, out, rej));
-            while let Some((n, out, rej)) = pending.remove(&next_seq) {
+        for (seq, n, results) in done_rx.iter() {
+            pending.insert(seq, (n, results));
+            while let Some((n, batch)) = pending.remove(&next_seq) {
                 next_seq += 1;
                 if write_error.is_some() {
                     continue;
                 }
                 rows += n as u64;
-                let result = write_batch(
-                    &mut writer,
-                    &mut reject_writer,
-                    rejects_path,
-                    scorer,
-                    &map,
-                    &columns,
-                    opts,
-                    &out,
-                    &rej,
-                );
+                let result =
+                    write_batch(&mut writer, &mut reject_writer, rejects_path, scorer, &map, &columns, opts, &batch);
                 match result {
                     Ok((s_, c_)) => {
                         scored += s_;
                         churners += c_;
-                        rejected += rej.len() as u64;
+                        rejected += batch.rejects.len() as u64;
                     }
                     Err(e) => write_error = Some(e),
                 }
@@ -218,16 +217,16 @@ fn write_batch(
     map: &InputMap,
     columns: &[(String, ColumnType)],
     opts: &BatchOptions,
-    out: &[OutRow],
-    rej: &[Reject],
+    batch: &Scored,
 ) -> Result<(u64, u64), DataError> {
+    let (out, rej) = (&batch.rows, &batch.rejects);
     let mut churners = 0;
     let mut cells: Vec<Cell> = Vec::with_capacity(columns.len());
     for r in out {
         churners += r.churn as u64;
         cells.clear();
         if map.id.is_some() {
-            cells.push(Cell::Text(&r.id));
+            cells.push(Cell::Text(&batch.ids[r.id.clone()]));
         }
         cells.push(Cell::Float32(r.probability));
         cells.push(Cell::Text(scorer.label_text(r.churn)));
@@ -271,8 +270,9 @@ fn score_rows(
     map: &InputMap,
     rows: std::ops::Range<usize>,
     opts: &BatchOptions,
-) -> (Vec<OutRow>, Vec<Reject>) {
+) -> Scored {
     let mut out = Vec::with_capacity(rows.len());
+    let mut ids = String::new();
     let mut rejects = Vec::new();
     let mut values = vec![0f64; scorer.n_inputs()];
     let mut x = vec![0f32; scorer.n_features()];
@@ -287,13 +287,22 @@ fn score_rows(
                 Err(e) => errors.push(format!("`{}`: {}", names[k], e.message)),
             }
         }
-        let id = match map.id.map(|c| cells.get(r, c)) {
-            Some(Raw::Text(t)) => t.trim().to_string(),
-            Some(Raw::Integer(i)) => i.to_string(),
-            Some(Raw::Number(v)) => v.to_string(),
-            _ => String::new(),
-        };
+        let id_start = ids.len();
+        match map.id.map(|c| cells.get(r, c)) {
+            Some(Raw::Text(t)) => ids.push_str(crate::schema::trim(t)),
+            Some(Raw::Integer(i)) => {
+                use std::fmt::Write as _;
+                let _ = write!(ids, "{i}");
+            }
+            Some(Raw::Number(v)) => {
+                use std::fmt::Write as _;
+                let _ = write!(ids, "{v}");
+            }
+            _ => {}
+        }
         if !errors.is_empty() {
+            let id = ids[id_start..].to_string();
+            ids.truncate(id_start);
             rejects.push(Reject { location: batch.location(r).to_string(), id, reason: errors.join("; ") });
             continue;
         }
@@ -310,7 +319,7 @@ fn score_rows(
             Vec::new()
         };
         out.push(OutRow {
-            id,
+            id: id_start..ids.len(),
             probability: s.probability,
             churn: s.churn,
             decile: s.risk_decile,
@@ -318,5 +327,5 @@ fn score_rows(
             features: if opts.with_features { x.clone() } else { Vec::new() },
         });
     }
-    (out, rejects)
+    Scored { rows: out, ids, rejects }
 }

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod input;
+mod log;
 pub mod metrics;
 pub mod openapi;
 mod routes;
@@ -103,10 +104,9 @@ pub fn authorized(headers: &axum::http::HeaderMap, key: &str) -> bool {
 async fn frame(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = st.next_request_id();
-    let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let route = metrics::route_index(&path);
-    let scoring = is_scoring(&path) && method == Method::POST;
+    let route = metrics::route_index(req.uri().path());
+    let scoring = is_scoring(req.uri().path()) && method == Method::POST;
     let mut _permit = None;
     let response = if scoring && !st.ready.load(Ordering::Relaxed) {
         ApiError::draining().into_response()
@@ -145,17 +145,20 @@ async fn frame(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
     let status = response.status().as_u16();
     let seconds = start.elapsed().as_secs_f64();
     st.metrics.request(route, status, seconds);
-    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
-        response.headers_mut().insert("x-request-id", v);
-    }
+    response.headers_mut().insert("x-request-id", HeaderValue::from(id));
     if st.config.log_requests && route != metrics::route_index("/metrics") {
-        st.log.line(format!(
-            "{{\"ts\":\"{}\",\"id\":{id},\"method\":\"{}\",\"route\":\"{}\",\"status\":{status},\"latency_ms\":{:.3}}}\n",
-            crate::ids::iso_utc(crate::ids::now_ms()),
-            method,
-            metrics::ROUTES[route],
-            seconds * 1e3
-        ));
+        let method = method.as_str();
+        let route = metrics::ROUTES[route];
+        st.log.write(|buf| {
+            use std::io::Write as _;
+            buf.extend_from_slice(b"{\"ts\":\"");
+            log::timestamp(buf);
+            let _ = writeln!(
+                buf,
+                "\",\"id\":{id},\"method\":\"{method}\",\"route\":\"{route}\",\"status\":{status},\"latency_ms\":{:.3}}}",
+                seconds * 1e3
+            );
+        });
     }
     response
 }
@@ -206,12 +209,12 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         tokio::spawn(async move {
             tokio::time::sleep(limit).await;
             log.log.event("drain_timeout", &[]);
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            log.log.flush();
             std::process::exit(1);
         });
     };
     axum::serve(listener, router(st.clone())).with_graceful_shutdown(shutdown).await?;
     st.log.event("stopped", &[]);
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    st.log.flush();
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! What the server holds: the model in service (swapped atomically on reload), configuration,
 //! metrics, the request log and the concurrency limit.
 
+use super::log::RequestLog;
 use super::metrics::Metrics;
 use crate::scoring::{self, LoadError, Scorer};
 use crate::tracking::TrackingUri;
 use arc_swap::ArcSwap;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -150,50 +150,4 @@ pub fn load(uri: &str, tracking: &TrackingUri, generation: u64) -> Result<Served
         load_seconds: start.elapsed().as_secs_f64(),
         generation,
     })
-}
-
-/// JSON lines on stdout (one per request unless --quiet, plus start, reload and shutdown
-/// events), written by a thread of their own so a slow terminal or pipe never holds up a request.
-pub struct RequestLog {
-    tx: Option<Mutex<mpsc::Sender<String>>>,
-}
-
-impl RequestLog {
-    pub fn start() -> RequestLog {
-        let (tx, rx) = mpsc::channel::<String>();
-        std::thread::Builder::new()
-            .name("request-log".into())
-            .spawn(move || {
-                let stdout = std::io::stdout();
-                let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-                while let Ok(line) = rx.recv() {
-                    let _ = out.write_all(line.as_bytes());
-                    while let Ok(more) = rx.try_recv() {
-                        let _ = out.write_all(more.as_bytes());
-                    }
-                    let _ = out.flush();
-                }
-            })
-            .expect("the log thread starts");
-        RequestLog { tx: Some(Mutex::new(tx)) }
-    }
-
-    pub fn line(&self, line: String) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.lock().expect("log lock").send(line);
-        }
-    }
-
-    /// A non-request event (start, reload, shutdown) as one JSON line.
-    pub fn event(&self, event: &str, fields: &[(&str, &str)]) {
-        let mut m = serde_json::Map::new();
-        m.insert("ts".into(), crate::ids::iso_utc(crate::ids::now_ms()).into());
-        m.insert("event".into(), event.into());
-        for (k, v) in fields {
-            m.insert((*k).into(), (*v).into());
-        }
-        let mut s = serde_json::Value::Object(m).to_string();
-        s.push('\n');
-        self.line(s);
-    }
 }
