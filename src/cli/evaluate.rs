@@ -28,16 +28,8 @@ pub struct Args {
     /// Folds of each fold's own tuning cross-validation (as `train --folds`).
     #[arg(long, default_value_t = 5)]
     pub tuning_folds: usize,
-    /// Override a parameter of the default set, e.g. `--param max_depth=2` (repeatable).
-    /// With `--trials 0` exactly these parameters are used.
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
-    /// Upper bound on boosting rounds (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 5000)]
-    pub max_rounds: usize,
-    /// Rounds without improvement of the validation log loss before stopping.
-    #[arg(long, default_value_t = 50)]
-    pub early_stopping: usize,
+    #[command(flatten)]
+    pub boosting: super::train::BoostingArgs,
     /// Threads: outer folds run in parallel.
     #[arg(long, default_value_t = crate::parallel::default_threads())]
     pub threads: usize,
@@ -60,9 +52,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
         folds: a.tuning_folds,
         seed: a.seed,
         threads: a.threads,
-        max_rounds: a.max_rounds,
-        early_stopping: a.early_stopping,
-        base_params: crate::training::BoostParams::default().with_overrides(&a.params).map_err(CliError::Usage)?,
+        max_rounds: a.boosting.max_rounds,
+        early_stopping: a.boosting.early_stopping,
+        base_params: a.boosting.base_params()?,
         ..TrainOptions::default()
     };
     let report = cross_validate(&data, &opts, a.folds, a.repeats, a.seed, &Bar::new())?;

@@ -13,6 +13,27 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// How the booster is fitted; shared by `train` and `evaluate`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BoostingArgs {
+    /// Override a parameter of the default set, e.g. `--param max_depth=2` (repeatable).
+    /// With `--trials 0` exactly these parameters are used.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Upper bound on boosting rounds (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 5000)]
+    pub max_rounds: usize,
+    /// Rounds without improvement of the validation log loss before stopping.
+    #[arg(long, default_value_t = 50)]
+    pub early_stopping: usize,
+}
+
+impl BoostingArgs {
+    pub fn base_params(&self) -> Result<crate::training::BoostParams, CliError> {
+        crate::training::BoostParams::default().with_overrides(&self.params).map_err(CliError::Usage)
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Labelled customer table (.csv or .parquet).
@@ -35,16 +56,8 @@ pub struct Args {
     pub test_fraction: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Override a parameter of the default set, e.g. `--param max_depth=2` (repeatable).
-    /// With `--trials 0` exactly these parameters are used.
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
-    /// Upper bound on boosting rounds (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 5000)]
-    pub max_rounds: usize,
-    /// Rounds without improvement of the validation log loss before stopping.
-    #[arg(long, default_value_t = 50)]
-    pub early_stopping: usize,
+    #[command(flatten)]
+    pub boosting: BoostingArgs,
     /// Threads for tuning and the final fit.
     #[arg(long, default_value_t = crate::parallel::default_threads())]
     pub threads: usize,
@@ -126,12 +139,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let opts = TrainOptions {
         trials: a.trials,
         folds: a.folds,
-        max_rounds: a.max_rounds,
-        early_stopping: a.early_stopping,
+        max_rounds: a.boosting.max_rounds,
+        early_stopping: a.boosting.early_stopping,
         seed: a.seed,
         threads: a.threads,
         policy,
-        base_params: crate::training::BoostParams::default().with_overrides(&a.params).map_err(CliError::Usage)?,
+        base_params: a.boosting.base_params()?,
     };
     let trained = train(&train_part, &opts, Some(&test_part), &Bar::new())?;
     seconds.insert("tuning".to_string(), trained.tuning_seconds);
@@ -229,8 +242,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
             ("trials".to_string(), a.trials.to_string()),
             ("tuning_folds".to_string(), a.folds.to_string()),
             ("test_fraction".to_string(), a.test_fraction.to_string()),
-            ("early_stopping_rounds".to_string(), a.early_stopping.to_string()),
-            ("max_rounds".to_string(), a.max_rounds.to_string()),
+            ("early_stopping_rounds".to_string(), a.boosting.early_stopping.to_string()),
+            ("max_rounds".to_string(), a.boosting.max_rounds.to_string()),
             ("split_seed".to_string(), a.seed.to_string()),
             ("data_file".to_string(), a.data.display().to_string()),
             ("schema".to_string(), schema.name.clone()),

@@ -2,7 +2,7 @@
 //! report's charts (ROC, precision-recall, cumulative gains, profit by threshold).
 
 use super::metrics::{order_desc, Confusion};
-use super::threshold::ThresholdPolicy;
+use super::threshold::{each_threshold, ThresholdPolicy};
 use serde::{Deserialize, Serialize};
 
 /// One decile of customers ranked by risk (decile 1 = the riskiest 10 %).
@@ -113,10 +113,7 @@ pub struct CurvePoint {
 
 /// The threshold sweep behind ROC, PR, gains and profit charts, thinned to at most `max_points`.
 pub fn sweep(labels: &[u8], probs: &[f64], policy: &ThresholdPolicy, max_points: usize) -> Vec<CurvePoint> {
-    let idx = order_desc(probs);
-    let pos = labels.iter().filter(|&&y| y == 1).count() as u64;
-    let neg = labels.len() as u64 - pos;
-    let mut c = Confusion { tp: 0, fp: 0, tn: neg, fn_: pos };
+    let neg = labels.iter().filter(|&&y| y != 1).count() as u64;
     let point = |c: &Confusion, t: f64| CurvePoint {
         threshold: t,
         tpr: c.recall(),
@@ -127,22 +124,9 @@ pub fn sweep(labels: &[u8], probs: &[f64], policy: &ThresholdPolicy, max_points:
         f1: c.f1(),
         profit: policy.profit(c),
     };
-    let mut all = vec![point(&c, 1.0)];
-    let mut i = 0;
-    while i < idx.len() {
-        let t = probs[idx[i]];
-        while i < idx.len() && probs[idx[i]] == t {
-            if labels[idx[i]] == 1 {
-                c.tp += 1;
-                c.fn_ -= 1;
-            } else {
-                c.fp += 1;
-                c.tn -= 1;
-            }
-            i += 1;
-        }
-        all.push(point(&c, t));
-    }
+    let mut all = Vec::new();
+    let start = each_threshold(labels, probs, |c, t| all.push(point(c, t)));
+    all.insert(0, point(&start, 1.0));
     if all.len() <= max_points {
         return all;
     }

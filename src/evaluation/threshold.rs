@@ -39,19 +39,15 @@ impl ThresholdPolicy {
     }
 }
 
-/// Sweeps every distinct score as a threshold and returns the best one.
-pub fn choose(labels: &[u8], probs: &[f64], policy: &ThresholdPolicy) -> f64 {
+/// Lowers the threshold through every distinct score, highest first, and hands `visit` the
+/// confusion matrix at each one (everything at or above it predicted to churn). Returns the
+/// matrix before any threshold, with nobody predicted to churn.
+pub(crate) fn each_threshold(labels: &[u8], probs: &[f64], mut visit: impl FnMut(&Confusion, f64)) -> Confusion {
     let idx = order_desc(probs);
     let pos = labels.iter().filter(|&&y| y == 1).count() as u64;
     let neg = labels.len() as u64 - pos;
-    let mut c = Confusion { tp: 0, fp: 0, tn: neg, fn_: pos };
-    let (mut best_t, mut best) = (
-        1.0f64,
-        match policy {
-            ThresholdPolicy::F1 => 0.0,
-            ThresholdPolicy::Profit { .. } => 0.0,
-        },
-    );
+    let start = Confusion { tp: 0, fp: 0, tn: neg, fn_: pos };
+    let mut c = start;
     let mut i = 0;
     while i < idx.len() {
         let t = probs[idx[i]];
@@ -65,15 +61,24 @@ pub fn choose(labels: &[u8], probs: &[f64], policy: &ThresholdPolicy) -> f64 {
             }
             i += 1;
         }
+        visit(&c, t);
+    }
+    start
+}
+
+/// Sweeps every distinct score as a threshold and returns the best one.
+pub fn choose(labels: &[u8], probs: &[f64], policy: &ThresholdPolicy) -> f64 {
+    let (mut best_t, mut best) = (1.0f64, 0.0f64);
+    each_threshold(labels, probs, |c, t| {
         let score = match policy {
             ThresholdPolicy::F1 => c.f1(),
-            ThresholdPolicy::Profit { .. } => policy.profit(&c),
+            ThresholdPolicy::Profit { .. } => policy.profit(c),
         };
         if score > best {
             best = score;
             best_t = t;
         }
-    }
+    });
     best_t
 }
 

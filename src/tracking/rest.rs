@@ -626,14 +626,7 @@ impl Store for RestStore {
             ModelUri::LoggedModel { id } => {
                 let artifact_uri = self.logged_model_uri(id)?;
                 let dir = self.fetch(&artifact_uri, id)?;
-                Ok(Resolved {
-                    dir,
-                    uri: format!("models:/{id}"),
-                    name: None,
-                    version: None,
-                    run_id: None,
-                    model_id: Some(id.clone()),
-                })
+                Ok(Resolved::logged_model(dir, id))
             }
             ModelUri::Run { run_id, path } => {
                 let (artifact_uri, model_id) = self.run_model(run_id, path)?;

@@ -40,6 +40,11 @@ impl Resolved {
             model_id: None,
         }
     }
+
+    /// A logged model fetched (or found) at `dir`, addressed as `models:/<id>`.
+    pub fn logged_model(dir: PathBuf, id: &str) -> Resolved {
+        Resolved { model_id: Some(id.to_string()), ..Resolved::local(&dir, &format!("models:/{id}")) }
+    }
 }
 
 impl ModelUri {
@@ -146,14 +151,7 @@ pub fn resolve_in_file_store(store: &FileStore, uri: &ModelUri) -> Result<Resolv
                     "no logged model {id} in the MLflow file store {root} (searched every experiment's models/ folder)"
                 ))
             })?;
-            Ok(Resolved {
-                dir,
-                uri: format!("models:/{id}"),
-                name: None,
-                version: None,
-                run_id: None,
-                model_id: Some(id.clone()),
-            })
+            Ok(Resolved::logged_model(dir, id))
         }
         ModelUri::Run { run_id, path } => {
             let Some((_, run_dir)) = store.find_run(run_id)? else {
