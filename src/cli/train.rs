@@ -54,6 +54,7 @@ pub struct Args {
     /// Share of rows held out for the reported metrics.
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
+    /// Seed of the held-out split, the tuning folds and XGBoost's row sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[command(flatten)]
