@@ -5,6 +5,7 @@ mod demo;
 #[cfg(feature = "train")]
 mod evaluate;
 mod healthcheck;
+mod offer;
 mod predict;
 mod report;
 mod serve;

@@ -1,4 +1,5 @@
 use super::CliError;
+use crate::evaluation::ThresholdPolicy;
 use crate::model::bundle;
 use crate::report::{self, Economics};
 use crate::tracking::{self, TrackingUri};
@@ -13,13 +14,10 @@ pub struct Args {
     /// ./churn-report for an MLflow URI).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Redraw the profit chart for this offer cost (with --customer-value).
-    #[arg(long, requires = "customer_value")]
-    pub offer_cost: Option<f64>,
-    #[arg(long, requires = "offer_cost")]
-    pub customer_value: Option<f64>,
-    #[arg(long, default_value_t = 1.0)]
-    pub offer_acceptance: f64,
+    // Redraws the profit chart for these economics (default: the model's own, or an
+    // illustration when it was trained for F1).
+    #[command(flatten)]
+    pub offer: super::offer::OfferArgs,
     #[arg(long, env = "MLFLOW_TRACKING_URI")]
     pub tracking_uri: Option<String>,
 }
@@ -28,11 +26,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
     let resolved = tracking::resolve(&a.model, &tracking)?;
     let model = bundle::open(&resolved.dir)?;
-    let economics = match (a.offer_cost, a.customer_value) {
-        (Some(c), Some(v)) => {
-            Some(Economics { offer_cost: c, customer_value: v, offer_acceptance: a.offer_acceptance, assumed: false })
+    let economics = match a.offer.policy()? {
+        ThresholdPolicy::Profit { offer_cost, customer_value, offer_acceptance } => {
+            Some(Economics { offer_cost, customer_value, offer_acceptance, assumed: false })
         }
-        _ => None,
+        ThresholdPolicy::F1 => None,
     };
     let built = report::build(&model, economics).map_err(|e| CliError::Usage(e.to_string()))?;
     let out = a.output.unwrap_or_else(|| match tracking::ModelUri::parse(&a.model) {

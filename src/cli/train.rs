@@ -1,6 +1,6 @@
 use super::CliError;
 use crate::drift::Profile;
-use crate::evaluation::{split, HeldOut, LearningCurves, ThresholdPolicy};
+use crate::evaluation::{split, HeldOut, LearningCurves};
 use crate::ids;
 use crate::model::bundle::{self, BundleParts, DataInfo, Evaluation, Metadata};
 use crate::progress::Bar;
@@ -62,15 +62,8 @@ pub struct Args {
     /// Threads for tuning and the final fit.
     #[arg(long, default_value_t = crate::parallel::default_threads())]
     pub threads: usize,
-    /// Cost of one retention offer: with --customer-value, the threshold maximises profit.
-    #[arg(long, requires = "customer_value")]
-    pub offer_cost: Option<f64>,
-    /// Value of keeping one customer who would have churned.
-    #[arg(long, requires = "offer_cost")]
-    pub customer_value: Option<f64>,
-    /// Probability that a churner who gets the offer stays.
-    #[arg(long, default_value_t = 1.0)]
-    pub offer_acceptance: f64,
+    #[command(flatten)]
+    pub offer: super::offer::OfferArgs,
     /// Model name (shown by the server and the UI).
     #[arg(long, default_value = "churn")]
     pub name: String,
@@ -111,17 +104,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     if !(0.05..=0.5).contains(&a.test_fraction) {
         return Err(CliError::Usage("--test-fraction must be between 0.05 and 0.5".into()));
     }
-    let policy = match (a.offer_cost, a.customer_value) {
-        (Some(c), Some(v)) => {
-            if c < 0.0 || v <= 0.0 || !(0.0..=1.0).contains(&a.offer_acceptance) {
-                return Err(CliError::Usage(
-                    "--offer-cost must be >= 0, --customer-value > 0 and --offer-acceptance within 0..1".into(),
-                ));
-            }
-            ThresholdPolicy::Profit { offer_cost: c, customer_value: v, offer_acceptance: a.offer_acceptance }
-        }
-        _ => ThresholdPolicy::F1,
-    };
+    let policy = a.offer.policy()?;
     let total = Instant::now();
     let start_ms = ids::now_ms();
     let mut seconds = BTreeMap::new();
