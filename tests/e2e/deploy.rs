@@ -66,6 +66,30 @@ fn hadolint_actionlint_cfn_lint_and_checkov_pass() {
     }
 }
 
+/// The local stack's file, resolved by docker-compose itself (this machine cannot pull the
+/// MLflow image, so the stack is checked as compose reads it rather than started).
+#[test]
+fn the_compose_stack_resolves_with_the_service_and_an_mlflow_server() {
+    let (ok, out) = run_tool(Command::new("docker-compose").args(["-f", "docker-compose.yml", "config"]));
+    assert!(ok, "docker-compose config:\n{out}");
+    for expected in [
+        "image: ghcr.io/mlflow/mlflow:v3.17.2",
+        "MLFLOW_TRACKING_URI: http://mlflow:5000",
+        "MODEL_URI: /model",
+        "published: 8000",
+        "condition: service_healthy",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from the resolved stack:\n{out}");
+    }
+    // MODEL_URI from the environment reaches the service (a registered model instead of the baked one).
+    let (ok, out) = run_tool(
+        Command::new("docker-compose")
+            .args(["-f", "docker-compose.yml", "config"])
+            .env("MODEL_URI", "models:/churn@champion"),
+    );
+    assert!(ok && out.contains("MODEL_URI: models:/churn@champion"), "{out}");
+}
+
 #[test]
 fn the_template_deploys_into_moto_and_reads_back() {
     use std::os::unix::process::CommandExt;
