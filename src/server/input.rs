@@ -509,33 +509,30 @@ impl<'de> Visitor<'de> for BodySeed<'_, '_> {
         Ok((out, true))
     }
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        CustomerSeed { inputs: self.inputs, row: None, problems: self.problems }
-            .wrong_type("a string")
-            .map(|_| (Vec::new(), false))
+        self.not_a_customer("a string")
     }
     fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        CustomerSeed { inputs: self.inputs, row: None, problems: self.problems }
-            .wrong_type("a number")
-            .map(|_| (Vec::new(), false))
+        self.not_a_customer("a number")
     }
     fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        CustomerSeed { inputs: self.inputs, row: None, problems: self.problems }
-            .wrong_type("a number")
-            .map(|_| (Vec::new(), false))
+        self.not_a_customer("a number")
     }
     fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        CustomerSeed { inputs: self.inputs, row: None, problems: self.problems }
-            .wrong_type("a number")
-            .map(|_| (Vec::new(), false))
+        self.not_a_customer("a number")
     }
     fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        CustomerSeed { inputs: self.inputs, row: None, problems: self.problems }
-            .wrong_type("a boolean")
-            .map(|_| (Vec::new(), false))
+        self.not_a_customer("a boolean")
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        self.not_a_customer("null")
+    }
+}
+
+impl BodySeed<'_, '_> {
+    /// A body that is a JSON scalar: recorded as a wrong-type problem, nothing to score.
+    fn not_a_customer<E>(self, found: &str) -> Result<(Vec<Customer>, bool), E> {
         CustomerSeed { inputs: self.inputs, row: None, problems: self.problems }
-            .wrong_type("null")
+            .wrong_type(found)
             .map(|_| (Vec::new(), false))
     }
 }
