@@ -89,6 +89,22 @@ pub enum CliError {
     Io { context: String, source: std::io::Error },
 }
 
+/// The message `main` prints: the error, then each cause that adds something. Many errors
+/// already quote their cause (`cannot start: run abc not found ...`), and repeating it as a
+/// `caused by` line only buries the part that says what to do.
+pub fn describe(e: &dyn std::error::Error) -> String {
+    let mut out = format!("error: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(&format!("\n  caused by: {text}"));
+        }
+        source = s.source();
+    }
+    out
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Synth(a) => synth::run(a),
@@ -107,5 +123,23 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", crate::schema::TELCO_TOML);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_keeps_causes_that_add_something_and_drops_repeats() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let quoted = CliError::Io { context: "cannot read a.csv".into(), source: io };
+        assert_eq!(describe(&quoted), "error: cannot read a.csv: No such file or directory");
+
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot start")]
+        struct Outer(#[source] std::io::Error);
+        let bare = Outer(std::io::Error::new(std::io::ErrorKind::NotFound, "no model at m/"));
+        assert_eq!(describe(&bare), "error: cannot start\n  caused by: no model at m/");
     }
 }
