@@ -2,6 +2,9 @@
 //! answers must match the documented statuses, content types and response schemas.
 //! (negative_data_rejection and positive_data_acceptance are left out: CSV bodies and MLflow's
 //! free-form records cannot be described precisely enough in OpenAPI for them to be meaningful.)
+//! One worker: with two threads, hypothesis's concurrent `ast.parse` calls occasionally hit
+//! CPython 3.11's "AST constructor recursion depth mismatch" (python/cpython#106905), a failure
+//! of the fuzzer, not of the server.
 
 use crate::common::*;
 use crate::serve::Server;
@@ -17,7 +20,7 @@ fn schemathesis_finds_no_server_error() {
     let out = std::process::Command::new(&st)
         .args(["run", &srv.url("/openapi.json")])
         .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"])
-        .args(["--max-examples", "150", "--workers", "2", "--seed", "1", "--suppress-health-check", "all"])
+        .args(["--max-examples", "150", "--workers", "1", "--seed", "1", "--suppress-health-check", "all"])
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .env("NO_COLOR", "1")
         .current_dir(d.path())
