@@ -4,7 +4,6 @@
 
 use churn::evaluation::split;
 use churn::schema::Schema;
-use churn::synth::rng::Rng;
 use churn::table::Dataset;
 
 fn main() {
@@ -14,10 +13,8 @@ fn main() {
     let schema_path = flag("--schema").map(std::path::PathBuf::from);
     let schema = Schema::load_or_default(schema_path.as_deref()).unwrap_or_else(|e| panic!("{e}"));
     let data = Dataset::load(std::path::Path::new(&args[1]), &schema).unwrap_or_else(|e| panic!("{e}"));
-    let (k, seed) = (num("--folds", 5) as usize, num("--seed", 0));
-    for r in 0..num("--repeats", 3) {
-        // The same stream `split::repeated_kfold` uses for repeat r.
-        let folds = split::stratified_folds(&data.labels, k, &mut Rng::stream(seed, 1_000 + r));
+    let (k, repeats, seed) = (num("--folds", 5) as usize, num("--repeats", 3) as usize, num("--seed", 0));
+    for folds in split::repeated_fold_ids(&data.labels, k, repeats, seed) {
         println!("{}", folds.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(","));
     }
 }

@@ -22,19 +22,28 @@ pub fn stratified_folds(labels: &[u8], k: usize, rng: &mut Rng) -> Vec<usize> {
 
 /// (train rows, test rows) for each of the k folds.
 pub fn kfold(labels: &[u8], k: usize, rng: &mut Rng) -> Vec<(Vec<usize>, Vec<usize>)> {
-    let fold = stratified_folds(labels, k, rng);
+    folds_of(&stratified_folds(labels, k, rng), k)
+}
+
+fn folds_of(fold: &[usize], k: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
     (0..k)
         .map(|f| {
-            let test: Vec<usize> = (0..labels.len()).filter(|&i| fold[i] == f).collect();
-            let train: Vec<usize> = (0..labels.len()).filter(|&i| fold[i] != f).collect();
+            let test: Vec<usize> = (0..fold.len()).filter(|&i| fold[i] == f).collect();
+            let train: Vec<usize> = (0..fold.len()).filter(|&i| fold[i] != f).collect();
             (train, test)
         })
         .collect()
 }
 
+/// Fold number of every row for each of `repeats` independent shuffles: the assignment of
+/// `churn evaluate` (also printed by `examples/cv_folds.rs` for cross-stack comparisons).
+pub fn repeated_fold_ids(labels: &[u8], k: usize, repeats: usize, seed: u64) -> Vec<Vec<usize>> {
+    (0..repeats).map(|r| stratified_folds(labels, k, &mut Rng::stream(seed, 1_000 + r as u64))).collect()
+}
+
 /// Repeated stratified k-fold: `repeats` independent shuffles of `k` folds.
 pub fn repeated_kfold(labels: &[u8], k: usize, repeats: usize, seed: u64) -> Vec<(Vec<usize>, Vec<usize>)> {
-    (0..repeats).flat_map(|r| kfold(labels, k, &mut Rng::stream(seed, 1_000 + r as u64))).collect()
+    repeated_fold_ids(labels, k, repeats, seed).iter().flat_map(|fold| folds_of(fold, k)).collect()
 }
 
 /// A stratified (train, test) split with `test_fraction` of each class in the test part.
