@@ -159,10 +159,10 @@ impl Field {
         }
     }
 
-    /// Renders a validated value back as text, as it would appear in a CSV.
+    /// Renders a validated value for people (the reasons): as in the CSV, or "missing".
     pub fn format_value(&self, v: f64) -> String {
         if v.is_nan() {
-            return String::new();
+            return "missing".into();
         }
         match &self.kind {
             FieldKind::Categorical(c) => c.values.get(v as usize).cloned().unwrap_or_default(),

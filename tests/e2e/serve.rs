@@ -340,7 +340,7 @@ fn every_bad_input_of_the_python_probe_gets_a_4xx_naming_the_field() {
     assert_eq!(v["errors"][0]["expected"], json!(["Month-to-month", "One year", "Two year"]));
     assert!(v["message"].as_str().unwrap().contains("did you mean \"Month-to-month\""));
     // Accepted on purpose: numeric strings and integral floats (as CSV cells are), a blank or
-    // null TotalCharges (the IBM file's "not billed yet", filled with 0 by the schema), the id.
+    // null TotalCharges (the IBM file's "not billed yet", missing to the model), the id.
     for body in [
         with("tenure", json!("12")),
         with("tenure", json!(12.0)),
@@ -350,6 +350,11 @@ fn every_bad_input_of_the_python_probe_gets_a_4xx_naming_the_field() {
     ] {
         assert_eq!(post_json(&s, "/predict", &body).0, 200, "{body}");
     }
+    let (_, blank) = post_json(&s, "/predict?reasons=50", &with("TotalCharges", json!(" ")));
+    let (_, null) = post_json(&s, "/predict?reasons=50", &with("TotalCharges", Value::Null));
+    assert_eq!(blank["churn_probability"], null["churn_probability"]);
+    let total = blank["reasons"].as_array().unwrap().iter().find(|r| r["field"] == "TotalCharges").unwrap();
+    assert_eq!(total["value"], "missing", "{total}");
     // Not JSON, or not the right JSON.
     let raw = |body: &[u8], ct: Option<&str>| {
         let (st, _, b) = call("POST", &s.url("/predict"), ct, body, &[]);
