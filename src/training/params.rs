@@ -22,7 +22,8 @@ pub struct BoostParams {
 impl Default for BoostParams {
     /// The best of a 60-set random search on the IBM file (5x3 CV, early stopping): boosted
     /// stumps. Churn on this data is close to additive in its fields, and stumps keep every
-    /// reason attributable to a single field.
+    /// reason attributable to a single field. 32 bins rather than that search's 128: coarser,
+    /// steadier steps on the three numeric fields, better on 13 of 16 fold seeds (README).
     fn default() -> Self {
         BoostParams {
             eta: 0.06,
@@ -34,7 +35,7 @@ impl Default for BoostParams {
             reg_lambda: 7.0,
             reg_alpha: 0.1,
             gamma: 0.5,
-            max_bin: 128,
+            max_bin: 32,
         }
     }
 }
@@ -55,7 +56,7 @@ impl BoostParams {
             reg_lambda: round4(log_uniform(rng, 0.5, 20.0)),
             reg_alpha: pick(rng, &[0.0, 0.1, 1.0]),
             gamma: pick(rng, &[0.0, 0.5, 1.0]),
-            max_bin: pick(rng, &[64.0, 128.0, 256.0]) as u32,
+            max_bin: pick(rng, &[32.0, 64.0, 128.0, 256.0]) as u32,
         }
     }
 
@@ -143,7 +144,7 @@ mod tests {
             assert!((1..=3).contains(&p.max_depth));
             assert!((0.6..=1.0).contains(&p.subsample));
             assert!((0.4..=1.0).contains(&p.colsample_bynode));
-            assert!([64, 128, 256].contains(&p.max_bin));
+            assert!([32, 64, 128, 256].contains(&p.max_bin));
         }
     }
 }
