@@ -117,6 +117,19 @@ fn evaluate_prints_the_six_metrics_as_mean_and_std() {
     assert_eq!(v["roc_auc"], w["roc_auc"]);
 }
 
+/// The quality bar of the training-pipeline issue, on the real file with every default (5x3 CV,
+/// seed 0, 12 trials): deterministic for any thread count, so a change that loses it fails here.
+#[test]
+fn evaluate_with_defaults_meets_the_quality_bar_on_the_ibm_file() {
+    let out = run_ok(&["evaluate", "--data", s(&telco_csv()), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["folds"].as_u64(), v["repeats"].as_u64(), v["seed"].as_u64()), (Some(5), Some(3), Some(0)));
+    let auc = v["roc_auc"]["mean"].as_f64().unwrap();
+    let log_loss = v["log_loss"]["mean"].as_f64().unwrap();
+    assert!(auc >= 0.850, "ROC AUC {auc} < 0.850");
+    assert!(log_loss <= 0.412, "log loss {log_loss} > 0.412");
+}
+
 #[test]
 fn help_teaches_the_commands() {
     let out = run_ok(&["--help"]);
