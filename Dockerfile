@@ -11,14 +11,15 @@ WORKDIR /src
 ENV CARGO_TERM_COLOR=never \
     CARGO_PROFILE_RELEASE_DEBUG=false \
     CARGO_PROFILE_RELEASE_STRIP=true
-# Dependencies first, cached as long as Cargo.toml and Cargo.lock do not change.
+# Dependencies first, cached as long as Cargo.toml and Cargo.lock do not change. (crates/ holds
+# the XGBoost bindings the manifest patches in; the serving build does not compile them.)
 COPY Cargo.toml Cargo.lock ./
+COPY crates crates
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
  && cargo build --release --locked --no-default-features \
  && rm -rf src target/release/.fingerprint/churn-* target/release/deps/churn-* target/release/deps/libchurn-*
-COPY build.rs ./
 COPY assets assets
 COPY src src
 RUN cargo build --release --locked --no-default-features

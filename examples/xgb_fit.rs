@@ -2,7 +2,7 @@
 //! side-by-side benchmark with Python's XGBClassifier.fit on the same matrix and parameters.
 //! usage: xgb_fit FILE.csv ROUNDS THREADS REPEATS name=value...
 
-use churn::model::xgboost::{fit, FitOptions, Matrix};
+use churn::training::xgboost::{fit, FitOptions, Matrix};
 use churn::training::BoostParams;
 use std::time::Instant;
 

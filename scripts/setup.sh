@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# Installs the system packages churn needs to build, or prints the exact line to run.
-#   libclang-dev  bindgen reads XGBoost's C API header (crate xgboost_lib-sys)
-#   python3-pip   downloads the pinned libxgboost wheel (scripts/fetch-xgboost.sh)
-# Rust itself comes from rustup; everything else is fetched by cargo.
+# Checks (and, as root on Debian/Ubuntu, installs) what building churn needs besides Rust:
+#   a C linker (gcc, libc6-dev)   rustc links every binary through `cc`
+#   ca-certificates               cargo fetches crates over HTTPS
+# Nothing else: XGBoost's C API is declared in the repository (crates/xgboost-sys), so no
+# libclang, and the pinned XGBoost library is fetched by `churn` itself on first training.
 set -euo pipefail
 
 need=()
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
-command -v cc >/dev/null 2>&1 || need+=(build-essential)
-python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
-command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need[*]}" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || {
-      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
     }
   else
     echo "setup: missing system packages. Run:" >&2
@@ -27,4 +27,3 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is missing. Install Rust: https://rustup.rs" >&2
   exit 1
 fi
-bash "$(dirname "$0")/fetch-xgboost.sh" "$(dirname "$0")/../.xgboost"

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod drift;
 pub mod evaluation;
 pub mod features;
+pub mod http_client;
 pub mod ids;
 pub mod model;
 pub mod parallel;

@@ -16,11 +16,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), CliError> {
     let url = a.url.unwrap_or_else(|| format!("http://127.0.0.1:{}/", a.port));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(a.timeout_seconds)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let timeout = Duration::from_secs(a.timeout_seconds);
+    let agent = crate::http_client::agent(timeout, timeout);
     match agent.get(&url).call() {
         Ok(r) if r.status().as_u16() == 200 => Ok(()),
         Ok(r) => Err(CliError::Usage(format!("{url} answered {}", r.status()))),

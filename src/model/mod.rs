@@ -8,7 +8,5 @@ pub mod mlmodel;
 pub mod reasons;
 pub mod shap;
 pub mod ubjson;
-#[cfg(feature = "train")]
-pub mod xgboost;
 
 pub use bundle::{open, LoadedModel};

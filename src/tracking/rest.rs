@@ -83,12 +83,7 @@ impl RestStore {
             .and_then(|v| v.parse::<u32>().ok())
             .map(|r| r + 1)
             .unwrap_or(5);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(timeout)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = crate::http_client::agent(Duration::from_secs(10), Duration::from_secs(timeout));
         RestStore {
             base: base.trim_end_matches('/').to_string(),
             agent,

@@ -15,6 +15,10 @@
 mod params;
 #[cfg(feature = "train")]
 mod procedure;
+#[cfg(feature = "train")]
+pub mod xgboost;
+#[cfg(feature = "train")]
+pub mod xgboost_library;
 
 pub use params::{BoostParams, TrialResult};
 #[cfg(feature = "train")]

@@ -3,11 +3,11 @@ use crate::evaluation::metrics::{self, MeanStd, Metrics};
 use crate::evaluation::{split, threshold, ThresholdPolicy};
 use crate::features::Pipeline;
 use crate::model::forest::Forest;
-use crate::model::xgboost::{self, Curves, FitOptions, Matrix, XgbError};
 use crate::parallel;
 use crate::progress::{Progress, Silent};
 use crate::synth::rng::Rng;
 use crate::table::Dataset;
+use crate::training::xgboost::{self, Curves, FitOptions, Matrix, XgbError};
 use serde::Serialize;
 use std::time::Instant;
 

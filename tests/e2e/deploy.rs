@@ -138,10 +138,10 @@ fn the_image_builds_serves_the_baked_model_as_non_root_and_stops_cleanly() {
     let d = tmp();
     let ctx = d.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
-    for f in ["Cargo.toml", "Cargo.lock", "build.rs", "Dockerfile", ".dockerignore"] {
+    for f in ["Cargo.toml", "Cargo.lock", "Dockerfile", ".dockerignore"] {
         std::fs::copy(root().join(f), ctx.join(f)).unwrap();
     }
-    for dir in ["src", "assets"] {
+    for dir in ["src", "assets", "crates"] {
         let ok = Command::new("cp").arg("-r").arg(root().join(dir)).arg(&ctx).status().unwrap().success();
         assert!(ok);
     }

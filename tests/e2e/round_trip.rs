@@ -3,9 +3,9 @@
 
 use crate::common::*;
 use churn::features::Pipeline;
-use churn::model::xgboost;
 use churn::schema::Schema;
 use churn::table::Dataset;
+use churn::training::xgboost;
 use churn::training::{train, BoostParams, TrainOptions};
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -1,10 +1,11 @@
 //! Training through the real XGBoost library (crate `xgb`, libxgboost 3.2.0 from the pinned
-//! xgboost-cpu wheel). Only this file talks to the C library.
+//! xgboost-cpu wheel, found or fetched by `xgboost_library`). Only this file talks to it.
 //!
 //! The booster is created bare and every parameter set explicitly: the crate's parameter
 //! builders always send `base_score=0.5` (and a few parameters XGBoost 3 no longer reads), so
 //! they are not used. `base_score` is set to the training churn rate.
 
+use super::xgboost_library;
 use crate::training::BoostParams;
 use xgb::{Booster, DMatrix};
 
@@ -31,6 +32,7 @@ impl Matrix<'_> {
     }
 
     fn dmatrix(&self, names: Option<&[String]>) -> Result<DMatrix, XgbError> {
+        xgboost_library::ensure()?;
         let mut d = DMatrix::from_dense(self.x, self.rows())?;
         let labels: Vec<f32> = self.y.iter().map(|&v| v as f32).collect();
         d.set_labels(&labels)?;
@@ -154,12 +156,14 @@ pub fn tracked_params(opts: &FitOptions) -> Vec<(String, String)> {
 /// Probabilities from XGBoost itself (used by tests and by the held-out evaluation, so the
 /// metrics describe exactly what XGBoost computes).
 pub fn predict(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
+    xgboost_library::ensure()?;
     let d = DMatrix::from_dense(x, rows)?;
     Ok(booster.predict(&d)?)
 }
 
 /// XGBoost's own `pred_contribs` (features + bias per row).
 pub fn contributions(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
+    xgboost_library::ensure()?;
     let d = DMatrix::from_dense(x, rows)?;
     Ok(booster.predict_contributions(&d)?.0)
 }
@@ -170,5 +174,6 @@ pub fn to_ubj(booster: &Booster) -> Result<Vec<u8>, XgbError> {
 }
 
 pub fn from_bytes(bytes: &[u8]) -> Result<Booster, XgbError> {
+    xgboost_library::ensure()?;
     Ok(Booster::load_buffer(bytes)?)
 }
