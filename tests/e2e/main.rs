@@ -3,6 +3,8 @@
 
 mod common;
 
+mod api_snapshots;
+
 mod bad_data;
 mod deploy;
 mod fuzz;

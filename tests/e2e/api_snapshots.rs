@@ -1,0 +1,325 @@
+//! Every route's answers and errors, pinned: the router is driven in process (no socket) with a
+//! fixed model bundle (`tests/fixtures/model`), and each exchange is compared with its snapshot
+//! in `tests/e2e/snapshots`. A refactor that changes what a client sees fails here first.
+//!
+//! Values that change from run to run (uptime, load time, timestamps, request ids) are masked;
+//! bodies that are pages or assets are pinned by status, type and length, not byte for byte.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use churn::server::{self, AppState, ServeConfig};
+use churn::tracking::TrackingUri;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const CUSTOMER: &str = r#"{"customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes", "Dependents": "No", "tenure": 1,
+ "PhoneService": "No", "MultipleLines": "No phone service", "InternetService": "DSL",
+ "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No", "TechSupport": "No",
+ "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month",
+ "PaperlessBilling": "Yes", "PaymentMethod": "Electronic check",
+ "MonthlyCharges": 29.85, "TotalCharges": 29.85}"#;
+
+const CSV_HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges";
+const CSV_ROW: &str = "7590-VHVEG,Female,0,Yes,No,1,No,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,Yes,Electronic check,29.85,29.85";
+const CSV_ROW_2: &str =
+    "5575-GNVDE,Male,0,No,No,34,Yes,No,DSL,Yes,No,Yes,No,No,No,One year,No,Mailed check,56.95,1889.5";
+
+fn fixture() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").display().to_string()
+}
+
+fn config(api_key: Option<&str>) -> ServeConfig {
+    ServeConfig {
+        model_uri: fixture(),
+        tracking: TrackingUri::parse("mlruns").unwrap(),
+        host: "127.0.0.1".into(),
+        port: 0,
+        max_concurrency: 64,
+        request_timeout: Duration::from_secs(30),
+        max_body_bytes: 64 * 1024,
+        max_batch_rows: 3,
+        api_key: api_key.map(str::to_string),
+        admin_key: None,
+        log_requests: false,
+        default_reasons: 3,
+        drain_timeout: Duration::from_secs(1),
+    }
+}
+
+fn state(api_key: Option<&str>) -> Arc<AppState> {
+    let cfg = config(api_key);
+    let served = server::state::load(&cfg.model_uri, &cfg.tracking, 1).expect("the fixture model loads");
+    AppState::new(cfg, served)
+}
+
+/// Keys whose values differ between runs.
+const VOLATILE: [&str; 6] = ["uptime_seconds", "loaded_at", "load_seconds", "dir", "uri", "model_dir"];
+
+fn mask(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if VOLATILE.contains(&k.as_str()) && !x.is_null() {
+                    *x = Value::String("[masked]".into());
+                } else {
+                    mask(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+/// One exchange, written the way the snapshot shows it.
+async fn exchange(
+    st: &Arc<AppState>,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let response = server::router(st.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+    let status = response.status();
+    let ct = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let extra: Vec<String> = ["retry-after", "allow", "www-authenticate", "content-disposition"]
+        .iter()
+        .filter_map(|h| response.headers().get(*h).map(|v| format!("{h}: {}", v.to_str().unwrap_or("?"))))
+        .collect();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let parsed = if ct.starts_with("application/json") { serde_json::from_slice::<Value>(&bytes).ok() } else { None };
+    let shown = if let Some(mut v) = parsed {
+        mask(&mut v);
+        serde_json::to_string_pretty(&v).unwrap()
+    } else if bytes.len() < 64 {
+        format!("{:?}", String::from_utf8_lossy(&bytes))
+    } else if ct.starts_with("text/csv") || ct.starts_with("text/plain") && bytes.len() < 4096 {
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        format!("<{} bytes>", bytes.len())
+    };
+    let mut out = format!("{method} {path}");
+    if let Some(ct) = content_type {
+        out.push_str(&format!(" [{ct}]"));
+    }
+    out.push_str(&format!("\n=> {} {}\n", status.as_u16(), status.canonical_reason().unwrap_or("")));
+    out.push_str(&format!("content-type: {ct}\n"));
+    for e in extra {
+        out.push_str(&e);
+        out.push('\n');
+    }
+    out.push_str(&shown);
+    out.push_str("\n\n");
+    out
+}
+
+fn customer_with(key: &str, value: Value) -> String {
+    let mut v: Value = serde_json::from_str(CUSTOMER).unwrap();
+    v[key] = value;
+    v.to_string()
+}
+
+fn customer_without(key: &str) -> String {
+    let mut v: Value = serde_json::from_str(CUSTOMER).unwrap();
+    v.as_object_mut().unwrap().remove(key);
+    v.to_string()
+}
+
+fn check(name: &str, text: String) {
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[tokio::test]
+async fn health_version_model_and_docs() {
+    let st = state(None);
+    let mut t = String::new();
+    for path in ["/", "/healthz", "/readyz", "/ping", "/health", "/model", "/nope", "/docs/nope.js"] {
+        t += &exchange(&st, "GET", path, None, &[], "").await;
+    }
+    t += &exchange(&st, "GET", "/predict", None, &[], "").await;
+    t += &exchange(&st, "DELETE", "/", None, &[], "").await;
+    for path in ["/docs", "/docs/", "/ui", "/ui/", "/report", "/report/roc.png", "/report/../metadata.json"] {
+        t += &exchange(&st, "GET", path, None, &[], "").await;
+    }
+    check("health_version_model_and_docs", t);
+    let (status, v) = json(&st, "GET", "/version", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["churn"], env!("CARGO_PKG_VERSION"));
+}
+
+async fn json(st: &Arc<AppState>, method: &str, path: &str, ct: Option<&str>, body: &str) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(ct) = ct {
+        req = req.header("content-type", ct);
+    }
+    let r = server::router(st.clone()).oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+    let status = r.status();
+    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn predict_answers() {
+    let st = state(None);
+    let j = Some("application/json");
+    let mut t = String::new();
+    t += &exchange(&st, "POST", "/predict", j, &[], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/predict?explain=false", j, &[], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/predict?reasons=1", j, &[], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/predict", j, &[], &format!("[{CUSTOMER}, {CUSTOMER}]")).await;
+    t += &exchange(&st, "POST", "/predict", j, &[], &customer_with("TotalCharges", Value::String(" ".into()))).await;
+    t += &exchange(&st, "POST", "/predict", j, &[], &customer_with("TotalCharges", Value::Null)).await;
+    t += &exchange(&st, "POST", "/predict", j, &[], &customer_with("tenure", Value::String("12".into()))).await;
+    t += &exchange(&st, "POST", "/predict", None, &[], CUSTOMER).await;
+    let csv = format!("{CSV_HEADER}\n{CSV_ROW}\n{CSV_ROW_2}\n");
+    t += &exchange(&st, "POST", "/predict", Some("text/csv"), &[], &csv).await;
+    t += &exchange(&st, "POST", "/predict", Some("text/csv"), &[("accept", "text/csv")], &csv).await;
+    check("predict_answers", t);
+}
+
+#[tokio::test]
+async fn predict_refusals() {
+    let st = state(None);
+    let j = Some("application/json");
+    let mut t = String::new();
+    let cases: Vec<String> = vec![
+        customer_with("Contract", "Weekly".into()),
+        customer_with("Contract", "month-to-month".into()),
+        customer_with("tenure", (-5).into()),
+        customer_with("tenure", 1e12.into()),
+        customer_with("tenure", 12.5.into()),
+        customer_with("tenure", "abc".into()),
+        customer_with("tenure", "NaN".into()),
+        customer_with("SeniorCitizen", 7.into()),
+        customer_with("gender", Value::Null),
+        customer_with("gender", true.into()),
+        customer_with("gender", serde_json::json!({"a": 1})),
+        customer_with("gender", "x".repeat(300).into()),
+        customer_with("Tenure", 3.into()),
+        customer_with("customerID", "i".repeat(300).into()),
+        customer_without("tenure"),
+        r#"{"gender": "Female", "gender": "Male"}"#.into(),
+        "{\"gender\": ".into(),
+        "".into(),
+        "[]".into(),
+        "42".into(),
+        "\"text\"".into(),
+        "[1, 2]".into(),
+        format!("[{CUSTOMER}, {CUSTOMER}, {CUSTOMER}, {CUSTOMER}]"),
+        format!("[{CUSTOMER}, {}]", customer_with("tenure", (-1).into())),
+    ];
+    for body in &cases {
+        t += &exchange(&st, "POST", "/predict", j, &[], body).await;
+    }
+    t += &exchange(&st, "POST", "/predict", Some("text/plain"), &[], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/predict", Some("application/json; charset=latin-1"), &[], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/predict", j, &[], &"x".repeat(70 * 1024)).await;
+    t += &exchange(&st, "POST", "/predict?reasons=abc", j, &[], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/predict?format=csv", j, &[], CUSTOMER).await;
+    let bad_csv = format!("{CSV_HEADER}\n{CSV_ROW}\n{}\n7590-X,Female\n", CSV_ROW_2.replace("One year", "Weekly"));
+    t += &exchange(&st, "POST", "/predict", Some("text/csv"), &[], &bad_csv).await;
+    t += &exchange(&st, "POST", "/predict", Some("text/csv"), &[], "gender,tenure\nFemale,1\n").await;
+    t += &exchange(&st, "POST", "/predict", Some("text/csv"), &[], &format!("{CSV_HEADER}\n")).await;
+    check("predict_refusals", t);
+}
+
+#[tokio::test]
+async fn invocations_shapes() {
+    let st = state(None);
+    let j = Some("application/json");
+    let customer: Value = serde_json::from_str(CUSTOMER).unwrap();
+    let columns: Vec<String> = customer.as_object().unwrap().keys().cloned().collect();
+    let row: Vec<Value> = columns.iter().map(|c| customer[c].clone()).collect();
+    let mut t = String::new();
+    let bodies = vec![
+        serde_json::json!({"dataframe_split": {"columns": columns, "data": [row]}}).to_string(),
+        serde_json::json!({"dataframe_records": [customer]}).to_string(),
+        serde_json::json!({"instances": [customer]}).to_string(),
+        serde_json::json!({"inputs": [customer]}).to_string(),
+        serde_json::json!({"inputs": customer.as_object().unwrap().iter().map(|(k, v)| (k.clone(), Value::Array(vec![v.clone()]))).collect::<serde_json::Map<_, _>>()}).to_string(),
+        serde_json::json!({"dataframe_records": [customer], "params": {"x": 1}}).to_string(),
+        serde_json::json!({"dataframe_records": [customer], "instances": []}).to_string(),
+        serde_json::json!({"records": [customer]}).to_string(),
+        serde_json::json!({"dataframe_split": {"columns": ["gender"], "data": [["Female"]]}}).to_string(),
+        serde_json::json!({"dataframe_split": {"columns": columns, "data": [[1, 2]]}}).to_string(),
+        serde_json::json!({"dataframe_records": [customer_with("tenure", (-3).into()).parse::<Value>().unwrap()]})
+            .to_string(),
+        serde_json::json!({"dataframe_records": []}).to_string(),
+        serde_json::json!({"dataframe_records": "x"}).to_string(),
+        "[1]".into(),
+        "{".into(),
+    ];
+    for b in &bodies {
+        t += &exchange(&st, "POST", "/invocations", j, &[], b).await;
+    }
+    let csv = format!("{CSV_HEADER}\n{CSV_ROW}\n{CSV_ROW_2}\n");
+    t += &exchange(&st, "POST", "/invocations", Some("text/csv"), &[], &csv).await;
+    t += &exchange(&st, "POST", "/invocations", Some("text/xml"), &[], "<a/>").await;
+    check("invocations_shapes", t);
+}
+
+#[tokio::test]
+async fn keys_reload_and_metrics() {
+    let st = state(Some("secret"));
+    let j = Some("application/json");
+    let mut t = String::new();
+    t += &exchange(&st, "POST", "/predict", j, &[], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/predict", j, &[("x-api-key", "wrong")], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/predict", j, &[("x-api-key", "secret")], CUSTOMER).await;
+    t += &exchange(&st, "POST", "/invocations", j, &[("authorization", "Bearer secret")], "{}").await;
+    t += &exchange(&st, "GET", "/", None, &[], "").await;
+    t += &exchange(&st, "POST", "/admin/reload", None, &[], "").await;
+    t += &exchange(&st, "POST", "/admin/reload", None, &[("x-api-key", "wrong")], "").await;
+    t += &exchange(&st, "POST", "/admin/reload", None, &[("x-api-key", "secret")], "").await;
+    check("keys_reload_and_metrics", t);
+
+    // Metrics: the names and labels a dashboard relies on, after the traffic above.
+    let r = server::router(st.clone())
+        .oneshot(Request::builder().uri("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = String::from_utf8(axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    let families: std::collections::BTreeSet<String> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(str::to_string).collect();
+    check("metric_families", families.into_iter().collect::<Vec<_>>().join("\n"));
+    for needle in [
+        "churn_http_requests_total{route=\"/predict\",status=\"401\"} 2",
+        "churn_http_requests_total{route=\"/predict\",status=\"200\"} 1",
+        "churn_predictions_total{label=\"",
+        "churn_model_reloads_total{result=\"ok\"} 1",
+        "churn_drift_window_customers 0",
+    ] {
+        assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_with_the_model_schema() {
+    let st = state(None);
+    let (status, doc) = json(&st, "GET", "/openapi.json", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut paths: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| format!("{} {p}", m.to_uppercase())))
+        .collect();
+    paths.sort();
+    let mut schemas: Vec<String> = doc["components"]["schemas"].as_object().unwrap().keys().cloned().collect();
+    schemas.sort();
+    check("openapi_outline", format!("paths:\n{}\n\nschemas:\n{}", paths.join("\n"), schemas.join("\n")));
+}
