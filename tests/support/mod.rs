@@ -1,5 +1,14 @@
+//! Helpers shared by both test tiers: running the real `churn` binary, temp folders, synthetic
+//! data, a server on a random port, and the outside tools of the integration tier (the pinned
+//! MLflow in Python, an `mlflow server`).
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub fn churn() -> Command {
     Command::new(env!("CARGO_BIN_EXE_churn"))
@@ -175,4 +184,133 @@ pub fn csv_column(path: &Path, column: &str) -> Vec<f64> {
         .position(|h| h == column)
         .unwrap_or_else(|| panic!("no column {column} in {}", path.display()));
     r.records().map(|rec| rec.unwrap()[idx].parse::<f64>().unwrap()).collect()
+}
+
+pub struct Server {
+    pub port: u16,
+    child: Child,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub fn start(model: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut child = churn()
+            .args(["serve", "--model", model, "--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("churn serve starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("\"event\":\"started\"") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let started = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let mut err = String::new();
+                child.stderr.take().unwrap().read_to_string(&mut err).ok();
+                panic!("churn serve did not start:\n{err}");
+            }
+        };
+        let v: Value = serde_json::from_str(&started).unwrap();
+        let port = v["listen"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+        Server { port, child, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+    }
+
+    pub fn wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        stop_group(&mut self.child);
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// (status, headers, body)
+pub fn call(
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let a = agent();
+    let resp = match method {
+        "GET" => {
+            let mut r = a.get(url);
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            r.call()
+        }
+        _ => {
+            let mut r = if method == "PUT" { a.put(url) } else { a.post(url) };
+            if let Some(ct) = content_type {
+                r = r.header("Content-Type", ct);
+            }
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            r.send(body)
+        }
+    };
+    let mut resp = resp.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let hs = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let bytes = resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+    (status, hs, bytes)
+}
+
+pub fn post_json(s: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let (st, _, b) = call("POST", &s.url(path), Some("application/json"), body.to_string().as_bytes(), &[]);
+    (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+pub fn get_json(s: &Server, path: &str) -> (u16, Value) {
+    let (st, _, b) = call("GET", &s.url(path), None, b"", &[]);
+    (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }

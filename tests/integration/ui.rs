@@ -2,8 +2,8 @@
 //! chromium): load, example, predict, field error, CSV upload and download, phone layout.
 //! Screenshots of each state land in target/screenshots/ui.
 
-use crate::common::*;
-use crate::serve::Server;
+use crate::support::*;
+
 use std::path::Path;
 
 #[test]
@@ -19,6 +19,8 @@ fn the_ui_scores_explains_and_batches_in_a_real_browser() {
     let srv = Server::start(s(&bundle), &["--quiet"], &[]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shots = root.join("target/screenshots/ui");
+    // From an empty folder, so a screenshot that is not written again cannot pass from an old run.
+    let _ = std::fs::remove_dir_all(&shots);
     let out = std::process::Command::new("node")
         .arg(root.join("tests/browser/ui.mjs"))
         .args([&srv.url(""), s(&shots), s(&batch)])

@@ -6,8 +6,7 @@
 //! CPython 3.11's "AST constructor recursion depth mismatch" (python/cpython#106905), a failure
 //! of the fuzzer, not of the server.
 
-use crate::common::*;
-use crate::serve::Server;
+use crate::support::*;
 
 #[test]
 fn schemathesis_finds_no_server_error() {

@@ -1,7 +1,7 @@
 //! Models cross the language line both ways, through the MLflow file store and a real
 //! `mlflow server`: Python's mlflow loads churn's runs, churn serves Python's models.
 
-use crate::common::*;
+use crate::support::*;
 use std::path::Path;
 
 fn max_diff(a: &[f64], b: &[f64]) -> f64 {

@@ -1,7 +1,7 @@
 //! The deploy files, checked for real: the linters the issue names, the CloudFormation template
 //! deployed into a local moto server and read back, and the Docker image built and run.
 
-use crate::common::*;
+use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -182,7 +182,7 @@ fn the_image_builds_serves_the_baked_model_as_non_root_and_stops_cleanly() {
     ]);
     let _guard = Container(name.clone());
     let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
-    let agent = crate::serve::agent();
+    let agent = agent();
     loop {
         if agent.get(&url("/")).call().is_ok_and(|r| r.status() == 200) {
             break;
@@ -192,10 +192,10 @@ fn the_image_builds_serves_the_baked_model_as_non_root_and_stops_cleanly() {
     }
     eprintln!("container start to healthy: {} ms", started.elapsed().as_millis());
     let sample = std::fs::read(root().join("tests/e2e/sample_customer.json")).unwrap();
-    let (st, _, body) = crate::serve::call("POST", &url("/predict"), Some("application/json"), &sample, &[]);
+    let (st, _, body) = call("POST", &url("/predict"), Some("application/json"), &sample, &[]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(crate::serve::call("GET", &url("/ui"), None, b"", &[]).0, 200);
-    assert_eq!(crate::serve::call("GET", &url("/model"), None, b"", &[]).0, 200);
+    assert_eq!(call("GET", &url("/ui"), None, b"", &[]).0, 200);
+    assert_eq!(call("GET", &url("/model"), None, b"", &[]).0, 200);
     let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &name]);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
