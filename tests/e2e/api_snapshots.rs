@@ -323,3 +323,63 @@ async fn openapi_lists_every_route_with_the_model_schema() {
     schemas.sort();
     check("openapi_outline", format!("paths:\n{}\n\nschemas:\n{}", paths.join("\n"), schemas.join("\n")));
 }
+
+/// A model without churn's pipeline (as Python's `mlflow.xgboost.log_model` leaves it): its
+/// inputs are its own feature columns, and an encoded row of a churn model goes to
+/// `/invocations` by those columns too.
+#[tokio::test]
+async fn foreign_models_and_model_columns() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("model.json"),
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/model/testdata/tiny_model.json")),
+    )
+    .unwrap();
+    let mut cfg = config(None);
+    cfg.model_uri = d.path().display().to_string();
+    let served = server::state::load(&cfg.model_uri, &cfg.tracking, 1).expect("the foreign model loads");
+    let st = AppState::new(cfg, served);
+    let j = Some("application/json");
+    let mut t = String::new();
+    for body in [
+        r#"{"a": 0.2, "b": 3}"#,
+        r#"{"a": "0.2", "b": null}"#,
+        r#"{"a": "x", "b": 1}"#,
+        r#"{"a": true, "b": 1}"#,
+        r#"{"a": 1}"#,
+        r#"{"a": 1, "b": 2, "c": 3}"#,
+        r#"[{"a": 0.2, "b": 3}, {"a": 0.9, "b": 1}]"#,
+    ] {
+        t += &exchange(&st, "POST", "/predict", j, &[], body).await;
+    }
+    for body in [
+        r#"{"dataframe_split": {"columns": ["a", "b"], "data": [[0.2, 3], [0.9, null]]}}"#,
+        r#"{"dataframe_records": [{"a": "1e-1", "b": ""}]}"#,
+        r#"{"inputs": {"a": [0.1, 0.2], "b": [1, 2]}}"#,
+        r#"{"instances": [{"a": "inf", "b": 1}]}"#,
+        r#"{"instances": [{"a": [1], "b": 1}]}"#,
+    ] {
+        t += &exchange(&st, "POST", "/invocations", j, &[], body).await;
+    }
+    t += &exchange(&st, "POST", "/invocations", Some("text/csv"), &[], "a,b\n0.2,3\n,1\n").await;
+    t += &exchange(&st, "POST", "/predict", Some("text/csv"), &[], "a,b\n0.2,3\nx,1\n").await;
+    t += &exchange(&st, "GET", "/model", None, &[], "").await;
+    t += &exchange(&st, "GET", "/", None, &[], "").await;
+    check("foreign_models", t);
+
+    // The churn fixture, fed its own encoded columns.
+    let st = state(None);
+    let pipeline: Value =
+        serde_json::from_slice(&std::fs::read(Path::new(&fixture()).join("churn/pipeline.json")).unwrap()).unwrap();
+    let names: Vec<String> =
+        pipeline["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect();
+    let row: Vec<Value> = (0..names.len()).map(|i| Value::from((i % 3) as f64)).collect();
+    let mut t = String::new();
+    let body = serde_json::json!({"dataframe_split": {"columns": names, "data": [row]}}).to_string();
+    t += &exchange(&st, "POST", "/invocations", j, &[], &body).await;
+    let mut short = names.clone();
+    short.pop();
+    let body = serde_json::json!({"dataframe_split": {"columns": short, "data": [[1]]}}).to_string();
+    t += &exchange(&st, "POST", "/invocations", j, &[], &body).await;
+    check("model_columns", t);
+}
