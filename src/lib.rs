@@ -15,15 +15,18 @@
 //! - `server`: the REST API and web UI (transport only);
 //! - `cli`: the `churn` command line.
 
+pub mod bundle;
 pub mod cli;
 pub mod drift;
 pub mod evaluation;
 pub mod features;
+pub mod forest;
 pub mod http_client;
 pub mod ids;
-pub mod model;
+pub mod ingest;
 pub mod parallel;
 pub mod progress;
+pub mod random;
 pub mod report;
 pub mod schema;
 pub mod scoring;

@@ -2,8 +2,10 @@
 //! tuned model bundle with its report, the run tracked in an MLflow file store and registered,
 //! then the API and UI on port 8000.
 
+use super::track::TrackingArgs;
 use super::{serve, synth, train, CliError};
-use clap::Parser;
+use crate::schema::Schema;
+use crate::training::{TrainOptions, TrainRequest};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -24,16 +26,6 @@ pub struct Args {
     pub no_serve: bool,
 }
 
-/// Parses a subcommand's flags the way the command line would.
-fn parse<T: clap::Args>(argv: &[String]) -> Result<T, CliError> {
-    #[derive(Parser)]
-    struct Wrapper<A: clap::Args> {
-        #[command(flatten)]
-        args: A,
-    }
-    Wrapper::<T>::try_parse_from(argv).map(|w| w.args).map_err(|e| CliError::Usage(e.to_string()))
-}
-
 pub fn run(a: Args) -> Result<(), CliError> {
     std::fs::create_dir_all(&a.dir)
         .map_err(|source| CliError::Io { context: format!("cannot create {}", a.dir.display()), source })?;
@@ -48,20 +40,24 @@ pub fn run(a: Args) -> Result<(), CliError> {
         threads: crate::parallel::default_threads(),
     })?;
     eprintln!("[2/3] training (tuned XGBoost, report, MLflow run) -> {}", model.display());
-    let s = |p: &PathBuf| p.display().to_string();
-    train::run(parse(&[
-        "train".into(),
-        "--data".into(),
-        s(&data),
-        "--output".into(),
-        s(&model),
-        "--tracking-uri".into(),
-        s(&store),
-        "--register".into(),
-        "churn".into(),
-        "--alias".into(),
-        "champion".into(),
-    ])?)?;
+    let request = TrainRequest {
+        data,
+        schema: Schema::telco(),
+        output: model,
+        name: "churn".into(),
+        test_fraction: 0.2,
+        options: TrainOptions::default(),
+    };
+    let tracking = TrackingArgs {
+        tracking_uri: Some(store.display().to_string()),
+        experiment: "telco-churn".into(),
+        run_name: None,
+        register: Some("churn".into()),
+        alias: Some("champion".into()),
+    };
+    let outcome = train::train_report_track(&request, Some(&tracking))?;
+    let m = &outcome.trained.evaluation.held_out.metrics;
+    eprintln!("      held-out ROC AUC {:.4}, log loss {:.4}", m.roc_auc, m.log_loss);
     if a.no_serve {
         return Ok(());
     }
@@ -69,13 +65,6 @@ pub fn run(a: Args) -> Result<(), CliError> {
         "[3/3] serving models:/churn@champion on http://localhost:{port} (UI: http://localhost:{port}/ui, docs: /docs, metrics: /metrics; Ctrl-C stops)",
         port = a.port
     );
-    serve::run(parse(&[
-        "serve".into(),
-        "--model".into(),
-        "models:/churn@champion".into(),
-        "--tracking-uri".into(),
-        s(&store),
-        "--port".into(),
-        a.port.to_string(),
-    ])?)
+    let config = serve::Args::defaults("models:/churn@champion", Some(store.display().to_string()), a.port).config()?;
+    serve::serve(config, None)
 }

@@ -1,8 +1,9 @@
+//! `churn evaluate`: the training procedure cross-validated (the training service's `evaluate`).
+
 use super::CliError;
 use crate::progress::Bar;
 use crate::schema::Schema;
-use crate::table::Dataset;
-use crate::training::{cross_validate, TrainOptions};
+use crate::training::TrainOptions;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -39,14 +40,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
-    if a.folds < 2 || a.repeats < 1 {
-        return Err(CliError::Usage("--folds must be at least 2 and --repeats at least 1".into()));
-    }
     let schema = Schema::load_or_default(a.schema.as_deref())?;
-    let data = Dataset::load(&a.data, &schema)?;
-    for w in &data.warnings {
-        eprintln!("warning: {}: {w}", a.data.display());
-    }
     let opts = TrainOptions {
         trials: a.trials,
         folds: a.tuning_folds,
@@ -57,7 +51,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
         base_params: a.boosting.base_params()?,
         ..TrainOptions::default()
     };
-    let report = cross_validate(&data, &opts, a.folds, a.repeats, a.seed, &Bar::new())?;
+    let (report, warnings) =
+        crate::training::evaluate(&a.data, &schema, &opts, a.folds, a.repeats, a.seed, &Bar::new())?;
+    for w in &warnings {
+        eprintln!("warning: {}: {w}", a.data.display());
+    }
     if a.json {
         println!("{}", serde_json::to_string(&report).expect("the report serialises"));
     } else {

@@ -5,7 +5,7 @@ mod demo;
 #[cfg(feature = "train")]
 mod evaluate;
 mod healthcheck;
-mod offer;
+pub(crate) mod offer;
 mod predict;
 mod report;
 mod serve;
@@ -69,9 +69,11 @@ pub enum CliError {
     #[error(transparent)]
     Schema(#[from] crate::schema::SchemaError),
     #[error(transparent)]
-    Data(#[from] crate::table::DataError),
+    Data(#[from] crate::ingest::DataError),
     #[error(transparent)]
-    Bundle(#[from] crate::model::bundle::BundleError),
+    Table(#[from] crate::table::TableError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
     #[cfg(feature = "train")]
     #[error(transparent)]
     Train(#[from] crate::training::TrainError),

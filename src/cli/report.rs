@@ -1,6 +1,6 @@
 use super::CliError;
+use crate::bundle;
 use crate::evaluation::ThresholdPolicy;
-use crate::model::bundle;
 use crate::report::{self, Economics};
 use crate::tracking::{self, TrackingUri};
 use std::path::PathBuf;

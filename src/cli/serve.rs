@@ -48,26 +48,58 @@ pub struct Args {
     pub threads: Option<usize>,
 }
 
+impl Args {
+    /// The flags' defaults for a model and tracking store (what the demo serves).
+    pub fn defaults(model: &str, tracking_uri: Option<String>, port: u16) -> Args {
+        Args {
+            model: model.to_string(),
+            tracking_uri,
+            host: "0.0.0.0".into(),
+            port,
+            max_concurrency: 1024,
+            request_timeout_ms: 10_000,
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch_rows: 50_000,
+            api_key: None,
+            admin_key: None,
+            reasons: 5,
+            quiet: false,
+            drain_seconds: 30,
+            threads: None,
+        }
+    }
+
+    pub fn config(self) -> Result<ServeConfig, CliError> {
+        let a = self;
+        let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
+        Ok(ServeConfig {
+            model_uri: a.model,
+            tracking,
+            host: a.host,
+            port: a.port,
+            max_concurrency: a.max_concurrency.max(1),
+            request_timeout: Duration::from_millis(a.request_timeout_ms.max(1)),
+            max_body_bytes: a.max_body_bytes,
+            max_batch_rows: a.max_batch_rows.max(1),
+            api_key: a.api_key.filter(|k| !k.is_empty()),
+            admin_key: a.admin_key.filter(|k| !k.is_empty()),
+            log_requests: !a.quiet,
+            default_reasons: a.reasons,
+            drain_timeout: Duration::from_secs(a.drain_seconds),
+        })
+    }
+}
+
 pub fn run(a: Args) -> Result<(), CliError> {
-    let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
-    let config = ServeConfig {
-        model_uri: a.model,
-        tracking,
-        host: a.host,
-        port: a.port,
-        max_concurrency: a.max_concurrency.max(1),
-        request_timeout: Duration::from_millis(a.request_timeout_ms.max(1)),
-        max_body_bytes: a.max_body_bytes,
-        max_batch_rows: a.max_batch_rows.max(1),
-        api_key: a.api_key.filter(|k| !k.is_empty()),
-        admin_key: a.admin_key.filter(|k| !k.is_empty()),
-        log_requests: !a.quiet,
-        default_reasons: a.reasons,
-        drain_timeout: Duration::from_secs(a.drain_seconds),
-    };
+    let threads = a.threads;
+    serve(a.config()?, threads)
+}
+
+/// Runs the server until it is stopped.
+pub fn serve(config: ServeConfig, threads: Option<usize>) -> Result<(), CliError> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
-    if let Some(t) = a.threads {
+    if let Some(t) = threads {
         rt.worker_threads(t.max(1));
     }
     let rt = rt.build().map_err(|source| CliError::Io { context: "cannot start the async runtime".into(), source })?;

@@ -2,7 +2,7 @@
 //! training, and the way to upload a bundle again when tracking failed).
 
 use super::CliError;
-use crate::model::bundle;
+use crate::bundle;
 use crate::tracking::{self, LogOptions, TrackingUri, FILE_STORE_HINT};
 use std::path::{Path, PathBuf};
 

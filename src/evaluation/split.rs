@@ -2,7 +2,7 @@
 //! `churn evaluate` and of tuning. Each class is shuffled on its own and dealt round-robin, so
 //! every fold gets the churn rate of the whole.
 
-use crate::synth::rng::Rng;
+use crate::random::Rng;
 
 /// Fold number (0..k) for every row.
 pub fn stratified_folds(labels: &[u8], k: usize, rng: &mut Rng) -> Vec<usize> {

@@ -5,9 +5,9 @@
 
 pub mod charts;
 
+use crate::bundle::{Evaluation, LoadedModel, Metadata};
 use crate::evaluation::tables::CurvePoint;
 use crate::evaluation::ThresholdPolicy;
-use crate::model::bundle::{Evaluation, LoadedModel, Metadata};
 use charts::{Canvas, BLUE, GREEN, GREY, RED};
 use std::fmt::Write;
 use std::path::Path;
@@ -367,24 +367,16 @@ figure svg{{width:100%;height:auto}}figcaption{{font-size:13px;color:#6b7385;pad
     }
     s.push_str("</table></section><section id=\"tuning\"><h2>Tuning (cross-validated on the training rows)</h2><table><tr><th>#</th><th>log loss</th><th>ROC AUC</th><th>rounds</th><th>parameters</th></tr>");
     for (i, t) in eval.tuning.iter().enumerate() {
-        let p = &t.params;
+        let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = write!(
             s,
-            r#"<tr><td>{}{}</td><td class="n">{:.4}</td><td class="n">{:.4}</td><td class="n">{}</td><td>eta {} · depth {} · min_child_weight {} · subsample {} · colsample_bynode {} · lambda {} · alpha {} · gamma {} · max_bin {}</td></tr>"#,
+            r#"<tr><td>{}{}</td><td class="n">{:.4}</td><td class="n">{:.4}</td><td class="n">{}</td><td>{}</td></tr>"#,
             i + 1,
             if i == eval.chosen_trial { " ✔" } else { "" },
             t.cv_log_loss,
             t.cv_roc_auc,
             t.rounds,
-            p.eta,
-            p.max_depth,
-            p.min_child_weight,
-            p.subsample,
-            p.colsample_bynode,
-            p.reg_lambda,
-            p.reg_alpha,
-            p.gamma,
-            p.max_bin
+            esc(&params.join(" · "))
         );
     }
     s.push_str("</table></section>");

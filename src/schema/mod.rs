@@ -99,6 +99,31 @@ impl Schema {
         Schema::from_toml(&text, &path.display().to_string())
     }
 
+    /// The schema of a model known only by its input columns (one logged by Python): every
+    /// column numeric, without bounds, blank or null read as missing, as XGBoost reads NaN.
+    pub fn for_columns(names: &[String]) -> Schema {
+        Schema {
+            name: "model columns".into(),
+            description: None,
+            id: None,
+            target: Target { column: "label".into(), positive: "1".into(), negative: "0".into() },
+            fields: names
+                .iter()
+                .map(|n| Field {
+                    name: n.clone(),
+                    label: None,
+                    kind: FieldKind::Numeric(NumericSpec {
+                        min: None,
+                        max: None,
+                        integer: false,
+                        blank: Blank::Missing,
+                        default: None,
+                    }),
+                })
+                .collect(),
+        }
+    }
+
     /// `--schema FILE` when given, the built-in Telco schema otherwise.
     pub fn load_or_default(path: Option<&Path>) -> Result<Schema, SchemaError> {
         match path {

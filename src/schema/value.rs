@@ -28,7 +28,11 @@ pub enum FieldErrorCode {
     WrongType,
     InvalidLabel,
     UnknownField,
+    DuplicateField,
     DuplicateId,
+    IdTooLong,
+    /// A CSV line with the wrong number of fields.
+    MalformedRow,
 }
 
 /// Why a value was refused: what was expected and what came, in words and as data.

@@ -3,12 +3,12 @@
 //! fails validation goes to the reject file with its line number and reason; none vanishes.
 
 use super::Scorer;
-use crate::model::reasons::Scratch;
-use crate::schema::Raw;
+use crate::forest::reasons::Scratch;
+use crate::ingest::{Columns, DataError};
 use crate::table::writer::{Cell, ColumnType, TableWriter};
-use crate::table::{DataError, RawBatch, TableReader};
+use crate::table::{RawBatch, TableReader};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 use std::time::Instant;
@@ -57,29 +57,13 @@ struct Reject {
     reason: String,
 }
 
-/// Which file column feeds each model input, and the id column.
-struct InputMap {
-    inputs: Vec<usize>,
-    id: Option<usize>,
-}
-
-fn map_columns(scorer: &Scorer, path: &Path, columns: &[String]) -> Result<InputMap, DataError> {
-    let index: HashMap<&str, usize> = columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-    let names = scorer.input_names();
-    let missing: Vec<String> = names.iter().filter(|n| !index.contains_key(n.as_str())).cloned().collect();
-    if !missing.is_empty() {
-        return Err(DataError::MissingColumns {
-            path: path.to_path_buf(),
-            schema: match scorer.model.pipeline() {
-                Some(p) => p.schema.name.clone(),
-                None => "the model's input columns".into(),
-            },
-            missing,
-            found: columns.to_vec(),
-        });
-    }
-    let id = scorer.id_column().or(Some("customerID")).and_then(|c| index.get(c).copied());
-    Ok(InputMap { inputs: names.iter().map(|n| index[n.as_str()]).collect(), id })
+fn map_columns(scorer: &Scorer, path: &Path, header: &[String]) -> Result<Columns, DataError> {
+    let gate = scorer.gate();
+    gate.columns(header, false).map_err(|columns| DataError::MissingColumns {
+        path: path.to_path_buf(),
+        schema: gate.schema().name.clone(),
+        columns,
+    })
 }
 
 pub fn default_rejects_path(output: &Path) -> PathBuf {
@@ -101,8 +85,8 @@ pub fn score_file(
     let feature_names = scorer.model.feature_names();
 
     let mut columns: Vec<(String, ColumnType)> = Vec::new();
-    if map.id.is_some() {
-        columns.push((scorer.id_column().unwrap_or("customerID").to_string(), ColumnType::Text));
+    if let (Some(_), Some(id)) = (map.id, scorer.id_column()) {
+        columns.push((id.to_string(), ColumnType::Text));
     }
     columns.push(("churn_probability".into(), ColumnType::Float));
     columns.push(("churn".into(), ColumnType::Text));
@@ -214,7 +198,7 @@ fn write_batch(
     reject_writer: &mut Option<TableWriter>,
     rejects_path: &Path,
     scorer: &Scorer,
-    map: &InputMap,
+    map: &Columns,
     columns: &[(String, ColumnType)],
     opts: &BatchOptions,
     batch: &Scored,
@@ -267,43 +251,31 @@ fn score_rows(
     scorer: &Scorer,
     cells: &crate::table::BatchCells<'_>,
     batch: &RawBatch,
-    map: &InputMap,
+    map: &Columns,
     rows: std::ops::Range<usize>,
     opts: &BatchOptions,
 ) -> Scored {
+    let gate = scorer.gate();
     let mut out = Vec::with_capacity(rows.len());
     let mut ids = String::new();
     let mut rejects = Vec::new();
-    let mut values = vec![0f64; scorer.n_inputs()];
+    let mut values = vec![0f64; gate.names().len()];
     let mut x = vec![0f32; scorer.n_features()];
     let mut scratch = Scratch::default();
-    let mut errors: Vec<String> = Vec::new();
-    let names = scorer.input_names();
+    let mut problems = Vec::new();
     for r in rows {
-        errors.clear();
-        for (k, &col) in map.inputs.iter().enumerate() {
-            match scorer.parse_input(k, cells.get(r, col)) {
-                Ok(v) => values[k] = v,
-                Err(e) => errors.push(format!("`{}`: {}", names[k], e.message)),
-            }
-        }
+        problems.clear();
+        let location = batch.location(r);
         let id_start = ids.len();
-        match map.id.map(|c| cells.get(r, c)) {
-            Some(Raw::Text(t)) => ids.push_str(crate::schema::trim(t)),
-            Some(Raw::Integer(i)) => {
-                use std::fmt::Write as _;
-                let _ = write!(ids, "{i}");
-            }
-            Some(Raw::Number(v)) => {
-                use std::fmt::Write as _;
-                let _ = write!(ids, "{v}");
-            }
-            _ => {}
-        }
-        if !errors.is_empty() {
-            let id = ids[id_start..].to_string();
+        if !gate.row(map, cells, r, location, &mut values, &mut ids, &mut problems) {
             ids.truncate(id_start);
-            rejects.push(Reject { location: batch.location(r).to_string(), id, reason: errors.join("; ") });
+            // The id as written, even when it is what was refused.
+            let written = map.id.map(|c| match cells.get(r, c) {
+                crate::schema::Raw::Text(t) => crate::schema::value_preview(crate::schema::trim(t)),
+                _ => String::new(),
+            });
+            let reason = problems.iter().map(|p| p.message()).collect::<Vec<_>>().join("; ");
+            rejects.push(Reject { location: location.to_string(), id: written.unwrap_or_default(), reason });
             continue;
         }
         scorer.encode(&values, &mut x);

@@ -1,13 +1,14 @@
 //! Scoring with a loaded model: shared by `churn predict` (batch) and `churn serve` (online).
-//! Inputs are validated by the schema, encoded by the bundle's own pipeline and scored by the
-//! pure-Rust forest, so both paths give exactly the same numbers.
+//! Inputs pass the ingestion gate of the model's schema, are encoded by the bundle's own
+//! pipeline and scored by the pure-Rust forest, so both paths give exactly the same numbers.
 
 pub mod batch;
 
+use crate::bundle::{self, BundleError, Inputs, LoadedModel};
 use crate::evaluation::tables::risk_decile;
-use crate::model::bundle::{self, BundleError, Inputs, LoadedModel};
-use crate::model::reasons::{Explainer, Explanation, Scratch};
-use crate::schema::{FieldError, FieldErrorCode, Raw};
+use crate::forest::reasons::{Explainer, Explanation, Scratch};
+use crate::ingest::Gate;
+use crate::schema::Schema;
 use crate::tracking::{self, Resolved, TrackingError, TrackingUri};
 use serde::Serialize;
 
@@ -26,6 +27,11 @@ pub struct Scorer {
     explainer: Explainer,
     risk_cuts: Vec<f64>,
     labels: (String, String),
+    /// The gate of what requests and files carry: the churn schema's fields, or, for a model
+    /// without one, its own input columns.
+    gate: Gate,
+    /// The gate of the model's own input columns (MLflow clients may send those).
+    columns: Gate,
 }
 
 /// One customer's score.
@@ -70,37 +76,45 @@ pub fn load(uri: &str, tracking: &TrackingUri) -> Result<Scorer, LoadError> {
 
 impl Scorer {
     pub fn new(model: LoadedModel, source: Resolved) -> Scorer {
-        let explainer = Explainer::new(&model);
+        let explainer = match &model.inputs {
+            Inputs::Customers(p) => Explainer::for_pipeline(p),
+            Inputs::Features(names) => Explainer::for_columns(names),
+        };
         let risk_cuts = model.evaluation.as_ref().map(|e| e.risk_cuts.clone()).unwrap_or_default();
         let labels = match model.pipeline() {
             Some(p) => (p.schema.target.positive.clone(), p.schema.target.negative.clone()),
             None => ("1".to_string(), "0".to_string()),
         };
-        Scorer { model, source, explainer, risk_cuts, labels }
+        let columns = Gate::new(Schema::for_columns(&model.feature_names()));
+        let gate = match model.pipeline() {
+            Some(p) => Gate::new(p.schema.clone()),
+            None => columns.clone(),
+        };
+        Scorer { model, source, explainer, risk_cuts, labels, gate, columns }
+    }
+
+    /// The gate requests and files pass: the model's schema.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// The gate of the model's own input columns.
+    pub fn column_gate(&self) -> &Gate {
+        &self.columns
+    }
+
+    /// The churn schema's gate, when the model has a churn schema.
+    pub fn customer_gate(&self) -> Option<&Gate> {
+        self.model.pipeline().map(|_| &self.gate)
     }
 
     pub fn threshold(&self) -> f64 {
         self.model.threshold()
     }
 
-    pub fn n_inputs(&self) -> usize {
-        match &self.model.inputs {
-            Inputs::Customers(p) => p.schema.fields.len(),
-            Inputs::Features(names) => names.len(),
-        }
-    }
-
-    /// Names of the raw inputs a request carries: schema fields, or the model's columns.
-    pub fn input_names(&self) -> Vec<String> {
-        match &self.model.inputs {
-            Inputs::Customers(p) => p.schema.fields.iter().map(|f| f.name.clone()).collect(),
-            Inputs::Features(names) => names.clone(),
-        }
-    }
-
-    /// The id column requests and files may carry (echoed back).
+    /// The id column requests and files may carry (echoed back): the schema's, if any.
     pub fn id_column(&self) -> Option<&str> {
-        self.model.pipeline().and_then(|p| p.schema.id.as_deref())
+        self.gate.id_column()
     }
 
     /// The label words for churn / no churn (the schema's target labels).
@@ -109,29 +123,6 @@ impl Scorer {
             &self.labels.0
         } else {
             &self.labels.1
-        }
-    }
-
-    /// Validates input `k` from a raw value.
-    #[inline]
-    pub fn parse_input(&self, k: usize, raw: Raw) -> Result<f64, FieldError> {
-        match &self.model.inputs {
-            Inputs::Customers(p) => p.schema.fields[k].parse(raw),
-            Inputs::Features(_) => match raw {
-                Raw::Null => Ok(f64::NAN),
-                Raw::Text(t) if t.trim().is_empty() => Ok(f64::NAN),
-                Raw::Number(v) if v.is_finite() => Ok(v),
-                Raw::Integer(i) => Ok(i as f64),
-                Raw::Bool(b) => Ok(b as u8 as f64),
-                Raw::Text(t) => t.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                    FieldError::new(
-                        FieldErrorCode::NotANumber,
-                        format!("expected a number, found \"{}\"", crate::schema::value_preview(t)),
-                    )
-                    .received(t)
-                }),
-                _ => Err(FieldError::new(FieldErrorCode::WrongType, "expected a number".into())),
-            },
         }
     }
 
@@ -169,16 +160,7 @@ impl Scorer {
 
     /// Top reasons for one customer (`values` are the validated inputs, for the wording).
     pub fn explain(&self, x: &[f32], values: &[f64], top: usize, scratch: &mut Scratch) -> Explanation {
-        self.explainer.explain(&self.model.forest, x, top, scratch, |k| match &self.model.inputs {
-            Inputs::Customers(p) => p.schema.fields[k].format_value(values[k]),
-            Inputs::Features(_) => {
-                let v = values[k];
-                if v.is_nan() {
-                    "missing".into()
-                } else {
-                    format!("{v}")
-                }
-            }
-        })
+        let fields = &self.gate.schema().fields;
+        self.explainer.explain(&self.model.forest, x, top, scratch, |k| fields[k].format_value(values[k]))
     }
 }

@@ -9,6 +9,7 @@
 //! ```
 //! `error_code` uses MLflow's names, so clients written for `mlflow models serve` read it too.
 
+use crate::ingest::{Location, Problem};
 use crate::schema::FieldError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,21 +43,34 @@ pub struct FieldProblem {
     pub line: Option<u64>,
 }
 
-impl FieldProblem {
-    pub fn from_field_error(field: &str, e: FieldError) -> FieldProblem {
+impl From<&Problem> for FieldProblem {
+    fn from(p: &Problem) -> FieldProblem {
+        let e: &FieldError = &p.error;
+        let message = match (&p.location, p.field.is_empty()) {
+            (Some(l), true) => format!("{l}: {}", e.message),
+            _ => p.message(),
+        };
         FieldProblem {
-            field: field.to_string(),
+            field: p.field.clone(),
             code: serde_json::to_value(e.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
-            message: format!("`{field}`: {}", e.message),
-            expected: e.expected,
+            message,
+            expected: e.expected.clone(),
             min: e.min,
             max: e.max,
-            received: e.received,
-            row: None,
-            line: None,
+            received: e.received.clone(),
+            row: match p.location {
+                Some(Location::Index(i)) => Some(i as usize),
+                _ => None,
+            },
+            line: match p.location {
+                Some(Location::Line(l)) => Some(l),
+                _ => None,
+            },
         }
     }
+}
 
+impl FieldProblem {
     pub fn simple(field: &str, code: &str, message: String) -> FieldProblem {
         FieldProblem {
             field: field.to_string(),

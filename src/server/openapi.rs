@@ -4,7 +4,7 @@
 
 use super::error::{ApiError, FieldProblem};
 use super::routes;
-use crate::model::bundle::Inputs;
+use crate::bundle::Inputs;
 use crate::schema::{Blank, FieldKind};
 use crate::scoring::Scorer;
 use serde_json::{json, Map, Value};

@@ -30,7 +30,6 @@ pub struct ServeConfig {
 /// The model in service.
 pub struct Served {
     pub scorer: Scorer,
-    pub request: super::input::RequestSchema,
     pub loaded_at_ms: u64,
     pub load_seconds: f64,
     /// 1 for the model loaded at start, +1 per successful reload.
@@ -142,12 +141,5 @@ impl AppState {
 pub fn load(uri: &str, tracking: &TrackingUri, generation: u64) -> Result<Served, LoadError> {
     let start = Instant::now();
     let scorer = scoring::load(uri, tracking)?;
-    let request = super::input::RequestSchema::of(&scorer);
-    Ok(Served {
-        scorer,
-        request,
-        loaded_at_ms: crate::ids::now_ms(),
-        load_seconds: start.elapsed().as_secs_f64(),
-        generation,
-    })
+    Ok(Served { scorer, loaded_at_ms: crate::ids::now_ms(), load_seconds: start.elapsed().as_secs_f64(), generation })
 }

@@ -10,11 +10,9 @@
 //! Streams: rows are made in chunks, each from its own seeded stream, so the output is the same
 //! for any thread count and memory stays bounded whatever `--rows` is.
 
-pub mod rng;
-
+use crate::random::Rng;
 use crate::table::writer::{Cell, ColumnType, TableWriter};
-use crate::table::{DataError, Format};
-use rng::Rng;
+use crate::table::{Format, TableError};
 use std::io::Write;
 use std::path::Path;
 
@@ -326,7 +324,7 @@ pub fn write(
     seed: u64,
     threads: usize,
     mut on_progress: impl FnMut(u64),
-) -> Result<SynthSummary, DataError> {
+) -> Result<SynthSummary, TableError> {
     match Format::of(path)? {
         Format::Csv => write_csv(path, rows, seed, threads.max(1), &mut on_progress),
         Format::Parquet => write_parquet(path, rows, seed, &mut on_progress),
@@ -339,8 +337,8 @@ fn write_csv(
     seed: u64,
     threads: usize,
     on_progress: &mut dyn FnMut(u64),
-) -> Result<SynthSummary, DataError> {
-    let io = |source| DataError::Io { path: path.to_path_buf(), source };
+) -> Result<SynthSummary, TableError> {
+    let io = |source| TableError::Io { path: path.to_path_buf(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -353,7 +351,7 @@ fn write_csv(
     let mut churners = 0u64;
     // Workers make chunks w, w+T, w+2T, ...; the writer takes them back in order. Each channel
     // holds at most two chunks, so memory stays bounded.
-    std::thread::scope(|scope| -> Result<(), DataError> {
+    std::thread::scope(|scope| -> Result<(), TableError> {
         let mut receivers = Vec::new();
         for w in 0..threads as u64 {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, u64)>(2);
@@ -391,7 +389,7 @@ fn write_parquet(
     rows: u64,
     seed: u64,
     on_progress: &mut dyn FnMut(u64),
-) -> Result<SynthSummary, DataError> {
+) -> Result<SynthSummary, TableError> {
     let columns: Vec<(String, ColumnType)> = COLUMNS
         .iter()
         .map(|c| {

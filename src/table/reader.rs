@@ -1,6 +1,8 @@
-//! Reading raw rows from CSV and Parquet files in batches, with a location for every row.
+//! Reading raw rows from CSV and Parquet, from files or from bytes in memory (a request body), in
+//! batches, with the location of every row. Nothing here judges a value: that is the ingestion
+//! gate's job (`crate::ingest`).
 
-use super::DataError;
+use super::TableError;
 use crate::schema::Raw;
 use arrow_array::{cast::AsArray, Array, RecordBatch};
 use arrow_schema::DataType;
@@ -17,27 +19,30 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn of(path: &Path) -> Result<Format, DataError> {
+    pub fn of(path: &Path) -> Result<Format, TableError> {
         let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
         match ext.as_deref() {
             Some("csv") | Some("txt") => Ok(Format::Csv),
             Some("parquet") | Some("pq") => Ok(Format::Parquet),
-            _ => Err(DataError::UnsupportedFormat { path: path.to_path_buf() }),
+            _ => Err(TableError::UnsupportedFormat { path: path.to_path_buf() }),
         }
     }
 }
 
-/// Where a row came from, for error messages: a CSV line (the header is line 1) or a Parquet row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a row came from, for messages: a line of CSV text (the header is line 1, counted as an
+/// editor counts them whatever the line endings), a Parquet row (from 1), or the index of a
+/// record in a JSON array or an MLflow request (from 0, as the client numbered them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Location {
     Line(u64),
     Row(u64),
+    Index(u64),
 }
 
 impl Location {
     pub fn number(&self) -> u64 {
         match self {
-            Location::Line(n) | Location::Row(n) => *n,
+            Location::Line(n) | Location::Row(n) | Location::Index(n) => *n,
         }
     }
 }
@@ -46,7 +51,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Line(n) => write!(f, "line {n}"),
-            Location::Row(n) => write!(f, "row {n}"),
+            Location::Row(n) | Location::Index(n) => write!(f, "row {n}"),
         }
     }
 }
@@ -68,8 +73,45 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Turns every line ending (CRLF, or a lone CR) into LF before the CSV parser sees it. The csv
+/// crate counts lines by LF only and, with CRLF endings, reports each record's line one too low
+/// (BurntSushi/rust-csv#395); the IBM file is CRLF. Values lose nothing a customer field holds.
+struct LfOnly<R> {
+    inner: R,
+    /// A CR ended the previous read: a LF starting this one belongs to it.
+    after_cr: bool,
+}
+
+impl<R: Read> Read for LfOnly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut out = 0;
+            for i in 0..n {
+                let b = buf[i];
+                if b == b'\n' && self.after_cr {
+                    self.after_cr = false;
+                    continue;
+                }
+                self.after_cr = b == b'\r';
+                buf[out] = if b == b'\r' { b'\n' } else { b };
+                out += 1;
+            }
+            // A read that held only the LF of a CRLF must not look like the end of the input.
+            if out > 0 {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+type CsvSource = LfOnly<HashingReader<Box<dyn Read + Send>>>;
+
 enum Inner {
-    Csv(csv::Reader<HashingReader<BufReader<File>>>),
+    Csv(csv::Reader<CsvSource>),
     Parquet { reader: ParquetRecordBatchReader, next_row: u64, hash: String },
 }
 
@@ -126,6 +168,15 @@ pub enum BatchCells<'a> {
 }
 
 impl BatchCells<'_> {
+    /// How many cells a CSV line holds (a Parquet row always holds every column).
+    #[inline]
+    pub fn width(&self, row: usize) -> Option<usize> {
+        match self {
+            BatchCells::Csv(records) => Some(records[row].len()),
+            BatchCells::Arrow(_) => None,
+        }
+    }
+
     #[inline]
     pub fn get(&self, row: usize, col: usize) -> Raw<'_> {
         match self {
@@ -215,40 +266,50 @@ impl<'a> ArrowColumn<'a> {
 
 impl TableReader {
     /// Opens a table and hashes its bytes while reading (see `finish_hash`).
-    pub fn open(path: &Path) -> Result<TableReader, DataError> {
+    pub fn open(path: &Path) -> Result<TableReader, TableError> {
         TableReader::open_with(path, true)
     }
 
     /// Opens a table without hashing it.
-    pub fn open_unhashed(path: &Path) -> Result<TableReader, DataError> {
+    pub fn open_unhashed(path: &Path) -> Result<TableReader, TableError> {
         TableReader::open_with(path, false)
     }
 
-    fn open_with(path: &Path, hash: bool) -> Result<TableReader, DataError> {
-        let io = |source| DataError::Io { path: path.to_path_buf(), source };
+    /// CSV text held in memory (a request body), read with the same rules as a file.
+    pub fn csv_bytes(bytes: bytes::Bytes, name: &str) -> Result<TableReader, TableError> {
+        TableReader::csv(Box::new(std::io::Cursor::new(bytes)), Path::new(name), false)
+    }
+
+    fn csv(source: Box<dyn Read + Send>, path: &Path, hash: bool) -> Result<TableReader, TableError> {
+        let hashing = HashingReader { inner: source, hasher: hash.then(Sha256::new) };
+        // Flexible: a line with the wrong number of fields is the gate's finding about that row
+        // (a refused row), not the end of the file.
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(LfOnly { inner: hashing, after_cr: false });
+        let headers = reader.headers().map_err(|e| TableError::from_csv(path, e))?;
+        let columns: Vec<String> = headers.iter().map(str::to_string).collect();
+        if columns.is_empty() || (columns.len() == 1 && columns[0].trim_start_matches('\u{feff}').trim().is_empty()) {
+            return Err(TableError::Empty { path: path.to_path_buf(), detail: "no header line".into() });
+        }
+        Ok(TableReader { path: path.to_path_buf(), columns, inner: Inner::Csv(reader) })
+    }
+
+    fn open_with(path: &Path, hash: bool) -> Result<TableReader, TableError> {
+        let io = |source| TableError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
         match Format::of(path)? {
-            Format::Csv => {
-                let hashing =
-                    HashingReader { inner: BufReader::with_capacity(1 << 20, file), hasher: hash.then(Sha256::new) };
-                let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(hashing);
-                let headers = reader.headers().map_err(|e| DataError::from_csv(path, e))?;
-                let columns: Vec<String> =
-                    headers.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_string()).collect();
-                if columns.is_empty() || (columns.len() == 1 && columns[0].is_empty()) {
-                    return Err(DataError::Empty { path: path.to_path_buf(), detail: "no header line".into() });
-                }
-                Ok(TableReader { path: path.to_path_buf(), columns, inner: Inner::Csv(reader) })
-            }
+            Format::Csv => TableReader::csv(Box::new(BufReader::with_capacity(1 << 20, file)), path, hash),
             Format::Parquet => {
                 let hash = if hash { sha256_file(path).map_err(io)? } else { String::new() };
                 let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| DataError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
+                    .map_err(|e| TableError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
                 let columns = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
                 let reader = builder
                     .with_batch_size(8192)
                     .build()
-                    .map_err(|e| DataError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
+                    .map_err(|e| TableError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
                 Ok(TableReader {
                     path: path.to_path_buf(),
                     columns,
@@ -262,12 +323,13 @@ impl TableReader {
         &self.path
     }
 
+    /// The header's names as written (the gate trims them and a byte-order mark).
     pub fn columns(&self) -> &[String] {
         &self.columns
     }
 
     /// Reads up to `max` rows into `batch` (reusing its buffers); returns false at the end.
-    pub fn read_batch(&mut self, max: usize, batch: &mut RawBatch) -> Result<bool, DataError> {
+    pub fn read_batch(&mut self, max: usize, batch: &mut RawBatch) -> Result<bool, TableError> {
         match &mut self.inner {
             Inner::Csv(reader) => {
                 if !matches!(batch, RawBatch::Csv { .. }) {
@@ -278,7 +340,7 @@ impl TableReader {
                 lines.clear();
                 let mut n = 0;
                 while n < max {
-                    let more = reader.read_record(&mut records[n]).map_err(|e| DataError::from_csv(&self.path, e))?;
+                    let more = reader.read_record(&mut records[n]).map_err(|e| TableError::from_csv(&self.path, e))?;
                     if !more {
                         break;
                     }
@@ -298,7 +360,7 @@ impl TableReader {
             }
             Inner::Parquet { reader, next_row, .. } => match reader.next() {
                 None => Ok(false),
-                Some(Err(e)) => Err(DataError::Parquet { path: self.path.clone(), message: e.to_string() }),
+                Some(Err(e)) => Err(TableError::Parquet { path: self.path.clone(), message: e.to_string() }),
                 Some(Ok(rb)) => {
                     let n = rb.num_rows() as u64;
                     *batch = RawBatch::Arrow { batch: rb, first_row: *next_row };
@@ -313,7 +375,7 @@ impl TableReader {
     pub fn finish_hash(self) -> String {
         match self.inner {
             Inner::Csv(reader) => {
-                let mut h = reader.into_inner();
+                let mut h = reader.into_inner().inner;
                 let Some(mut hasher) = h.hasher.take() else { return String::new() };
                 // Whatever the CSV reader had not pulled yet still belongs to the file.
                 let mut rest = Vec::new();

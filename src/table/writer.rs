@@ -1,6 +1,6 @@
 //! Writing tables row by row to CSV or Parquet with bounded memory.
 
-use super::{DataError, Format};
+use super::{Format, TableError};
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field as ArrowField, Schema as ArrowSchema};
@@ -51,8 +51,8 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
-    pub fn create(path: &Path, columns: &[(String, ColumnType)]) -> Result<TableWriter, DataError> {
-        let io = |source| DataError::Io { path: path.to_path_buf(), source };
+    pub fn create(path: &Path, columns: &[(String, ColumnType)]) -> Result<TableWriter, TableError> {
+        let io = |source| TableError::Io { path: path.to_path_buf(), source };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
@@ -78,7 +78,7 @@ impl TableWriter {
                 let schema = Arc::new(ArrowSchema::new(fields));
                 let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
                 let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-                    .map_err(|e| DataError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
+                    .map_err(|e| TableError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
                 let builders = columns
                     .iter()
                     .map(|(_, t)| match t {
@@ -93,7 +93,7 @@ impl TableWriter {
         Ok(TableWriter { path: path.to_path_buf(), sink, text_buf: String::new(), ryu_buf: ryu::Buffer::new() })
     }
 
-    pub fn write_row(&mut self, cells: &[Cell]) -> Result<(), DataError> {
+    pub fn write_row(&mut self, cells: &[Cell]) -> Result<(), TableError> {
         match &mut self.sink {
             Sink::Csv(w) => {
                 for c in cells {
@@ -143,7 +143,7 @@ impl TableWriter {
         }
     }
 
-    fn flush_parquet(&mut self) -> Result<(), DataError> {
+    fn flush_parquet(&mut self) -> Result<(), TableError> {
         if let Sink::Parquet { writer, builders, schema, rows } = &mut self.sink {
             if *rows == 0 {
                 return Ok(());
@@ -157,29 +157,31 @@ impl TableWriter {
                 })
                 .collect();
             let batch = RecordBatch::try_new(schema.clone(), arrays)
-                .map_err(|e| DataError::Parquet { path: self.path.clone(), message: e.to_string() })?;
-            writer.write(&batch).map_err(|e| DataError::Parquet { path: self.path.clone(), message: e.to_string() })?;
+                .map_err(|e| TableError::Parquet { path: self.path.clone(), message: e.to_string() })?;
+            writer
+                .write(&batch)
+                .map_err(|e| TableError::Parquet { path: self.path.clone(), message: e.to_string() })?;
             *rows = 0;
         }
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<(), DataError> {
+    pub fn finish(mut self) -> Result<(), TableError> {
         self.flush_parquet()?;
         match self.sink {
-            Sink::Csv(mut w) => w.flush().map_err(|source| DataError::Io { path: self.path.clone(), source }),
+            Sink::Csv(mut w) => w.flush().map_err(|source| TableError::Io { path: self.path.clone(), source }),
             Sink::Parquet { writer, .. } => writer
                 .close()
                 .map(|_| ())
-                .map_err(|e| DataError::Parquet { path: self.path.clone(), message: e.to_string() }),
+                .map_err(|e| TableError::Parquet { path: self.path.clone(), message: e.to_string() }),
         }
     }
 }
 
-fn csv_err(path: &Path, e: csv::Error) -> DataError {
+fn csv_err(path: &Path, e: csv::Error) -> TableError {
     match e.into_kind() {
-        csv::ErrorKind::Io(source) => DataError::Io { path: path.to_path_buf(), source },
-        other => DataError::Malformed { path: path.to_path_buf(), message: format!("{other:?}") },
+        csv::ErrorKind::Io(source) => TableError::Io { path: path.to_path_buf(), source },
+        other => TableError::Malformed { path: path.to_path_buf(), message: format!("{other:?}") },
     }
 }
 
@@ -205,7 +207,7 @@ mod tests {
 
     #[test]
     fn f32_text_reads_back_exactly_and_is_as_short_as_display() {
-        let mut rng = crate::synth::rng::Rng::new(7);
+        let mut rng = crate::random::Rng::new(7);
         let mut values =
             vec![0.0f32, -0.0, 1.0, 0.5, 1e-7, 3.5e-5, 123456.0, 1e20, f32::NAN, f32::INFINITY, f32::MIN_POSITIVE];
         values.extend((0..20_000).map(|_| rng.uniform() as f32));

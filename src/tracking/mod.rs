@@ -13,7 +13,7 @@ pub mod record;
 pub mod rest;
 pub mod uri;
 
-use crate::model::bundle::RunInfo;
+use crate::bundle::RunInfo;
 use std::path::{Path, PathBuf};
 
 pub use uri::{resolve, ModelUri, Resolved};

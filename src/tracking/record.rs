@@ -1,8 +1,8 @@
 //! What a tracked run holds, read off a model bundle.
 
 use super::{LogOptions, Metric, TrackingError};
-use crate::model::bundle::{Evaluation, Metadata, RunInfo, CHURN_DIR, MODEL_FILE};
-use crate::model::mlmodel;
+use crate::bundle::mlmodel;
+use crate::bundle::{Evaluation, Metadata, RunInfo, CHURN_DIR, MODEL_FILE};
 use std::path::{Path, PathBuf};
 
 pub struct RunRecord {

@@ -16,6 +16,8 @@ mod params;
 #[cfg(feature = "train")]
 mod procedure;
 #[cfg(feature = "train")]
+pub mod service;
+#[cfg(feature = "train")]
 pub mod xgboost;
 #[cfg(feature = "train")]
 pub mod xgboost_library;
@@ -23,3 +25,5 @@ pub mod xgboost_library;
 pub use params::{BoostParams, TrialResult};
 #[cfg(feature = "train")]
 pub use procedure::{cross_validate, train, CvReport, TrainError, TrainOptions, Trained};
+#[cfg(feature = "train")]
+pub use service::{evaluate, train_bundle, TrainRequest, TrainedBundle};

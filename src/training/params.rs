@@ -1,6 +1,7 @@
 //! XGBoost tree parameters: the measured default and the bounded tuning space.
 
-use crate::synth::rng::Rng;
+use crate::bundle::{Params, Trial};
+use crate::random::Rng;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +96,21 @@ impl BoostParams {
         Ok(self)
     }
 
+    /// The parameters as the bundle records them (XGBoost's names, in this order).
+    pub fn to_params(&self) -> Params {
+        self.xgboost_pairs()
+            .into_iter()
+            .map(|(k, v)| {
+                let value = match (v.parse::<i64>(), v.parse::<f64>()) {
+                    (Ok(i), _) => serde_json::Value::from(i),
+                    (_, Ok(f)) => serde_json::Value::from(f),
+                    _ => serde_json::Value::String(v),
+                };
+                (k, value)
+            })
+            .collect()
+    }
+
     /// Parameter name/value pairs as XGBoost reads them.
     pub fn xgboost_pairs(&self) -> Vec<(String, String)> {
         vec![
@@ -121,6 +137,19 @@ pub struct TrialResult {
     /// Mean of the folds' early-stopped round counts: the final model's rounds if chosen.
     pub rounds: usize,
     pub fold_rounds: Vec<usize>,
+}
+
+impl TrialResult {
+    /// The trial as the bundle records it.
+    pub fn to_trial(&self) -> Trial {
+        Trial {
+            params: self.params.to_params(),
+            cv_log_loss: self.cv_log_loss,
+            cv_roc_auc: self.cv_roc_auc,
+            rounds: self.rounds,
+            fold_rounds: self.fold_rounds.clone(),
+        }
+    }
 }
 
 fn one() -> f64 {

@@ -2,11 +2,11 @@ use super::{BoostParams, TrialResult};
 use crate::evaluation::metrics::{self, MeanStd, Metrics};
 use crate::evaluation::{split, threshold, ThresholdPolicy};
 use crate::features::Pipeline;
-use crate::model::forest::Forest;
+use crate::forest::Forest;
+use crate::ingest::Dataset;
 use crate::parallel;
 use crate::progress::{Progress, Silent};
-use crate::synth::rng::Rng;
-use crate::table::Dataset;
+use crate::random::Rng;
 use crate::training::xgboost::{self, Curves, FitOptions, Matrix, XgbError};
 use serde::Serialize;
 use std::time::Instant;
@@ -45,10 +45,16 @@ impl Default for TrainOptions {
 pub enum TrainError {
     #[error(transparent)]
     Xgb(#[from] XgbError),
+    #[error(transparent)]
+    Data(#[from] crate::ingest::DataError),
     #[error("cannot train on {0}")]
-    Data(String),
+    Untrainable(String),
+    #[error("{0}")]
+    Settings(String),
     #[error("the trained model could not be read back: {0}")]
-    ReadBack(#[from] crate::model::forest::ForestError),
+    ReadBack(#[from] crate::forest::ForestError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
 }
 
 pub struct Trained {
@@ -94,7 +100,7 @@ fn check_trainable(data: &Dataset, folds: usize) -> Result<(), TrainError> {
     let neg = data.len() - pos;
     let target = &data.schema.target;
     if pos < folds || neg < folds {
-        return Err(TrainError::Data(format!(
+        return Err(TrainError::Untrainable(format!(
             "{}: {} rows with {pos} \"{}\" and {neg} \"{}\"; both labels need at least {folds} rows",
             data.source.path,
             data.len(),

@@ -332,7 +332,7 @@ async fn foreign_models_and_model_columns() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(
         d.path().join("model.json"),
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/model/testdata/tiny_model.json")),
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/forest/testdata/tiny_model.json")),
     )
     .unwrap();
     let mut cfg = config(None);

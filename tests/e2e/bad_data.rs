@@ -168,7 +168,7 @@ fn a_custom_schema_trains_another_table() {
         "--folds",
         "3",
     ]);
-    let model = churn::model::open(&out).unwrap();
+    let model = churn::bundle::open(&out).unwrap();
     assert_eq!(model.pipeline().unwrap().schema.name, "plans");
     let body_bad = body.replacen("basic", "gold", 1);
     let bad = file(d.path(), "bad.csv", &body_bad);

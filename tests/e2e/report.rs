@@ -65,7 +65,7 @@ fn a_model_without_churn_evaluation_gets_a_clear_message() {
     let d = tmp();
     let dir = d.path().join("foreign");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("model.json"), include_str!("../../src/model/testdata/tiny_model.json")).unwrap();
+    std::fs::write(dir.join("model.json"), include_str!("../../src/forest/testdata/tiny_model.json")).unwrap();
     let (ok, _, err) = run(&["report", "--model", s(&dir)]);
     assert!(!ok && err.contains("not trained by churn"), "{err}");
 }

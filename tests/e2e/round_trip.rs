@@ -3,8 +3,8 @@
 
 use crate::support::*;
 use churn::features::Pipeline;
+use churn::ingest::Dataset;
 use churn::schema::Schema;
-use churn::table::Dataset;
 use churn::training::xgboost;
 use churn::training::{train, BoostParams, TrainOptions};
 
@@ -24,7 +24,7 @@ fn check(params: BoostParams, rows: u64) {
     std::fs::write(dir.join("model.ubj"), &trained.model_ubj).unwrap();
     std::fs::create_dir_all(dir.join("churn")).unwrap();
     std::fs::write(dir.join("churn/pipeline.json"), serde_json::to_string(&trained.pipeline).unwrap()).unwrap();
-    let model = churn::model::open(&dir).unwrap();
+    let model = churn::bundle::open(&dir).unwrap();
     let pipeline: &Pipeline = model.pipeline().unwrap();
     let x = pipeline.encode_rows(&data.values);
     let m = pipeline.n_features();
@@ -37,7 +37,7 @@ fn check(params: BoostParams, rows: u64) {
 
     let theirs = xgboost::contributions(&booster, &x, n).unwrap();
     let mut ours = vec![0f32; n * (m + 1)];
-    let mut scratch = churn::model::shap::Scratch::default();
+    let mut scratch = churn::forest::shap::Scratch::default();
     for (row, out) in x.chunks(m).zip(ours.chunks_mut(m + 1)) {
         model.forest.contributions(row, out, &mut scratch);
     }

@@ -316,7 +316,7 @@ fn invocations_speaks_mlflow() {
     missing.as_object_mut().unwrap().remove("tenure");
     let (st, v) = post_json(&s, "/invocations", &json!({"dataframe_records": [missing]}));
     assert_eq!(st, 400);
-    assert!(v["message"].as_str().unwrap().contains("Model is missing inputs ['tenure']"), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("`tenure`: required field is missing"), "{v}");
     let (st, _, _) = call("POST", &s.url("/invocations"), Some("text/plain"), b"x", &[]);
     assert_eq!(st, 415);
 }

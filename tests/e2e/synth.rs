@@ -1,6 +1,6 @@
 use crate::support::*;
+use churn::ingest::Dataset;
 use churn::schema::Schema;
-use churn::table::Dataset;
 
 /// The header line of the published IBM Telco file.
 const IBM_HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,Churn";

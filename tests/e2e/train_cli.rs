@@ -32,7 +32,7 @@ fn profit_threshold_is_used_when_costs_are_given() {
         "--customer-value",
         "500",
     ]);
-    let t = |p: &std::path::Path| churn::model::open(p).unwrap().threshold();
+    let t = |p: &std::path::Path| churn::bundle::open(p).unwrap().threshold();
     assert!(t(&cheap) < t(&dear), "cheap offers reach more customers: {} vs {}", t(&cheap), t(&dear));
     let (ok, _, err) = run(&["train", "--data", s(&data), "--output", s(&cheap), "--offer-cost", "5"]);
     assert!(!ok && err.contains("--customer-value"), "{err}");

@@ -212,6 +212,6 @@ fn server_round_trip_failure_and_retry() {
     assert!(!ok && err.contains("run 0123456789abcdef not found") && err.contains("churn-tests"), "{err}");
     // ... and the upload then works against the live server.
     run_ok(&["track", "--model", s(&bundle), "--tracking-uri", &server.url, "--experiment", "retried"]);
-    let model = churn::model::open(&bundle).unwrap();
+    let model = churn::bundle::open(&bundle).unwrap();
     assert_eq!(model.metadata.unwrap().run.unwrap().experiment_name, "retried");
 }

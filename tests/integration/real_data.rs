@@ -2,8 +2,8 @@
 //! bundle trained on it, the quality bar, and the synthetic generator's calibration against it.
 
 use crate::support::*;
+use churn::ingest::Dataset;
 use churn::schema::Schema;
-use churn::table::Dataset;
 
 #[test]
 fn train_writes_a_complete_bundle_on_the_real_file() {
@@ -28,7 +28,7 @@ fn train_writes_a_complete_bundle_on_the_real_file() {
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
-    let model = churn::model::open(&out).unwrap();
+    let model = churn::bundle::open(&out).unwrap();
     let meta = model.metadata.as_ref().unwrap();
     assert_eq!(meta.data.rows, 7043);
     assert_eq!(meta.data.sha256, "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a");

@@ -110,7 +110,7 @@ pub struct Version {
 pub async fn version(State(st): State<Arc<AppState>>) -> Json<Version> {
     Json(Version {
         churn: env!("CARGO_PKG_VERSION").into(),
-        mlflow_protocol: crate::model::mlmodel::MLFLOW_VERSION.into(),
+        mlflow_protocol: crate::bundle::mlmodel::MLFLOW_VERSION.into(),
         model_xgboost: st.model.load().scorer.model.forest.xgboost_version.clone(),
     })
 }

@@ -1,7 +1,7 @@
 //! `GET /model`: the model card (what the UI shows, and the input schema its form is built
 //! from), and the training report written into the bundle.
 
-use crate::model::bundle::Inputs;
+use crate::bundle::Inputs;
 use crate::schema::{Blank, FieldKind};
 use crate::server::error::ApiError;
 use crate::server::routes::health::ModelStatus;

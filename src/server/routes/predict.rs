@@ -2,10 +2,11 @@
 //! answers the churn probability, the label at the model's threshold, the risk decile and band,
 //! and the top reasons (exact TreeSHAP, summed back onto the raw fields).
 
-use crate::model::reasons::{Explanation, Scratch};
+use crate::forest::reasons::{Explanation, Scratch};
+use crate::ingest::{body, Location, Row};
 use crate::scoring::{Score, Scorer};
 use crate::server::error::{ApiError, FieldProblem};
-use crate::server::input::{self, Customer, Media};
+use crate::server::input::{self, Media};
 use crate::server::state::{AppState, Served};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -122,7 +123,7 @@ pub struct BatchDoc {
 pub(crate) fn score_customers<'a>(
     st: &AppState,
     served: &'a Served,
-    customers: &[Customer],
+    customers: &[Row],
     explain: bool,
     top: usize,
     with_line: bool,
@@ -130,7 +131,7 @@ pub(crate) fn score_customers<'a>(
     let scorer: &Scorer = &served.scorer;
     let mut x = vec![0f32; scorer.n_features()];
     let mut scratch = Scratch::default();
-    let id_key = scorer.id_column().unwrap_or("customerID");
+    let id_key = scorer.id_column().unwrap_or("id");
     let threshold = scorer.threshold();
     let mut out = Vec::with_capacity(customers.len());
     for c in customers {
@@ -145,7 +146,10 @@ pub(crate) fn score_customers<'a>(
             label: scorer.label_text(score.churn),
             threshold,
             explanation,
-            line: if with_line { c.line } else { None },
+            line: match (with_line, c.location) {
+                (true, Some(Location::Line(l))) => Some(l),
+                _ => None,
+            },
         });
     }
     if let (Some(profile), Some(_)) = (scorer.model.profile.as_ref(), scorer.model.pipeline()) {
@@ -170,7 +174,7 @@ fn wants_csv(headers: &HeaderMap) -> bool {
 
 fn csv_response(scorer: &Scorer, preds: &[Prediction], problems: &[FieldProblem], top: usize) -> Response {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let id_key = scorer.id_column().unwrap_or("customerID");
+    let id_key = scorer.id_column().unwrap_or("id");
     let mut header = vec![
         id_key.to_string(),
         "line".into(),
@@ -278,11 +282,12 @@ pub async fn predict(
     let served = st.model.load_full();
     let explain = q.explain.unwrap_or(true);
     let top = q.reasons.unwrap_or(st.config.default_reasons).min(50);
-    let inputs = input::Inputs::new(&served.scorer, &served.request);
+    let gate = served.scorer.gate();
+    let refused = |e| input::body_error(e, StatusCode::UNPROCESSABLE_ENTITY);
     match media {
         Media::Json => {
-            let (customers, is_array) =
-                inputs.json_customers(&bytes, st.config.max_batch_rows, StatusCode::UNPROCESSABLE_ENTITY)?;
+            let body::JsonCustomers { rows: customers, is_array } =
+                body::json(gate, &bytes, st.config.max_batch_rows).map_err(refused)?;
             let preds = score_customers(&st, &served, &customers, explain, top, false);
             if is_array {
                 Ok(json_response(&serde_json::json!({
@@ -296,7 +301,8 @@ pub async fn predict(
             }
         }
         Media::Csv => {
-            let (customers, problems) = inputs.from_csv(&bytes, st.config.max_batch_rows)?;
+            let (customers, problems) = body::csv(gate, bytes, st.config.max_batch_rows).map_err(refused)?;
+            let problems: Vec<FieldProblem> = problems.iter().map(FieldProblem::from).collect();
             let preds = score_customers(&st, &served, &customers, explain, top, true);
             if wants_csv(&headers) {
                 return Ok(csv_response(&served.scorer, &preds, &problems, if explain { top.min(3) } else { 0 }));

@@ -4,13 +4,14 @@
 //! `churn/`). A folder holding only an MLflow xgboost model (e.g. logged by Python) loads too:
 //! its inputs are then the model's own feature columns.
 
-use super::forest::{Forest, ForestError};
-use super::mlmodel::{self, MlModel};
+pub mod mlmodel;
+
 use crate::drift::Profile;
 use crate::evaluation::{HeldOut, LearningCurves, Metrics, ThresholdPolicy};
 use crate::features::{Pipeline, PipelineError};
-use crate::table::Warning;
-use crate::training::{BoostParams, TrialResult};
+use crate::forest::{Forest, ForestError};
+use crate::ingest::Warning;
+use mlmodel::MlModel;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,8 @@ pub struct Metadata {
     pub created_ms: u64,
     pub threshold: f64,
     pub policy: ThresholdPolicy,
-    pub params: BoostParams,
+    /// The chosen booster parameters, by XGBoost's names (training owns their meaning).
+    pub params: Params,
     pub xgboost_params: BTreeMap<String, String>,
     pub rounds: usize,
     pub xgboost_version: String,
@@ -67,7 +69,7 @@ pub struct Evaluation {
     pub held_out: HeldOut,
     /// Out-of-fold predictions of the chosen parameters on the training rows.
     pub cross_validated: Metrics,
-    pub tuning: Vec<TrialResult>,
+    pub tuning: Vec<Trial>,
     pub chosen_trial: usize,
     #[serde(default)]
     pub curves: LearningCurves,
@@ -84,6 +86,21 @@ pub struct Evaluation {
     /// Held-out probabilities in 20 equal bins, per true class.
     #[serde(default)]
     pub score_histogram: ScoreHistogram,
+}
+
+/// Parameters by name, in the order training lists them.
+pub type Params = indexmap::IndexMap<String, serde_json::Value>;
+
+/// One parameter set's cross-validated score during tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    pub params: Params,
+    pub cv_log_loss: f64,
+    pub cv_roc_auc: f64,
+    /// Mean of the folds' early-stopped round counts: the final model's rounds if chosen.
+    pub rounds: usize,
+    #[serde(default)]
+    pub fold_rounds: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -116,13 +133,17 @@ pub struct Example {
 }
 
 impl Example {
-    pub fn new(title: &str, probability: f64, schema: &crate::schema::Schema, id: &str, values: &[f64]) -> Example {
+    pub fn new(
+        title: &str,
+        probability: f64,
+        schema: &crate::schema::Schema,
+        id: Option<&str>,
+        values: &[f64],
+    ) -> Example {
         use crate::schema::FieldKind;
         let mut customer = serde_json::Map::new();
-        if let Some(col) = &schema.id {
-            if !id.is_empty() {
-                customer.insert(col.clone(), id.into());
-            }
+        if let (Some(col), Some(id)) = (&schema.id, id) {
+            customer.insert(col.clone(), id.into());
         }
         for (f, &v) in schema.fields.iter().zip(values) {
             let value = if v.is_nan() {

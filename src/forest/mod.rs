@@ -6,9 +6,12 @@
 //! stump forests are folded into step functions (see `additive`). Tests compare both with
 //! XGBoost's predictions and contributions on the same rows.
 
-use super::additive::{Additive, Part, Stump};
-use super::shap;
-use super::ubjson;
+mod additive;
+pub mod reasons;
+pub mod shap;
+pub mod ubjson;
+
+use additive::{Additive, Part, Stump};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]

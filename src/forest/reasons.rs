@@ -6,9 +6,8 @@
 //! to the contributions (the sigmoid's secant slope between the two margins), so the points add
 //! up exactly to the difference and keep each contribution's sign.
 
-use super::bundle::{Inputs, LoadedModel};
-use super::forest::{sigmoid, Forest};
-use super::shap;
+use super::{shap, sigmoid, Forest};
+use crate::features::Pipeline;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,19 +55,18 @@ pub struct Explainer {
 }
 
 impl Explainer {
-    pub fn new(model: &LoadedModel) -> Explainer {
-        match &model.inputs {
-            Inputs::Customers(p) => Explainer {
-                groups: p.features_of_field(),
-                names: p.schema.fields.iter().map(|f| f.name.clone()).collect(),
-                labels: p.schema.fields.iter().map(|f| f.display_label().to_string()).collect(),
-            },
-            Inputs::Features(names) => Explainer {
-                groups: (0..names.len()).map(|j| vec![j]).collect(),
-                names: names.clone(),
-                labels: names.clone(),
-            },
+    /// Reasons by raw field: each field's model columns (its indicators) summed.
+    pub fn for_pipeline(p: &Pipeline) -> Explainer {
+        Explainer {
+            groups: p.features_of_field(),
+            names: p.schema.fields.iter().map(|f| f.name.clone()).collect(),
+            labels: p.schema.fields.iter().map(|f| f.display_label().to_string()).collect(),
         }
+    }
+
+    /// Reasons by model column, for a model without churn's pipeline.
+    pub fn for_columns(names: &[String]) -> Explainer {
+        Explainer { groups: (0..names.len()).map(|j| vec![j]).collect(), names: names.to_vec(), labels: names.to_vec() }
     }
 
     /// Mean |SHAP| (log-odds) per field over many rows of model inputs, by field label.

@@ -2,7 +2,7 @@
 //! XGBoost's own `TreeShap` step for step and in float32, so the per-customer reasons are the
 //! contributions XGBoost's `pred_contribs` gives, not an approximation of them.
 
-use super::forest::Tree;
+use super::Tree;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PathElement {

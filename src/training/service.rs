@@ -1,0 +1,179 @@
+//! Training as a library service: a labelled table in, a model bundle on disk out
+//! ([`train_bundle`]), and the same procedure cross-validated ([`evaluate`]). The command line,
+//! the demo and the tests call these; reports and MLflow tracking sit on top of the bundle.
+//!
+//! `train_bundle`: load and validate (the ingestion gate); split off a stratified held-out part;
+//! fit the pipeline, tune and fit XGBoost, choose the threshold (`procedure::train`); score the
+//! held-out part with the served scorer; compute importance and the training profile; write the
+//! bundle atomically (a crash leaves the previous bundle or none, never half of one).
+
+use super::procedure::{self, CvReport, TrainError, TrainOptions};
+use crate::bundle::{self, BundleParts, DataInfo, Evaluation, Metadata};
+use crate::drift::Profile;
+use crate::evaluation::{split, tables, HeldOut, LearningCurves};
+use crate::forest::reasons::Explainer;
+use crate::ingest::{Dataset, Warning};
+use crate::progress::Progress;
+use crate::random::Rng;
+use crate::schema::Schema;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to train on, and where the bundle goes.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    pub data: PathBuf,
+    pub schema: Schema,
+    pub output: PathBuf,
+    /// The model's name (shown by the server and the UI).
+    pub name: String,
+    /// Share of rows held out for the reported metrics.
+    pub test_fraction: f64,
+    pub options: TrainOptions,
+}
+
+/// A bundle written, and what a caller reports about it.
+#[derive(Debug, Clone)]
+pub struct TrainedBundle {
+    pub dir: PathBuf,
+    pub metadata: Metadata,
+    pub evaluation: Evaluation,
+    pub warnings: Vec<Warning>,
+    pub trials: usize,
+    /// The training settings a tracked run records as params.
+    pub settings: Vec<(String, String)>,
+}
+
+/// Trains on `req.data` and writes the bundle to `req.output`.
+pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<TrainedBundle, TrainError> {
+    if !(0.05..=0.5).contains(&req.test_fraction) {
+        return Err(TrainError::Settings("the held-out share (--test-fraction) must be between 0.05 and 0.5".into()));
+    }
+    let total = Instant::now();
+    let mut seconds = BTreeMap::new();
+    let t = Instant::now();
+    let data = Dataset::load(&req.data, &req.schema)?;
+    seconds.insert("load".to_string(), t.elapsed().as_secs_f64());
+
+    let opts = &req.options;
+    let (train_rows, test_rows) = split::train_test(&data.labels, req.test_fraction, &mut Rng::stream(opts.seed, 3));
+    let train_part = data.subset(&train_rows);
+    let test_part = data.subset(&test_rows);
+    let trained = procedure::train(&train_part, opts, Some(&test_part), progress)?;
+    seconds.insert("tuning".to_string(), trained.tuning_seconds);
+    seconds.insert("fit".to_string(), trained.fit_seconds);
+
+    let t = Instant::now();
+    let probs = trained.score(&test_part);
+    let x = trained.pipeline.encode_rows(&test_part.values);
+    let evaluation = Evaluation {
+        held_out: HeldOut::compute(&test_part.labels, &probs, trained.threshold, &opts.policy),
+        cross_validated: trained.oof_metrics(),
+        tuning: trained.trials.iter().map(|t| t.to_trial()).collect(),
+        chosen_trial: trained.chosen_trial,
+        curves: LearningCurves {
+            train_log_loss: trained.curves.train.clone(),
+            held_out_log_loss: trained.curves.valid.clone(),
+        },
+        risk_cuts: tables::risk_cuts(&probs),
+        examples: examples(&test_part, &probs),
+        importance: Explainer::for_pipeline(&trained.pipeline).importance(&trained.forest, &x),
+        score_histogram: bundle::ScoreHistogram::of(&test_part.labels, &probs, 20),
+    };
+    let profile = Profile::fit(&req.schema, &train_part.values);
+    seconds.insert("evaluate".to_string(), t.elapsed().as_secs_f64());
+    let created = jiff::Timestamp::now();
+    let mut metadata = Metadata {
+        name: req.name.clone(),
+        churn_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_utc: created.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        created_ms: created.as_millisecond() as u64,
+        threshold: trained.threshold,
+        policy: opts.policy,
+        params: trained.params.to_params(),
+        xgboost_params: trained.xgboost_params.iter().cloned().collect(),
+        rounds: trained.rounds,
+        xgboost_version: crate::bundle::mlmodel::XGBOOST_VERSION.to_string(),
+        features: trained.pipeline.n_features(),
+        data: DataInfo {
+            path: req.data.display().to_string(),
+            sha256: data.source.sha256.clone(),
+            rows: data.len(),
+            train_rows: train_part.len(),
+            held_out_rows: test_part.len(),
+            positive_rate: data.positive_rate(),
+            warnings: data.warnings.clone(),
+        },
+        run: None,
+        seconds: BTreeMap::new(),
+    };
+    let example_rows: Vec<Vec<f32>> = (0..2.min(test_part.len()))
+        .map(|i| {
+            let mut row = vec![0f32; trained.pipeline.n_features()];
+            trained.pipeline.encode(test_part.row(i), &mut row);
+            row
+        })
+        .collect();
+    seconds.insert("total".to_string(), total.elapsed().as_secs_f64());
+    metadata.seconds = seconds;
+    bundle::write(
+        &req.output,
+        &BundleParts {
+            model_ubj: &trained.model_ubj,
+            pipeline: &trained.pipeline,
+            metadata: &metadata,
+            evaluation: &evaluation,
+            profile: &profile,
+            example_rows: &example_rows,
+        },
+    )?;
+    let settings = vec![
+        ("trials".to_string(), opts.trials.to_string()),
+        ("tuning_folds".to_string(), opts.folds.to_string()),
+        ("test_fraction".to_string(), req.test_fraction.to_string()),
+        ("early_stopping_rounds".to_string(), opts.early_stopping.to_string()),
+        ("max_rounds".to_string(), opts.max_rounds.to_string()),
+        ("split_seed".to_string(), opts.seed.to_string()),
+        ("data_file".to_string(), req.data.display().to_string()),
+        ("schema".to_string(), req.schema.name.clone()),
+        ("pipeline_version".to_string(), crate::features::PIPELINE_VERSION.to_string()),
+    ];
+    Ok(TrainedBundle {
+        dir: req.output.clone(),
+        metadata,
+        evaluation,
+        warnings: data.warnings,
+        trials: trained.trials.len(),
+        settings,
+    })
+}
+
+/// `churn evaluate`: repeated stratified k-fold of exactly what `train_bundle` does.
+pub fn evaluate(
+    data: &Path,
+    schema: &Schema,
+    opts: &TrainOptions,
+    folds: usize,
+    repeats: usize,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<(CvReport, Vec<Warning>), TrainError> {
+    if folds < 2 || repeats < 1 {
+        return Err(TrainError::Settings("--folds must be at least 2 and --repeats at least 1".into()));
+    }
+    let data = Dataset::load(data, schema)?;
+    let report = procedure::cross_validate(&data, opts, folds, repeats, seed, progress)?;
+    Ok((report, data.warnings))
+}
+
+/// The riskiest and the safest held-out customers, for the UI's one-click examples.
+fn examples(data: &Dataset, probs: &[f64]) -> Vec<bundle::Example> {
+    let order = crate::evaluation::metrics::order_desc(probs);
+    let (Some(&hi), Some(&lo)) = (order.first(), order.last()) else { return Vec::new() };
+    let id = |i: usize| Some(data.ids[i].as_str()).filter(|s| !s.is_empty());
+    vec![
+        bundle::Example::new("Likely churner", probs[hi], &data.schema, id(hi), data.row(hi)),
+        bundle::Example::new("Loyal customer", probs[lo], &data.schema, id(lo), data.row(lo)),
+    ]
+}
