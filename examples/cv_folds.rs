@@ -3,8 +3,8 @@
 //! usage: cv_folds FILE [--schema FILE] [--folds K] [--repeats R] [--seed S]
 
 use churn::evaluation::split;
+use churn::ingest::Dataset;
 use churn::schema::Schema;
-use churn::table::Dataset;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -22,7 +22,6 @@ pub mod evaluation;
 pub mod features;
 pub mod forest;
 pub mod http_client;
-pub mod ids;
 pub mod ingest;
 pub mod parallel;
 pub mod progress;

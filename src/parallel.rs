@@ -1,39 +1,28 @@
-//! Running independent jobs (folds, trials) on a fixed number of threads, results in order.
+//! How many threads work runs on, and independent jobs (folds, trials) run on that many rayon
+//! threads with their results in order.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use rayon::prelude::*;
 
+/// Runs `f` on every item with `threads` threads; results keep the items' order.
 pub fn map<T, R, F>(items: Vec<T>, threads: usize, f: F) -> Vec<R>
 where
     T: Send,
     R: Send,
-    F: Fn(T) -> R + Sync,
+    F: Fn(T) -> R + Sync + Send,
 {
-    let n = items.len();
-    let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
+    if threads <= 1 || items.len() <= 1 {
         return items.into_iter().map(f).collect();
     }
-    let inputs: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
-    let outputs: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let item = inputs[i].lock().expect("job input lock").take().expect("each job runs once");
-                let r = f(item);
-                *outputs[i].lock().expect("job output lock") = Some(r);
-            });
-        }
-    });
-    outputs.into_iter().map(|m| m.into_inner().expect("job output lock").expect("every job ran")).collect()
+    match rayon::ThreadPoolBuilder::new().num_threads(threads.min(items.len())).build() {
+        Ok(pool) => pool.install(|| items.into_par_iter().map(f).collect()),
+        // No threads to be had (a limit on processes): the same work, one job after another.
+        Err(_) => items.into_iter().map(f).collect(),
+    }
 }
 
-/// How many threads to use when the user did not say: the machine's cores.
+/// How many threads to use when the user did not say: the cores this process may use (the
+/// standard library reads the cgroup's CPU quota, so a container limited to 2 CPUs on a 64-core
+/// host gets 2).
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }

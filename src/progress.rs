@@ -16,15 +16,37 @@ impl Progress for Silent {
     fn finish(&self) {}
 }
 
-/// An indicatif bar on stderr; hidden automatically when stderr is not a terminal.
+/// The one progress bar: indicatif on stderr, hidden automatically when stderr is not a
+/// terminal. Stages of work (`Progress`), or a count of rows (`rows`).
 pub struct Bar {
     bar: indicatif::ProgressBar,
+}
+
+fn style(template: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 impl Bar {
     pub fn new() -> Bar {
         let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
         Bar { bar }
+    }
+
+    /// A bar counting rows, of a known total or not.
+    pub fn rows(name: &str, total: Option<u64>) -> Bar {
+        let bar = indicatif::ProgressBar::with_draw_target(total, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(match total {
+            Some(_) => style("{prefix:>12} [{bar:30}] {human_pos}/{human_len} rows {per_sec} eta {eta}"),
+            None => style("{prefix:>12} {human_pos} rows {per_sec} {elapsed}"),
+        });
+        bar.set_prefix(name.to_string());
+        Bar { bar }
+    }
+
+    pub fn set_position(&self, done: u64) {
+        self.bar.set_position(done);
     }
 }
 
@@ -36,11 +58,7 @@ impl Default for Bar {
 
 impl Progress for Bar {
     fn stage(&self, name: &str, total: u64) {
-        let style =
-            indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> ");
-        self.bar.set_style(style);
+        self.bar.set_style(style("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}"));
         self.bar.set_prefix(name.to_string());
         self.bar.set_length(total);
         self.bar.set_position(0);

@@ -105,7 +105,7 @@ mlflow_version: {MLFLOW_VERSION}
     if let Some(id) = info.model_id {
         y.push_str(&format!("model_id: {id}\n"));
     }
-    let uuid = info.model_id.map(str::to_string).unwrap_or_else(crate::ids::random_hex32);
+    let uuid = info.model_id.map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     y.push_str(&format!("model_size_bytes: {}\nmodel_uuid: {uuid}\n", info.model_size));
     if let Some(run) = info.run_id {
         y.push_str(&format!("run_id: {run}\n"));

@@ -1,3 +1,5 @@
+//! `churn predict`: a whole customer file scored, streaming, with rejects kept apart.
+
 use super::CliError;
 use crate::scoring::{self, batch};
 use crate::tracking::TrackingUri;
@@ -38,12 +40,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
     let scorer = scoring::load(&a.model, &tracking)?;
     let rejects = a.rejects.clone().unwrap_or_else(|| batch::default_rejects_path(&a.output));
-    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix:>10} {human_pos} rows {per_sec} {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    bar.set_prefix("scoring");
+    let bar = crate::progress::Bar::rows("scoring", None);
     let opts = batch::BatchOptions {
         explain: a.explain,
         with_features: a.with_features,
@@ -51,7 +48,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         batch_rows: 8_192,
     };
     let summary = batch::score_file(&scorer, &a.input, &a.output, &rejects, &opts, &|rows| bar.set_position(rows))?;
-    bar.finish_and_clear();
+    crate::progress::Progress::finish(&bar);
     if a.json {
         println!("{}", serde_json::to_string(&summary).expect("the summary serialises"));
     } else {

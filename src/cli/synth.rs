@@ -1,3 +1,5 @@
+//! `churn synth`: synthetic customers in the IBM Telco schema, to a CSV or Parquet file.
+
 use super::CliError;
 use crate::synth;
 use std::path::PathBuf;
@@ -21,17 +23,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), CliError> {
     let start = Instant::now();
-    let bar = indicatif::ProgressBar::with_draw_target(Some(a.rows), indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix:>12} [{bar:30}] {human_pos}/{human_len} rows {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("synth");
+    let bar = crate::progress::Bar::rows("synth", Some(a.rows));
     let summary = synth::write(&a.output, a.rows, a.seed, a.threads, |done| bar.set_position(done))?;
-    bar.finish_and_clear();
+    crate::progress::Progress::finish(&bar);
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
         "wrote {} customers ({:.2} % churners) to {} in {:.2} s ({:.0} rows/s)",

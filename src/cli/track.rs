@@ -35,7 +35,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
-    let start = crate::ids::now_ms();
+    let start = crate::tracking::now_ms();
     log(&a.model, &a.tracking, start, Vec::new())?;
     Ok(())
 }

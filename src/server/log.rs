@@ -77,7 +77,7 @@ impl RequestLog {
     /// A non-request event (start, reload, shutdown) as one JSON line.
     pub fn event(&self, event: &str, fields: &[(&str, &str)]) {
         let mut m = serde_json::Map::new();
-        m.insert("ts".into(), crate::ids::iso_utc(crate::ids::now_ms()).into());
+        m.insert("ts".into(), crate::tracking::iso_utc(crate::tracking::now_ms()).into());
         m.insert("event".into(), event.into());
         for (k, v) in fields {
             m.insert((*k).into(), (*v).into());
@@ -104,11 +104,11 @@ pub fn timestamp(out: &mut Vec<u8>) {
     thread_local! {
         static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
-    let secs = crate::ids::now_ms() / 1000;
+    let secs = crate::tracking::now_ms() / 1000;
     LAST.with_borrow_mut(|(at, text)| {
         if *at != secs {
             *at = secs;
-            *text = crate::ids::iso_utc(secs * 1000);
+            *text = crate::tracking::iso_utc(secs * 1000);
         }
         out.extend_from_slice(text.as_bytes());
     });

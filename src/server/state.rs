@@ -141,5 +141,10 @@ impl AppState {
 pub fn load(uri: &str, tracking: &TrackingUri, generation: u64) -> Result<Served, LoadError> {
     let start = Instant::now();
     let scorer = scoring::load(uri, tracking)?;
-    Ok(Served { scorer, loaded_at_ms: crate::ids::now_ms(), load_seconds: start.elapsed().as_secs_f64(), generation })
+    Ok(Served {
+        scorer,
+        loaded_at_ms: crate::tracking::now_ms(),
+        load_seconds: start.elapsed().as_secs_f64(),
+        generation,
+    })
 }

@@ -57,7 +57,7 @@ fn safe_key(key: &str) -> Result<&str, TrackingError> {
 
 /// A new experiment id: decimal digits, as MLflow makes them (a random 18-digit number).
 fn experiment_id() -> String {
-    let hex = crate::ids::random_hex32();
+    let hex = uuid::Uuid::new_v4().simple().to_string();
     let n = u64::from_str_radix(&hex[..15], 16).unwrap_or(1);
     format!("{}", 100_000_000_000_000_000 + n % 800_000_000_000_000_000)
 }
@@ -71,7 +71,7 @@ impl FileStore {
         let store = FileStore { root };
         if fresh {
             // MLflow creates the Default experiment 0 when it makes a store.
-            let now = crate::ids::now_ms();
+            let now = crate::tracking::now_ms();
             let dir = store.root.join("0");
             write(
                 &dir.join("meta.yaml"),
@@ -275,7 +275,7 @@ impl Store for FileStore {
         }
         let id = experiment_id();
         let dir = self.root.join(&id);
-        let now = crate::ids::now_ms();
+        let now = crate::tracking::now_ms();
         write(
             &dir.join("meta.yaml"),
             &format!(
@@ -296,7 +296,7 @@ impl Store for FileStore {
         start_ms: u64,
         tags: &[(String, String)],
     ) -> Result<RunHandle, TrackingError> {
-        let run = RunHandle { id: crate::ids::random_hex32(), experiment_id: exp.id.clone() };
+        let run = RunHandle { id: uuid::Uuid::new_v4().simple().to_string(), experiment_id: exp.id.clone() };
         let dir = self.run_dir(&run);
         for sub in ["metrics", "params", "tags", "artifacts"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(TrackingError::io(&dir))?;
@@ -350,8 +350,10 @@ impl Store for FileStore {
         params: &[(String, String)],
         now_ms: u64,
     ) -> Result<ModelHandle, TrackingError> {
-        let model =
-            ModelHandle { id: format!("m-{}", crate::ids::random_hex32()), experiment_id: run.experiment_id.clone() };
+        let model = ModelHandle {
+            id: format!("m-{}", uuid::Uuid::new_v4().simple()),
+            experiment_id: run.experiment_id.clone(),
+        };
         let dir = self.model_dir(&model);
         for sub in ["artifacts", "metrics", "params", "tags"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(TrackingError::io(&dir))?;

@@ -212,7 +212,7 @@ pub fn log_bundle(store: &mut dyn Store, bundle_dir: &Path, opts: &LogOptions) -
         for (rel, bytes) in &rec.run_artifacts {
             store.log_artifact(&run, rel, bytes)?;
         }
-        let now = crate::ids::now_ms();
+        let now = crate::tracking::now_ms();
         let model = store.create_logged_model(&run, "model", &rec.model_params, now)?;
         let location = store.model_artifact_location(&model);
         let info = RunInfo {
@@ -226,10 +226,10 @@ pub fn log_bundle(store: &mut dyn Store, bundle_dir: &Path, opts: &LogOptions) -
         for (rel, bytes) in rec.model_files(&info, &location)? {
             store.log_model_artifact(&model, &rel, &bytes)?;
         }
-        store.finish_logged_model(&run, &model, &rec.model_metrics, true, crate::ids::now_ms())?;
+        store.finish_logged_model(&run, &model, &rec.model_metrics, true, crate::tracking::now_ms())?;
         let registered = match opts.register {
             Some(name) => {
-                let version = store.register(name, &model, &run, &rec.user, crate::ids::now_ms())?;
+                let version = store.register(name, &model, &run, &rec.user, crate::tracking::now_ms())?;
                 if let Some(alias) = opts.alias {
                     store.set_alias(name, alias, &version)?;
                 }
@@ -241,7 +241,7 @@ pub fn log_bundle(store: &mut dyn Store, bundle_dir: &Path, opts: &LogOptions) -
     })();
     match result {
         Ok((model, registered)) => {
-            store.end_run(&run, RunStatus::Finished, crate::ids::now_ms())?;
+            store.end_run(&run, RunStatus::Finished, crate::tracking::now_ms())?;
             Ok(Tracked {
                 tracking_uri: store.describe(),
                 experiment_id: exp.id,
@@ -254,10 +254,29 @@ pub fn log_bundle(store: &mut dyn Store, bundle_dir: &Path, opts: &LogOptions) -
             })
         }
         Err(e) => {
-            let _ = store.end_run(&run, RunStatus::Failed, crate::ids::now_ms());
+            let _ = store.end_run(&run, RunStatus::Failed, crate::tracking::now_ms());
             Err(e)
         }
     }
+}
+
+/// Milliseconds since the epoch, as MLflow stamps runs, metrics and models.
+pub fn now_ms() -> u64 {
+    jiff::Timestamp::now().as_millisecond() as u64
+}
+
+/// `2026-11-26T12:00:00Z`.
+pub fn iso_utc(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// `2026-11-26 12:00:00.123000`, as MLflow writes `utc_time_created`.
+pub fn mlflow_utc(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string())
+        .unwrap_or_default()
 }
 
 /// Who runs this, as Python's `getpass.getuser()` finds it.
@@ -290,4 +309,16 @@ pub fn git_commit() -> Option<String> {
         .ok()?;
     let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
     (out.status.success() && s.len() == 40).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_mlflow_writes_them() {
+        assert_eq!(mlflow_utc(0), "1970-01-01 00:00:00.000000");
+        assert_eq!(mlflow_utc(1_795_677_515_675), "2026-11-26 07:18:35.675000");
+        assert_eq!(iso_utc(1_795_677_515_675), "2026-11-26T07:18:35Z");
+    }
 }

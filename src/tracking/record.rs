@@ -51,7 +51,7 @@ impl RunRecord {
         let ts = metadata.created_ms;
         let user = super::current_user();
         let run_name = opts.run_name.map(str::to_string).unwrap_or_else(|| {
-            format!("{}-{}", metadata.name, crate::ids::iso_utc(ts).replace([':', 'T'], "-").trim_end_matches('Z'))
+            format!("{}-{}", metadata.name, crate::tracking::iso_utc(ts).replace([':', 'T'], "-").trim_end_matches('Z'))
         });
 
         let mut params: Vec<(String, String)> = metadata.xgboost_params.iter().map(|(k, v)| param(k, v)).collect();

@@ -50,7 +50,7 @@ impl ModelStatus {
             features: s.n_features(),
             trees: s.model.forest.n_trees(),
             inputs: if s.model.pipeline().is_some() { "customer fields".into() } else { "model columns".into() },
-            loaded_at: crate::ids::iso_utc(m.loaded_at_ms),
+            loaded_at: crate::tracking::iso_utc(m.loaded_at_ms),
             load_seconds: m.load_seconds,
             generation: m.generation,
         }
