@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Working folder for the data, the bundle and the MLflow file store.
+    /// Working folder for the data, the bundle and the MLflow database (mlflow.db, mlruns/).
     #[arg(long, default_value = "churn-demo")]
     pub dir: PathBuf,
     /// Synthetic customers to generate (the IBM file has 7043).
@@ -31,7 +31,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
         .map_err(|source| CliError::Io { context: format!("cannot create {}", a.dir.display()), source })?;
     let data = a.dir.join("customers.csv");
     let model = a.dir.join("model");
-    let store = a.dir.join("mlruns");
+    // MLflow's default store of the demo folder: `mlflow ui` started there shows the run.
+    let store = crate::tracking::TrackingUri::Sqlite(a.dir.join("mlflow.db"));
     eprintln!("[1/3] synthetic customers -> {}", data.display());
     synth::run(synth::Args {
         rows: a.rows,
@@ -49,7 +50,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         options: TrainOptions::default(),
     };
     let tracking = TrackingArgs {
-        tracking_uri: Some(store.display().to_string()),
+        tracking_uri: Some(store.display()),
         experiment: "telco-churn".into(),
         run_name: None,
         register: Some("churn".into()),
@@ -65,6 +66,6 @@ pub fn run(a: Args) -> Result<(), CliError> {
         "[3/3] serving models:/churn@champion on http://localhost:{port} (UI: http://localhost:{port}/ui, docs: /docs, metrics: /metrics; Ctrl-C stops)",
         port = a.port
     );
-    let config = serve::Args::defaults("models:/churn@champion", Some(store.display().to_string()), a.port).config()?;
+    let config = serve::Args::defaults("models:/churn@champion", Some(store.display()), a.port).config()?;
     serve::serve(config, None)
 }

@@ -26,7 +26,7 @@ pub struct Args {
     /// Also write the model's input columns (what XGBoost sees), e.g. to compare with Python.
     #[arg(long)]
     pub with_features: bool,
-    /// MLflow tracking store or server for runs:/ and models:/ URIs (default ./mlruns).
+    /// MLflow tracking store or server for runs:/ and models:/ URIs (default: MLflow's, sqlite:///mlflow.db here).
     #[arg(long, env = "MLFLOW_TRACKING_URI")]
     pub tracking_uri: Option<String>,
     #[arg(long, default_value_t = crate::parallel::default_threads())]

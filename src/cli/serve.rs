@@ -9,7 +9,7 @@ pub struct Args {
     /// models:/<name>@<alias> or models:/m-<id>. Re-resolved on SIGHUP or POST /admin/reload.
     #[arg(long, env = "MODEL_URI")]
     pub model: String,
-    /// MLflow tracking store or server that resolves runs:/ and models:/ URIs (default ./mlruns).
+    /// MLflow tracking store or server that resolves runs:/ and models:/ URIs (default: MLflow's, sqlite:///mlflow.db here).
     #[arg(long, env = "MLFLOW_TRACKING_URI")]
     pub tracking_uri: Option<String>,
     #[arg(long, env = "HOST", default_value = "0.0.0.0")]

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrackingArgs {
-    /// MLflow tracking: a folder (file store) or an http(s):// server. Default ./mlruns.
+    /// MLflow tracking: sqlite:///<file>.db, a folder (a file store) or an http(s):// server.
+    /// Default: where MLflow looks, sqlite:///mlflow.db here (or ./mlruns if a file store is there).
     #[arg(long, env = "MLFLOW_TRACKING_URI")]
     pub tracking_uri: Option<String>,
     /// MLflow experiment (created when missing).
@@ -103,8 +104,18 @@ pub fn log(
             ))
             .unwrap_or_default()
     );
-    if matches!(uri, TrackingUri::File(_)) {
-        eprintln!("note: {FILE_STORE_HINT}");
+    match &uri {
+        TrackingUri::File(_) => eprintln!("note: {FILE_STORE_HINT}"),
+        TrackingUri::Sqlite(db) => {
+            let here = db.parent().is_none_or(|p| p.as_os_str().is_empty() || p == std::path::Path::new("."))
+                && db.file_name().is_some_and(|n| n == "mlflow.db");
+            if here {
+                eprintln!("see it: `mlflow ui` in this folder (MLflow's default store)");
+            } else {
+                eprintln!("see it: mlflow ui --backend-store-uri {}", uri.display());
+            }
+        }
+        TrackingUri::Server(u) => eprintln!("see it: {u}"),
     }
     Ok(tracked)
 }

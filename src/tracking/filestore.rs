@@ -3,7 +3,7 @@
 //! `<exp>/models/<m-id>/...` for MLflow 3 logged models, and `models/<name>/...` for the
 //! registry. Readers ignore files they do not know (MLflow adds some when it opens a store).
 
-use super::uri::{ModelUri, Resolved};
+use super::uri::{LocalRegistry, ModelUri, Resolved};
 use super::{Experiment, Metric, ModelHandle, RunHandle, RunStatus, Store, TrackingError};
 use serde_yaml_ng::Value as Yaml;
 use std::path::{Path, PathBuf};
@@ -458,7 +458,62 @@ impl Store for FileStore {
     }
 
     fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError> {
-        super::uri::resolve_in_file_store(self, uri)
+        super::uri::resolve_local(self, uri)
+    }
+}
+
+impl LocalRegistry for FileStore {
+    fn where_(&self) -> String {
+        format!("the MLflow file store {}", self.root.display())
+    }
+
+    fn run_artifacts(&self, run_id: &str) -> Result<Option<PathBuf>, TrackingError> {
+        Ok(self.find_run(run_id)?.map(|(_, dir)| dir.join("artifacts")))
+    }
+
+    fn run_models(&self, run_id: &str) -> Result<Vec<(String, String, PathBuf)>, TrackingError> {
+        let Some((_, run_dir)) = self.find_run(run_id)? else { return Ok(Vec::new()) };
+        let exp_dir = run_dir.parent().expect("a run folder sits in its experiment");
+        Ok(self
+            .logged_models(exp_dir)?
+            .into_iter()
+            .filter(|(_, _, src, _)| src == run_id)
+            .map(|(id, name, _, dir)| (id, name, dir))
+            .collect())
+    }
+
+    fn logged_model(&self, id: &str) -> Result<Option<PathBuf>, TrackingError> {
+        self.find_logged_model(id)
+    }
+
+    fn registered_models(&self) -> Result<Vec<String>, TrackingError> {
+        Ok(FileStore::registered_models(self))
+    }
+
+    fn versions(&self, name: &str) -> Result<Vec<u64>, TrackingError> {
+        Ok(FileStore::versions(self, name))
+    }
+
+    fn aliases(&self, name: &str) -> Result<Vec<(String, String)>, TrackingError> {
+        Ok(FileStore::aliases(self, name))
+    }
+
+    fn version_source(&self, name: &str, version: &str) -> Result<(String, Option<String>), TrackingError> {
+        FileStore::version_source(self, name, version)
+    }
+
+    fn inventory(&self) -> Result<Vec<String>, TrackingError> {
+        let mut seen = Vec::new();
+        for (id, name, dir) in self.experiments()? {
+            let runs = self.runs(&dir)?;
+            let recent: Vec<String> = runs.iter().take(5).map(|(r, n, s)| format!("{r} ({n}, {s})")).collect();
+            seen.push(format!(
+                "experiment '{name}' ({id}): {} run(s){}",
+                runs.len(),
+                if recent.is_empty() { String::new() } else { format!(", latest: {}", recent.join("; ")) }
+            ));
+        }
+        Ok(seen)
     }
 }
 

@@ -1,8 +1,10 @@
 //! MLflow: every training run tracked like a Python run, and models found by MLflow URIs.
 //!
-//! Two stores, one interface ([`Store`]): the MLflow file store (`./mlruns`, the default, written
-//! directly in MLflow's own layout) and any MLflow tracking server over its REST API. The exact
-//! contract was verified against MLflow 3.17.2 (../shared/anchors/mlflow/README.md).
+//! Three stores, one interface ([`Store`]): MLflow's own default, the SQLite database
+//! `./mlflow.db` with artifacts in `./mlruns` (written in the pinned MLflow's schema), the MLflow
+//! file store (a folder, MLflow's layout; its readers need `MLFLOW_ALLOW_FILE_STORE=true` since
+//! 3.13), and any MLflow tracking server over its REST API. The contract was verified against
+//! MLflow 3.17.2 (../shared/anchors/mlflow/README.md).
 //!
 //! A run is logged from a model bundle on disk ([`log_bundle`]), so `churn train` and
 //! `churn track` (re-uploading a bundle whose tracking failed) are the same code path, and a
@@ -11,6 +13,7 @@
 pub mod filestore;
 pub mod record;
 pub mod rest;
+pub mod sqlite;
 pub mod uri;
 
 use crate::bundle::RunInfo;
@@ -24,7 +27,7 @@ pub const FILE_STORE_HINT: &str = "MLflow >= 3.13 reads a file store only with M
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackingError {
-    #[error("tracking URI {uri:?} is not supported: use a folder (file store) or an http(s):// MLflow server")]
+    #[error("tracking URI {uri:?} is not supported: use sqlite:///<file>.db (MLflow's database), a folder (a file store) or an http(s):// MLflow server")]
     UnsupportedUri { uri: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
@@ -44,9 +47,12 @@ impl TrackingError {
     }
 }
 
-/// Where runs go: `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `./mlruns`.
+/// Where runs go: `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else where MLflow itself looks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrackingUri {
+    /// MLflow's SQLite database (`sqlite:///mlflow.db`).
+    Sqlite(PathBuf),
+    /// A file store folder.
     File(PathBuf),
     Server(String),
 }
@@ -57,13 +63,20 @@ impl TrackingUri {
         if s.starts_with("http://") || s.starts_with("https://") {
             return Ok(TrackingUri::Server(s.trim_end_matches('/').to_string()));
         }
+        if let Some(p) = s.strip_prefix("sqlite:///") {
+            // SQLAlchemy's spelling: sqlite:///relative.db, sqlite:////absolute/path.db.
+            if p.is_empty() || p == ":memory:" {
+                return Err(TrackingError::UnsupportedUri { uri: raw.to_string() });
+            }
+            return Ok(TrackingUri::Sqlite(PathBuf::from(p)));
+        }
         if let Some(p) = s.strip_prefix("file://") {
             return Ok(TrackingUri::File(PathBuf::from(p)));
         }
         if let Some(p) = s.strip_prefix("file:") {
             return Ok(TrackingUri::File(PathBuf::from(p)));
         }
-        if s.is_empty() || s.contains("://") || s.starts_with("sqlite:") || s.starts_with("databricks") {
+        if s.is_empty() || s.contains("://") || s.contains(':') && !s.starts_with('/') && !s.starts_with('.') {
             return Err(TrackingError::UnsupportedUri { uri: raw.to_string() });
         }
         Ok(TrackingUri::File(PathBuf::from(s)))
@@ -72,12 +85,32 @@ impl TrackingUri {
     pub fn from_flag_or_env(flag: Option<&str>) -> Result<TrackingUri, TrackingError> {
         match flag.map(str::to_string).or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok().filter(|v| !v.is_empty())) {
             Some(u) => TrackingUri::parse(&u),
-            None => Ok(TrackingUri::File(PathBuf::from("mlruns"))),
+            None => Ok(TrackingUri::default_here(Path::new("."))),
         }
     }
 
+    /// Where MLflow's own tools look in `dir` when told nothing: `sqlite:///mlflow.db` (since
+    /// MLflow 3.7), unless `mlruns` there already holds a file store (an experiment folder with
+    /// a `meta.yaml`), which MLflow then keeps using.
+    pub fn default_here(dir: &Path) -> TrackingUri {
+        let mlruns = dir.join("mlruns");
+        let file_store = std::fs::read_dir(&mlruns).is_ok_and(|rd| {
+            rd.flatten().any(|e| {
+                e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())
+                    && e.path().join("meta.yaml").is_file()
+            })
+        });
+        if file_store {
+            TrackingUri::File(mlruns)
+        } else {
+            TrackingUri::Sqlite(dir.join("mlflow.db"))
+        }
+    }
+
+    /// The URI as MLflow spells it (what to give `mlflow ui --backend-store-uri`).
     pub fn display(&self) -> String {
         match self {
+            TrackingUri::Sqlite(p) => format!("sqlite:///{}", p.display()),
             TrackingUri::File(p) => p.display().to_string(),
             TrackingUri::Server(u) => u.clone(),
         }
@@ -85,6 +118,7 @@ impl TrackingUri {
 
     pub fn open(&self) -> Result<Box<dyn Store>, TrackingError> {
         Ok(match self {
+            TrackingUri::Sqlite(p) => Box::new(sqlite::SqliteStore::open(p)?),
             TrackingUri::File(p) => Box::new(filestore::FileStore::open(p)?),
             TrackingUri::Server(u) => Box::new(rest::RestStore::from_env(u)),
         })

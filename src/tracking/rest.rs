@@ -283,9 +283,8 @@ impl RestStore {
         }
         let root =
             proxy_path(artifact_uri).ok_or_else(|| self.err(None, format!("cannot download from {artifact_uri}")))?;
-        let dest = std::env::temp_dir()
-            .join("churn-models")
-            .join(format!("{cache_key}-{}", uuid::Uuid::new_v4().simple()));
+        let dest =
+            std::env::temp_dir().join("churn-models").join(format!("{cache_key}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dest).map_err(TrackingError::io(&dest))?;
         let n = self.download_tree(&root, &dest)?;
         if n == 0 {

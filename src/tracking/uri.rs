@@ -1,9 +1,10 @@
 //! Model URIs, as MLflow spells them, resolved to a folder of model files:
 //! a local folder, `runs:/<run_id>/<path>`, `models:/<name>/<version>`, `models:/<name>/latest`,
-//! `models:/<name>@<alias>` and `models:/m-<id>`, against the file store or a server. A URI that
-//! resolves to nothing says what was looked for, where, and what exists there.
+//! `models:/<name>@<alias>` and `models:/m-<id>`, against MLflow's database, a file store or a
+//! server. A URI that resolves to nothing says what was looked for, where, and what exists there.
 
 use super::filestore::{local_path, FileStore};
+use super::sqlite::SqliteStore;
 use super::{TrackingError, TrackingUri};
 use std::path::{Path, PathBuf};
 
@@ -87,10 +88,27 @@ impl ModelUri {
         }
         Ok(ModelUri::Path(local_path(s)))
     }
+}
 
-    pub fn needs_store(&self) -> bool {
-        !matches!(self, ModelUri::Path(_))
-    }
+/// What resolving a model URI needs to ask a store on this machine (MLflow's database or a file
+/// store); the server answers the same questions over REST (`rest.rs`).
+pub trait LocalRegistry {
+    /// "the MLflow database ./mlflow.db", for messages.
+    fn where_(&self) -> String;
+    /// The artifact folder of an active run.
+    fn run_artifacts(&self, run_id: &str) -> Result<Option<PathBuf>, TrackingError>;
+    /// A run's logged models: (model id, name, artifact folder).
+    fn run_models(&self, run_id: &str) -> Result<Vec<(String, String, PathBuf)>, TrackingError>;
+    fn logged_model(&self, id: &str) -> Result<Option<PathBuf>, TrackingError>;
+    fn registered_models(&self) -> Result<Vec<String>, TrackingError>;
+    /// Versions of a registered model, ascending.
+    fn versions(&self, name: &str) -> Result<Vec<u64>, TrackingError>;
+    /// (alias, version) pairs.
+    fn aliases(&self, name: &str) -> Result<Vec<(String, String)>, TrackingError>;
+    /// (source, storage location) of a version.
+    fn version_source(&self, name: &str, version: &str) -> Result<(String, Option<String>), TrackingError>;
+    /// One line per experiment with its latest runs, for "what is there".
+    fn inventory(&self) -> Result<Vec<String>, TrackingError>;
 }
 
 /// Resolves a model URI against the given tracking store (only read, never created).
@@ -115,7 +133,19 @@ pub fn resolve(raw: &str, tracking: &TrackingUri) -> Result<Resolved, TrackingEr
                         root.display()
                     ))
                 })?;
-                let mut r = resolve_in_file_store(&store, &uri)?;
+                let mut r = resolve_local(&store, &uri)?;
+                r.uri = raw.to_string();
+                Ok(r)
+            }
+            TrackingUri::Sqlite(db) => {
+                let store = SqliteStore::existing(db).map_err(|e| match e {
+                    TrackingError::NotFound(_) => TrackingError::NotFound(format!(
+                        "cannot resolve {raw}: there is no MLflow database at {} (MLflow's default store in this folder; set --tracking-uri or MLFLOW_TRACKING_URI to the store or server that holds the model)",
+                        db.display()
+                    )),
+                    other => other,
+                })?;
+                let mut r = resolve_local(&store, &uri)?;
                 r.uri = raw.to_string();
                 Ok(r)
             }
@@ -141,36 +171,24 @@ fn listing(items: &[String], none: &str) -> String {
     }
 }
 
-pub fn resolve_in_file_store(store: &FileStore, uri: &ModelUri) -> Result<Resolved, TrackingError> {
-    let root = store.root().display().to_string();
+pub fn resolve_local(store: &dyn LocalRegistry, uri: &ModelUri) -> Result<Resolved, TrackingError> {
+    let root = store.where_();
     match uri {
         ModelUri::Path(p) => Ok(Resolved::local(p, &p.display().to_string())),
         ModelUri::LoggedModel { id } => {
-            let dir = store.find_logged_model(id)?.ok_or_else(|| {
-                TrackingError::NotFound(format!(
-                    "no logged model {id} in the MLflow file store {root} (searched every experiment's models/ folder)"
-                ))
-            })?;
+            let dir = store
+                .logged_model(id)?
+                .ok_or_else(|| TrackingError::NotFound(format!("no logged model {id} in {root}")))?;
             Ok(Resolved::logged_model(dir, id))
         }
         ModelUri::Run { run_id, path } => {
-            let Some((_, run_dir)) = store.find_run(run_id)? else {
-                let mut seen = Vec::new();
-                for (id, name, dir) in store.experiments()? {
-                    let runs = store.runs(&dir)?;
-                    let recent: Vec<String> = runs.iter().take(5).map(|(r, n, s)| format!("{r} ({n}, {s})")).collect();
-                    seen.push(format!(
-                        "experiment '{name}' ({id}): {} run(s){}",
-                        runs.len(),
-                        if recent.is_empty() { String::new() } else { format!(", latest: {}", recent.join("; ")) }
-                    ));
-                }
+            let Some(artifacts) = store.run_artifacts(run_id)? else {
                 return Err(TrackingError::NotFound(format!(
-                    "run {run_id} not found in the MLflow file store {root}. What is there: {}",
-                    listing(&seen, "no experiments")
+                    "run {run_id} not found in {root}. What is there: {}",
+                    listing(&store.inventory()?, "no experiments")
                 )));
             };
-            let candidate = run_dir.join("artifacts").join(path);
+            let candidate = artifacts.join(path);
             if has_model(&candidate) {
                 return Ok(Resolved {
                     dir: candidate,
@@ -182,9 +200,8 @@ pub fn resolve_in_file_store(store: &FileStore, uri: &ModelUri) -> Result<Resolv
                 });
             }
             // An MLflow 3 run keeps its model as a logged model named after the path.
-            let exp_dir = run_dir.parent().expect("a run folder sits in its experiment");
-            let models = store.logged_models(exp_dir)?;
-            if let Some((id, _, _, dir)) = models.iter().find(|(_, name, src, _)| name == path && src == run_id) {
+            let models = store.run_models(run_id)?;
+            if let Some((id, _, dir)) = models.iter().find(|(_, name, _)| name == path) {
                 return Ok(Resolved {
                     dir: dir.clone(),
                     uri: String::new(),
@@ -194,32 +211,33 @@ pub fn resolve_in_file_store(store: &FileStore, uri: &ModelUri) -> Result<Resolv
                     model_id: Some(id.clone()),
                 });
             }
-            let artifacts: Vec<String> = std::fs::read_dir(run_dir.join("artifacts"))
+            let files: Vec<String> = std::fs::read_dir(&artifacts)
                 .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
                 .unwrap_or_default();
-            let mine: Vec<String> =
-                models.iter().filter(|m| &m.2 == run_id).map(|m| format!("{} ({})", m.1, m.0)).collect();
+            let mine: Vec<String> = models.iter().map(|m| format!("{} ({})", m.1, m.0)).collect();
             Err(TrackingError::NotFound(format!(
                 "run {run_id} has no model at '{path}' in {root}: its artifacts are [{}] and its logged models [{}]",
-                artifacts.join(", "),
+                files.join(", "),
                 mine.join(", ")
             )))
         }
         ModelUri::Alias { name, alias } => {
             registered(store, name)?;
-            let aliases = store.aliases(name);
+            let aliases = store.aliases(name)?;
+            let versions = store.versions(name)?;
+            let listed = || listing(&versions.iter().map(u64::to_string).collect::<Vec<_>>(), "none");
             let version = aliases.iter().find(|(a, _)| a == alias).map(|(_, v)| v.clone()).ok_or_else(|| {
                 let have: Vec<String> = aliases.iter().map(|(a, v)| format!("@{a} -> {v}")).collect();
                 TrackingError::NotFound(format!(
                     "registered model '{name}' has no alias '{alias}' in {root} (aliases: {}; versions: {})",
                     listing(&have, "none"),
-                    listing(&store.versions(name).iter().map(u64::to_string).collect::<Vec<_>>(), "none")
+                    listed()
                 ))
             })?;
-            if !store.versions(name).iter().any(|v| v.to_string() == version) {
+            if !versions.iter().any(|v| v.to_string() == version) {
                 return Err(TrackingError::NotFound(format!(
                     "alias '{alias}' of registered model '{name}' points at version {version}, which does not exist in {root} (versions: {})",
-                    listing(&store.versions(name).iter().map(u64::to_string).collect::<Vec<_>>(), "none")
+                    listed()
                 )));
             }
             let mut r = version_dir(store, name, &version)?;
@@ -228,17 +246,18 @@ pub fn resolve_in_file_store(store: &FileStore, uri: &ModelUri) -> Result<Resolv
         }
         ModelUri::Latest { name } => {
             registered(store, name)?;
-            let v = store.versions(name).last().copied().ok_or_else(|| {
+            let v = store.versions(name)?.last().copied().ok_or_else(|| {
                 TrackingError::NotFound(format!("registered model '{name}' has no versions in {root}"))
             })?;
             version_dir(store, name, &v.to_string())
         }
         ModelUri::Version { name, version } => {
             registered(store, name)?;
-            if !store.versions(name).iter().any(|v| v.to_string() == *version) {
+            let versions = store.versions(name)?;
+            if !versions.iter().any(|v| v.to_string() == *version) {
                 return Err(TrackingError::NotFound(format!(
                     "registered model '{name}' has no version {version} in {root} (versions: {})",
-                    listing(&store.versions(name).iter().map(u64::to_string).collect::<Vec<_>>(), "none")
+                    listing(&versions.iter().map(u64::to_string).collect::<Vec<_>>(), "none")
                 )));
             }
             version_dir(store, name, version)
@@ -246,28 +265,24 @@ pub fn resolve_in_file_store(store: &FileStore, uri: &ModelUri) -> Result<Resolv
     }
 }
 
-fn registered(store: &FileStore, name: &str) -> Result<(), TrackingError> {
-    let names = store.registered_models();
+fn registered(store: &dyn LocalRegistry, name: &str) -> Result<(), TrackingError> {
+    let names = store.registered_models()?;
     if names.iter().any(|n| n == name) {
         Ok(())
     } else {
         Err(TrackingError::NotFound(format!(
-            "no registered model '{name}' in the MLflow file store {} (registered models: {})",
-            store.root().display(),
+            "no registered model '{name}' in {} (registered models: {})",
+            store.where_(),
             listing(&names, "none")
         )))
     }
 }
 
-fn version_dir(store: &FileStore, name: &str, version: &str) -> Result<Resolved, TrackingError> {
+fn version_dir(store: &dyn LocalRegistry, name: &str, version: &str) -> Result<Resolved, TrackingError> {
     let (source, storage) = store.version_source(name, version)?;
-    let via = if let Ok(uri) = ModelUri::parse(&source) {
-        match uri {
-            ModelUri::LoggedModel { .. } | ModelUri::Run { .. } => Some(resolve_in_file_store(store, &uri)),
-            _ => None,
-        }
-    } else {
-        None
+    let via = match ModelUri::parse(&source) {
+        Ok(uri @ (ModelUri::LoggedModel { .. } | ModelUri::Run { .. })) => Some(resolve_local(store, &uri)),
+        _ => None,
     };
     let mut r = match via {
         Some(Ok(r)) => r,

@@ -96,9 +96,17 @@ fn demo_runs_the_main_job_on_synthetic_data() {
     let d = tmp();
     let dir = d.path().join("demo");
     run_ok(&["demo", "--dir", s(&dir), "--rows", "2500", "--no-serve"]);
-    for f in ["customers.csv", "model/model.ubj", "model/report/report.html", "mlruns/models/churn/aliases/champion"] {
+    for f in ["customers.csv", "model/model.ubj", "model/report/report.html", "mlflow.db"] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
+    // The registered champion resolves from the demo's folder with no flag (MLflow's default).
+    let out = churn()
+        .current_dir(&dir)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .args(["predict", "--model", "models:/churn@champion", "--input", "customers.csv", "--output", "scored.csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("model/churn/metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["run"]["registered"], serde_json::json!(["churn", "1"]));

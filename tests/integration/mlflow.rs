@@ -160,6 +160,140 @@ fn round_trip(tracking: &str, python_uri: &str, envs: &[(&str, &str)]) {
 }
 
 #[test]
+fn sqlite_round_trip_with_python_mlflow() {
+    let d = tmp();
+    let uri = format!("sqlite:///{}", d.path().join("mlflow.db").display());
+    round_trip(&uri, &uri, &[]);
+}
+
+/// `churn train --register` with no flag and no environment variable writes where a bare
+/// `mlflow ui` and `mlflow.search_runs()` look: `./mlflow.db`, artifacts in `./mlruns`.
+#[test]
+fn the_default_store_is_where_mlflow_looks_with_no_flag_and_no_environment() {
+    let d = tmp();
+    let here = |args: &[&str]| {
+        let out = churn().current_dir(d.path()).env_remove("MLFLOW_TRACKING_URI").args(args).output().unwrap();
+        assert!(out.status.success(), "churn {args:?}:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    synth(d.path(), 2000, 4);
+    std::fs::rename(d.path().join("synth-2000-4.csv"), d.path().join("customers.csv")).unwrap();
+    let json = here(&[
+        "train",
+        "--data",
+        "customers.csv",
+        "--output",
+        "model",
+        "--trials",
+        "0",
+        "--register",
+        "churn",
+        "--alias",
+        "champion",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let run_id = summary["tracked"]["run_id"].as_str().unwrap().to_string();
+    assert!(d.path().join("mlflow.db").is_file() && d.path().join("mlruns").is_dir());
+    here(&[
+        "predict",
+        "--model",
+        "models:/churn@champion",
+        "--input",
+        "customers.csv",
+        "--output",
+        "scored.csv",
+        "--with-features",
+    ]);
+
+    // Python's mlflow, started in that folder with nothing set.
+    let py = python();
+    let out = std::process::Command::new(&py)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow/check_model.py"))
+        .args(["", &run_id, "scored.csv", "models:/churn@champion", &format!("runs:/{run_id}/model")])
+        .current_dir(d.path())
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("MLFLOW_ALLOW_FILE_STORE")
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+
+    // A bare `mlflow ui` there serves the run and the registered model.
+    let ui = MlflowServer::start_bare(d.path());
+    let agent = agent();
+    let get = |path: &str| {
+        let mut r = agent.get(&format!("{}{path}", ui.url)).call().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.body_mut().read_to_string().unwrap()
+    };
+    assert!(get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}")).contains("test_roc_auc"));
+    let alias: serde_json::Value =
+        serde_json::from_str(&get("/api/2.0/mlflow/registered-models/alias?name=churn&alias=champion")).unwrap();
+    assert_eq!(alias["model_version"]["version"], "1", "{alias}");
+    assert_eq!(alias["model_version"]["run_id"], run_id.as_str(), "{alias}");
+}
+
+/// A database written by another MLflow (another Alembic revision) is refused, untouched.
+#[test]
+fn a_database_of_another_mlflow_revision_is_refused_untouched() {
+    let d = tmp();
+    let db = d.path().join("mlflow.db");
+    let uri = format!("sqlite:///{}", db.display());
+    let data = synth(d.path(), 800, 5);
+    run_ok(&["train", "--data", s(&data), "--output", s(&d.path().join("m")), "--trials", "0", "--tracking-uri", &uri]);
+    let py = python();
+    let sql = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"update alembic_version set version_num='0000older'\"); c.commit()";
+    assert!(std::process::Command::new(&py).args(["-c", sql, s(&db)]).status().unwrap().success());
+    let before = std::fs::read(&db).unwrap();
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&d.path().join("m2")),
+        "--trials",
+        "0",
+        "--tracking-uri",
+        &uri,
+    ]);
+    assert!(!ok && err.contains("schema revision 0000older") && err.contains("mlflow db upgrade"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the database was written to");
+}
+
+/// The schema churn creates databases with is the one the pinned MLflow creates.
+#[test]
+fn the_committed_sqlite_schema_is_what_the_pinned_mlflow_creates() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(python())
+        .arg(root.join("scripts/mlflow-sqlite-schema.py"))
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let committed = std::fs::read_to_string(root.join("src/tracking/sqlite/mlflow-3.17.2.sql")).unwrap();
+    // MLflow's migrations leave constraints and indexes in no fixed order: compare each
+    // statement's lines as a set, and the statements as a set.
+    let normal = |sql: &str| {
+        let mut statements: Vec<Vec<String>> = sql
+            .split(";\n")
+            .map(|st| {
+                let mut lines: Vec<String> = st.lines().map(|l| l.trim().trim_end_matches(',').to_string()).collect();
+                lines.sort();
+                lines
+            })
+            .collect();
+        statements.sort();
+        statements
+    };
+    assert!(
+        normal(&String::from_utf8_lossy(&out.stdout)) == normal(&committed),
+        "the pinned MLflow creates another schema: regenerate with scripts/mlflow-sqlite-schema.py"
+    );
+}
+
+#[test]
 fn file_store_round_trip_with_python_mlflow() {
     let d = tmp();
     let store = d.path().join("mlruns");

@@ -1,6 +1,7 @@
 """Loads a model that churn logged, with MLflow's own Python client, and checks it.
 
 usage: check_model.py TRACKING_URI RUN_ID FEATURES_CSV MODEL_URI [MODEL_URI ...]
+TRACKING_URI "" leaves MLflow to its own default (no call, no environment variable).
 FEATURES_CSV is `churn predict --with-features` output: churn's probability and the model's
 input columns for the same rows. Prints one JSON line; exits 1 when a check fails.
 """
@@ -15,7 +16,8 @@ import pandas as pd
 import xgboost as xgb
 
 tracking, run_id, features_csv, *uris = sys.argv[1:]
-mlflow.set_tracking_uri(tracking)
+if tracking:
+    mlflow.set_tracking_uri(tracking)
 scored = pd.read_csv(features_csv)
 meta = {"customerID", "churn_probability", "churn", "risk_decile"}
 cols = [c for c in scored.columns if c not in meta and not c.startswith("reason_")]

@@ -102,23 +102,41 @@ pub fn free_port() -> u16 {
 pub struct MlflowServer {
     pub url: String,
     child: std::process::Child,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl MlflowServer {
+    /// `mlflow ui` started in `dir` with no flag: MLflow's own defaults.
+    pub fn start_bare(dir: &Path) -> MlflowServer {
+        let (url, child) = MlflowServer::launch(dir, false);
+        MlflowServer { url, child, _dir: None }
+    }
+
+    /// A server with its own database and artifact folder in a temp folder.
     pub fn start() -> MlflowServer {
-        use std::os::unix::process::CommandExt;
         let dir = tmp();
+        let (url, child) = MlflowServer::launch(dir.path(), true);
+        MlflowServer { url, child, _dir: Some(dir) }
+    }
+
+    fn launch(dir: &Path, own_store: bool) -> (String, std::process::Child) {
+        use std::os::unix::process::CommandExt;
         let port = free_port();
         let py = python();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(&py)
-            .args(["-m", "mlflow", "server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
-            .arg("--backend-store-uri")
-            .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()))
-            .arg("--artifacts-destination")
-            .arg(dir.path().join("artifacts"))
-            .current_dir(dir.path())
+        let log_path = dir.join(".mlflow-server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(&py);
+        if own_store {
+            cmd.args(["-m", "mlflow", "server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+                .arg("--backend-store-uri")
+                .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
+                .arg("--artifacts-destination")
+                .arg(dir.join("artifacts"));
+        } else {
+            cmd.args(["-m", "mlflow", "ui", "--port", &port.to_string()]).env_remove("MLFLOW_TRACKING_URI");
+        }
+        let child = cmd
+            .current_dir(dir)
             .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
             .env("MLFLOW_DISABLE_TELEMETRY", "true")
             .env("PATH", venv_path(&py))
@@ -140,12 +158,12 @@ impl MlflowServer {
                 }
             }
             if started.elapsed().as_secs() > 120 {
-                let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 panic!("mlflow server did not become healthy in 120 s:\n{log}");
             }
             std::thread::sleep(std::time::Duration::from_millis(300));
         }
-        MlflowServer { url, child, _dir: dir }
+        (url, child)
     }
 }
 
