@@ -16,6 +16,7 @@
 //! - `cli`: the `churn` command line.
 
 pub mod bundle;
+pub mod cache;
 pub mod cli;
 pub mod drift;
 pub mod evaluation;

@@ -10,6 +10,7 @@
 //! `churn track` (re-uploading a bundle whose tracking failed) are the same code path, and a
 //! failed upload never loses the trained model.
 
+pub mod client;
 pub mod filestore;
 pub mod record;
 pub mod rest;

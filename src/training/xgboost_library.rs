@@ -54,17 +54,8 @@ fn load(path: &Path) -> Result<Library, String> {
     Ok(Library { path: path.to_path_buf(), version })
 }
 
-/// The folder churn keeps fetched files in.
-pub fn cache_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    var("CHURN_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("churn")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache/churn")))
-        .unwrap_or_else(|| std::env::temp_dir().join("churn-cache"))
-}
-
 fn cached_root() -> PathBuf {
-    cache_dir().join(format!("xgboost-cpu-{VERSION}"))
+    crate::cache::dir().join(format!("xgboost-cpu-{VERSION}"))
 }
 
 /// Every place looked at, in order, with the library found in the first that has one.
