@@ -5,7 +5,9 @@
 
 use super::uri::{LocalRegistry, ModelUri, Resolved};
 use super::{Experiment, Metric, ModelHandle, RunHandle, RunStatus, Store, TrackingError};
+use serde::Serialize;
 use serde_yaml_ng::Value as Yaml;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub struct FileStore {
@@ -16,9 +18,97 @@ fn file_uri(p: &Path) -> String {
     format!("file://{}", p.display())
 }
 
-/// A YAML single-quoted scalar.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+/// `<exp>/meta.yaml`.
+#[derive(Serialize)]
+struct ExperimentMeta<'a> {
+    artifact_location: String,
+    creation_time: u64,
+    experiment_id: &'a str,
+    last_update_time: u64,
+    lifecycle_stage: &'static str,
+    name: &'a str,
+}
+
+/// `<exp>/<run>/meta.yaml` (`tags: []` and the `source_*` keys are leftovers MLflow still writes).
+#[derive(Serialize)]
+struct RunMeta<'a> {
+    artifact_uri: String,
+    end_time: Option<u64>,
+    entry_point_name: &'static str,
+    experiment_id: &'a str,
+    lifecycle_stage: &'static str,
+    run_id: &'a str,
+    run_name: &'a str,
+    source_name: &'static str,
+    source_type: u8,
+    source_version: &'static str,
+    start_time: u64,
+    status: u8,
+    tags: [u8; 0],
+    user_id: &'a str,
+}
+
+/// `<exp>/models/<m-id>/meta.yaml`.
+#[derive(Serialize)]
+struct ModelMeta<'a> {
+    artifact_location: String,
+    creation_timestamp: u64,
+    experiment_id: &'a str,
+    last_updated_timestamp: u64,
+    model_id: &'a str,
+    model_type: Option<&'static str>,
+    name: &'a str,
+    source_run_id: &'a str,
+    status: u8,
+    status_message: Option<&'static str>,
+}
+
+/// `<exp>/<run>/outputs/<m-id>/meta.yaml`: the run -> logged model link.
+#[derive(Serialize)]
+struct OutputMeta<'a> {
+    destination_id: &'a str,
+    destination_type: &'static str,
+    source_id: &'a str,
+    source_type: &'static str,
+    step: u8,
+    tags: BTreeMap<String, String>,
+}
+
+/// `models/<name>/meta.yaml`.
+#[derive(Serialize)]
+struct RegisteredMeta<'a> {
+    creation_timestamp: u64,
+    deployment_job_id: Option<&'static str>,
+    deployment_job_state: Option<&'static str>,
+    description: Option<&'static str>,
+    last_updated_timestamp: u64,
+    name: &'a str,
+    workspace: &'static str,
+}
+
+/// `models/<name>/version-<n>/meta.yaml` (`current_stage` is the string "None").
+#[derive(Serialize)]
+struct VersionMeta<'a> {
+    creation_timestamp: u64,
+    current_stage: &'static str,
+    deployment_job_state: Option<&'static str>,
+    description: Option<&'static str>,
+    last_updated_timestamp: u64,
+    model_id: &'a str,
+    name: &'a str,
+    run_id: &'a str,
+    run_link: Option<&'static str>,
+    source: String,
+    status: &'static str,
+    status_message: Option<&'static str>,
+    storage_location: String,
+    user_id: &'a str,
+    version: u64,
+    workspace: &'static str,
+}
+
+fn write_yaml<T: Serialize>(path: &Path, value: &T) -> Result<(), TrackingError> {
+    write(path, &serde_yaml_ng::to_string(value).expect("MLflow metadata serialises"))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TrackingError> {
@@ -73,12 +163,16 @@ impl FileStore {
             // MLflow creates the Default experiment 0 when it makes a store.
             let now = crate::tracking::now_ms();
             let dir = store.root.join("0");
-            write(
+            write_yaml(
                 &dir.join("meta.yaml"),
-                &format!(
-                    "artifact_location: {}\ncreation_time: {now}\nexperiment_id: '0'\nlast_update_time: {now}\nlifecycle_stage: active\nname: Default\n",
-                    q(&file_uri(&dir))
-                ),
+                &ExperimentMeta {
+                    artifact_location: file_uri(&dir),
+                    creation_time: now,
+                    experiment_id: "0",
+                    last_update_time: now,
+                    lifecycle_stage: "active",
+                    name: "Default",
+                },
             )?;
             std::fs::create_dir_all(store.root.join(".trash")).map_err(TrackingError::io(&store.root))?;
         }
@@ -276,13 +370,16 @@ impl Store for FileStore {
         let id = experiment_id();
         let dir = self.root.join(&id);
         let now = crate::tracking::now_ms();
-        write(
+        write_yaml(
             &dir.join("meta.yaml"),
-            &format!(
-                "artifact_location: {}\ncreation_time: {now}\nexperiment_id: '{id}'\nlast_update_time: {now}\nlifecycle_stage: active\nname: {}\n",
-                q(&file_uri(&dir)),
-                q(name)
-            ),
+            &ExperimentMeta {
+                artifact_location: file_uri(&dir),
+                creation_time: now,
+                experiment_id: &id,
+                last_update_time: now,
+                lifecycle_stage: "active",
+                name,
+            },
         )?;
         write(&dir.join("tags").join("mlflow.note.content"), "Churn models trained by `churn train`.")?;
         Ok(Experiment { id, name: name.to_string() })
@@ -393,12 +490,16 @@ impl Store for FileStore {
         let name = ystr(&meta, "name").unwrap_or_else(|| "model".into());
         write_model_meta(&dir, model, &name, &run.id, created, now_ms, if ready { 2 } else { 3 })?;
         append_metrics(&dir.join("metrics"), metrics, Some(&run.id))?;
-        write(
+        write_yaml(
             &self.run_dir(run).join("outputs").join(&model.id).join("meta.yaml"),
-            &format!(
-                "destination_id: {id}\ndestination_type: MODEL_OUTPUT\nsource_id: {id}\nsource_type: RUN_OUTPUT\nstep: 0\ntags: {{}}\n",
-                id = model.id
-            ),
+            &OutputMeta {
+                destination_id: &model.id,
+                destination_type: "MODEL_OUTPUT",
+                source_id: &model.id,
+                source_type: "RUN_OUTPUT",
+                step: 0,
+                tags: BTreeMap::new(),
+            },
         )
     }
 
@@ -426,29 +527,44 @@ impl Store for FileStore {
         safe_key(name)?;
         let dir = self.registry_dir(name);
         if !dir.join("meta.yaml").exists() {
-            write(
+            write_yaml(
                 &dir.join("meta.yaml"),
-                &format!(
-                    "creation_timestamp: {now_ms}\ndeployment_job_id: null\ndeployment_job_state: null\ndescription: null\nlast_updated_timestamp: {now_ms}\nname: {}\nworkspace: default\n",
-                    q(name)
-                ),
+                &RegisteredMeta {
+                    creation_timestamp: now_ms,
+                    deployment_job_id: None,
+                    deployment_job_state: None,
+                    description: None,
+                    last_updated_timestamp: now_ms,
+                    name,
+                    workspace: "default",
+                },
             )?;
         }
         let version = self.versions(name).last().copied().unwrap_or(0) + 1;
-        write(
+        write_yaml(
             &dir.join(format!("version-{version}")).join("meta.yaml"),
-            &format!(
-                "creation_timestamp: {now_ms}\ncurrent_stage: None\ndeployment_job_state: null\ndescription: null\nlast_updated_timestamp: {now_ms}\nmodel_id: {id}\nname: {}\nrun_id: {run}\nrun_link: null\nsource: models:/{id}\nstatus: READY\nstatus_message: null\nstorage_location: {}\nuser_id: {}\nversion: {version}\nworkspace: default\n",
-                q(name),
-                q(&self.model_artifact_location(model)),
-                q(user),
-                id = model.id,
-                run = run.id,
-            ),
+            &VersionMeta {
+                creation_timestamp: now_ms,
+                current_stage: "None",
+                deployment_job_state: None,
+                description: None,
+                last_updated_timestamp: now_ms,
+                model_id: &model.id,
+                name,
+                run_id: &run.id,
+                run_link: None,
+                source: format!("models:/{}", model.id),
+                status: "READY",
+                status_message: None,
+                storage_location: self.model_artifact_location(model),
+                user_id: user,
+                version,
+                workspace: "default",
+            },
         )?;
         write(
             &self.model_dir(model).join("tags").join("mlflow.modelVersions"),
-            &format!("[{{\"name\": \"{name}\", \"version\": \"{version}\"}}]"),
+            &serde_json::json!([{"name": name, "version": version.to_string()}]).to_string(),
         )?;
         Ok(version.to_string())
     }
@@ -526,17 +642,24 @@ fn write_run_meta(
     end: Option<u64>,
     status: u8,
 ) -> Result<(), TrackingError> {
-    write(
+    write_yaml(
         &dir.join("meta.yaml"),
-        &format!(
-            "artifact_uri: {}\nend_time: {}\nentry_point_name: ''\nexperiment_id: '{}'\nlifecycle_stage: active\nrun_id: {}\nrun_name: {}\nsource_name: ''\nsource_type: 4\nsource_version: ''\nstart_time: {start}\nstatus: {status}\ntags: []\nuser_id: {}\n",
-            q(&file_uri(&dir.join("artifacts"))),
-            end.map(|e| e.to_string()).unwrap_or_else(|| "null".into()),
-            run.experiment_id,
-            run.id,
-            q(name),
-            q(user)
-        ),
+        &RunMeta {
+            artifact_uri: file_uri(&dir.join("artifacts")),
+            end_time: end,
+            entry_point_name: "",
+            experiment_id: &run.experiment_id,
+            lifecycle_stage: "active",
+            run_id: &run.id,
+            run_name: name,
+            source_name: "",
+            source_type: 4,
+            source_version: "",
+            start_time: start,
+            status,
+            tags: [],
+            user_id: user,
+        },
     )
 }
 
@@ -549,15 +672,20 @@ fn write_model_meta(
     updated: u64,
     status: u8,
 ) -> Result<(), TrackingError> {
-    write(
+    write_yaml(
         &dir.join("meta.yaml"),
-        &format!(
-            "artifact_location: {}\ncreation_timestamp: {created}\nexperiment_id: '{}'\nlast_updated_timestamp: {updated}\nmodel_id: {}\nmodel_type: null\nname: {}\nsource_run_id: {run_id}\nstatus: {status}\nstatus_message: null\n",
-            q(&file_uri(&dir.join("artifacts"))),
-            model.experiment_id,
-            model.id,
-            q(name)
-        ),
+        &ModelMeta {
+            artifact_location: file_uri(&dir.join("artifacts")),
+            creation_timestamp: created,
+            experiment_id: &model.experiment_id,
+            last_updated_timestamp: updated,
+            model_id: &model.id,
+            model_type: None,
+            name,
+            source_run_id: run_id,
+            status,
+            status_message: None,
+        },
     )
 }
 
