@@ -9,7 +9,6 @@ use crate::bundle::{Evaluation, LoadedModel, Metadata};
 use crate::evaluation::tables::CurvePoint;
 use crate::evaluation::ThresholdPolicy;
 use charts::{Canvas, BLUE, GREEN, GREY, RED};
-use std::fmt::Write;
 use std::path::Path;
 
 /// Offer economics for the profit chart.
@@ -57,10 +56,6 @@ pub enum ReportError {
     Io { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot draw {chart} as PNG: {message}")]
     Png { chart: String, message: String },
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Profit of every point of the threshold sweep under the given economics.
@@ -300,35 +295,26 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
     out
 }
 
+/// The page, filled by the template `templates/report.html` (every value HTML-escaped; the
+/// charts are SVG drawn by `charts`).
+#[derive(askama::Template)]
+#[template(path = "report.html")]
+struct Page<'a> {
+    meta: &'a Metadata,
+    eval: &'a Evaluation,
+    policy: String,
+    quality: Vec<(&'static str, f64, f64)>,
+    facts: Vec<(&'static str, String)>,
+    charts: &'a [Chart],
+    /// (number, chosen, trial, parameters)
+    tuning: Vec<(usize, bool, &'a crate::bundle::Trial, String)>,
+    assumption: String,
+}
+
 fn html(model: &LoadedModel, meta: &Metadata, eval: &Evaluation, e: &Economics, charts: &[Chart]) -> String {
-    let m = &eval.held_out.metrics;
-    let cv = &eval.cross_validated;
-    let mut s = String::with_capacity(256 * 1024);
-    let _ = write!(
-        s,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>churn report: {name}</title><style>
-body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;background:#f5f6f8;color:#1d2330}}
-header{{background:#1d2330;color:#fff;padding:18px 28px}}header h1{{margin:0;font-size:22px}}header p{{margin:4px 0 0;opacity:.75}}
-main{{max-width:1360px;margin:0 auto;padding:18px 28px}}section{{background:#fff;border:1px solid #e2e5eb;border-radius:10px;padding:16px 20px;margin-bottom:16px}}
-h2{{font-size:17px;margin:0 0 10px}}table{{border-collapse:collapse;font-size:13.5px}}td,th{{padding:4px 10px;border-bottom:1px solid #e2e5eb;text-align:left}}td.n{{text-align:right;font-variant-numeric:tabular-nums}}
-.charts{{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:16px}}figure{{margin:0;background:#fff;border:1px solid #e2e5eb;border-radius:10px;padding:10px}}
-figure svg{{width:100%;height:auto}}figcaption{{font-size:13px;color:#6b7385;padding:4px 6px}}.cols{{display:flex;flex-wrap:wrap;gap:28px}}
-</style></head><body><header><h1>Churn model report: {name}</h1><p>Trained {created} UTC on {rows} customers ({data}) · {rounds} boosting rounds · threshold {thr:.3} ({policy})</p></header><main>"#,
-        name = esc(&meta.name),
-        created = esc(&meta.created_utc),
-        rows = meta.data.rows,
-        data = esc(&meta.data.path),
-        rounds = meta.rounds,
-        thr = meta.threshold,
-        policy = esc(&meta.policy.describe())
-    );
-    s.push_str(r#"<section id="summary"><h2>Quality</h2><div class="cols"><table><tr><th>metric</th><th>held-out</th><th>cross-validated (training rows)</th></tr>"#);
-    for ((k, v), (_, w)) in m.pairs().iter().zip(cv.pairs().iter()) {
-        let _ = write!(s, r#"<tr><td>{k}</td><td class="n">{v:.4}</td><td class="n">{w:.4}</td></tr>"#);
-    }
-    s.push_str("</table><table><tr><th>model</th><th></th></tr>");
+    use askama::Template;
     let run = meta.run.as_ref();
-    let facts = [
+    let facts: Vec<(&str, String)> = vec![
         ("model folder", model.dir.display().to_string()),
         ("MLflow run", run.map(|r| r.run_id.clone()).unwrap_or_else(|| "not tracked".into())),
         (
@@ -342,57 +328,26 @@ figure svg{{width:100%;height:auto}}figcaption{{font-size:13px;color:#6b7385;pad
         ("data sha256", meta.data.sha256.chars().take(16).collect::<String>() + "…"),
         ("tuning", format!("{} parameter sets, chose #{}", eval.tuning.len(), eval.chosen_trial + 1)),
     ];
-    for (k, v) in facts {
-        let _ = write!(s, "<tr><td>{k}</td><td>{}</td></tr>", esc(&v));
-    }
-    s.push_str("</table></div></section><section id=\"charts\"><h2>Charts</h2><div class=\"charts\">");
-    for c in charts {
-        let _ =
-            write!(s, "<figure id=\"fig-{}\">{}<figcaption>{}</figcaption></figure>", c.name, c.svg, esc(&c.caption));
-    }
-    s.push_str("</div></section><section id=\"lift\"><h2>Decile lift (held-out)</h2><table><tr><th>decile</th><th>customers</th><th>churners</th><th>churn rate</th><th>lift</th><th>cumulative gain</th><th>probabilities</th></tr>");
-    for l in &eval.held_out.lift {
-        let _ = write!(
-            s,
-            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{:.1}%</td><td class="n">{:.2}</td><td class="n">{:.1}%</td><td class="n">{:.3} - {:.3}</td></tr>"#,
-            l.decile,
-            l.customers,
-            l.churners,
-            100.0 * l.churn_rate,
-            l.lift,
-            100.0 * l.cumulative_gain,
-            l.min_probability,
-            l.max_probability
-        );
-    }
-    s.push_str("</table></section><section id=\"tuning\"><h2>Tuning (cross-validated on the training rows)</h2><table><tr><th>#</th><th>log loss</th><th>ROC AUC</th><th>rounds</th><th>parameters</th></tr>");
-    for (i, t) in eval.tuning.iter().enumerate() {
-        let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = write!(
-            s,
-            r#"<tr><td>{}{}</td><td class="n">{:.4}</td><td class="n">{:.4}</td><td class="n">{}</td><td>{}</td></tr>"#,
-            i + 1,
-            if i == eval.chosen_trial { " ✔" } else { "" },
-            t.cv_log_loss,
-            t.cv_roc_auc,
-            t.rounds,
-            esc(&params.join(" · "))
-        );
-    }
-    s.push_str("</table></section>");
-    if !meta.data.warnings.is_empty() {
-        s.push_str("<section id=\"warnings\"><h2>Data warnings</h2><ul>");
-        for w in &meta.data.warnings {
-            let _ = write!(s, "<li>{}</li>", esc(&w.to_string()));
-        }
-        s.push_str("</ul></section>");
-    }
-    let _ = write!(
-        s,
-        "<section id=\"notes\"><h2>Notes</h2><p>Held-out metrics come from the stratified split that training never saw; the threshold was chosen on out-of-fold predictions of the training rows. The profit chart assumes {}.</p></section></main></body></html>",
-        esc(&format!("an offer cost of {}, a kept churner worth {} and an acceptance of {}{}", e.offer_cost, e.customer_value, e.offer_acceptance, if e.assumed { " (an illustration)" } else { "" }))
+    let quality =
+        eval.held_out.metrics.pairs().iter().zip(eval.cross_validated.pairs().iter()).map(|((k, v), (_, w))| (*k, *v, *w)).collect();
+    let tuning = eval
+        .tuning
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            (i + 1, i == eval.chosen_trial, t, params.join(" · "))
+        })
+        .collect();
+    let assumption = format!(
+        "an offer cost of {}, a kept churner worth {} and an acceptance of {}{}",
+        e.offer_cost,
+        e.customer_value,
+        e.offer_acceptance,
+        if e.assumed { " (an illustration)" } else { "" }
     );
-    s
+    let page = Page { meta, eval, policy: meta.policy.describe(), quality, facts, charts, tuning, assumption };
+    page.render().expect("the report template renders")
 }
 
 /// Writes report.html and one PNG per chart into `dir`.
