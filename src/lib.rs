@@ -15,6 +15,7 @@
 //! - `server`: the REST API and web UI (transport only);
 //! - `cli`: the `churn` command line.
 
+pub mod atomic;
 pub mod bundle;
 pub mod cache;
 pub mod cli;
@@ -27,6 +28,7 @@ pub mod ingest;
 pub mod parallel;
 pub mod progress;
 pub mod random;
+#[cfg(feature = "report")]
 pub mod report;
 pub mod schema;
 pub mod scoring;

@@ -329,11 +329,15 @@ pub struct BundleParts<'a> {
     pub example_rows: &'a [Vec<f32>],
 }
 
-pub fn write(dir: &Path, parts: &BundleParts) -> Result<(), BundleError> {
+/// Writes the bundle into `out`, whole: it is filled beside `out` and swapped in (see
+/// `crate::atomic`), so a killed `churn train` leaves the previous bundle or none.
+pub fn write(out: &Path, parts: &BundleParts) -> Result<(), BundleError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| BundleError::Io { path, source }
     };
+    let staged = crate::atomic::StagedDir::new(out).map_err(io(out))?;
+    let dir = staged.path();
     let churn = dir.join(CHURN_DIR);
     std::fs::create_dir_all(&churn).map_err(io(&churn))?;
     let put = |name: &Path, bytes: &[u8]| std::fs::write(name, bytes).map_err(io(name));
@@ -356,13 +360,14 @@ pub fn write(dir: &Path, parts: &BundleParts) -> Result<(), BundleError> {
     for (name, text) in mlmodel::files(&info, parts.example_rows) {
         put(&dir.join(name), text.as_bytes())?;
     }
-    Ok(())
+    staged.commit().map_err(io(out))
 }
 
 /// Rewrites the bundle's metadata (and MLmodel) once the run is known.
 pub fn record_run(dir: &Path, metadata: &Metadata, model_size: u64, features: &[String]) -> Result<(), BundleError> {
     let path = dir.join(CHURN_DIR).join("metadata.json");
-    std::fs::write(&path, pretty(metadata)).map_err(|source| BundleError::Io { path: path.clone(), source })?;
+    crate::atomic::write_file(&path, pretty(metadata).as_bytes())
+        .map_err(|source| BundleError::Io { path: path.clone(), source })?;
     let info = mlmodel::Info {
         model_file: MODEL_FILE,
         model_size,
@@ -373,7 +378,8 @@ pub fn record_run(dir: &Path, metadata: &Metadata, model_size: u64, features: &[
         created_utc: &metadata.created_utc,
     };
     let path = dir.join("MLmodel");
-    std::fs::write(&path, mlmodel::mlmodel_yaml(&info)).map_err(|source| BundleError::Io { path, source })
+    crate::atomic::write_file(&path, mlmodel::mlmodel_yaml(&info).as_bytes())
+        .map_err(|source| BundleError::Io { path, source })
 }
 
 fn pretty<T: Serialize>(v: &T) -> String {

@@ -5,8 +5,10 @@ mod demo;
 #[cfg(feature = "train")]
 mod evaluate;
 mod healthcheck;
+#[cfg(feature = "report")]
 pub(crate) mod offer;
 mod predict;
+#[cfg(feature = "report")]
 mod report;
 mod serve;
 mod synth;
@@ -49,6 +51,7 @@ pub enum Command {
     /// Score a customer file with a model (CSV or Parquet in and out, streaming).
     Predict(predict::Args),
     /// Write a model's training report (HTML with charts, PNG copies).
+    #[cfg(feature = "report")]
     Report(report::Args),
     /// Serve the REST API (/predict, /invocations, /metrics, /docs) and the web UI (/ui).
     Serve(serve::Args),
@@ -118,6 +121,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(a) => demo::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Serve(a) => serve::run(a),
+        #[cfg(feature = "report")]
         Command::Report(a) => report::run(a),
         Command::Track(a) => track::run(a),
         Command::Healthcheck(a) => healthcheck::run(a),

@@ -328,8 +328,14 @@ fn html(model: &LoadedModel, meta: &Metadata, eval: &Evaluation, e: &Economics, 
         ("data sha256", meta.data.sha256.chars().take(16).collect::<String>() + "…"),
         ("tuning", format!("{} parameter sets, chose #{}", eval.tuning.len(), eval.chosen_trial + 1)),
     ];
-    let quality =
-        eval.held_out.metrics.pairs().iter().zip(eval.cross_validated.pairs().iter()).map(|((k, v), (_, w))| (*k, *v, *w)).collect();
+    let quality = eval
+        .held_out
+        .metrics
+        .pairs()
+        .iter()
+        .zip(eval.cross_validated.pairs().iter())
+        .map(|((k, v), (_, w))| (*k, *v, *w))
+        .collect();
     let tuning = eval
         .tuning
         .iter()
@@ -350,23 +356,23 @@ fn html(model: &LoadedModel, meta: &Metadata, eval: &Evaluation, e: &Economics, 
     page.render().expect("the report template renders")
 }
 
-/// Writes report.html and one PNG per chart into `dir`.
+/// Writes report.html and one PNG per chart into `dir`, replacing it whole.
 pub fn write(report: &Report, dir: &Path) -> Result<Vec<std::path::PathBuf>, ReportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ReportError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let staged = crate::atomic::StagedDir::new(dir).map_err(io(dir))?;
     let mut written = Vec::new();
-    let html = dir.join("report.html");
-    std::fs::write(&html, &report.html).map_err(io(&html))?;
-    written.push(html);
+    std::fs::write(staged.path().join("report.html"), &report.html).map_err(io(dir))?;
+    written.push(dir.join("report.html"));
     for c in &report.charts {
         let png = png(&c.svg).map_err(|message| ReportError::Png { chart: c.name.into(), message })?;
-        let p = dir.join(format!("{}.png", c.name));
-        std::fs::write(&p, png).map_err(io(&p))?;
-        written.push(p);
+        let name = format!("{}.png", c.name);
+        std::fs::write(staged.path().join(&name), png).map_err(io(dir))?;
+        written.push(dir.join(name));
     }
+    staged.commit().map_err(io(dir))?;
     Ok(written)
 }
 

@@ -132,10 +132,8 @@ pub fn score_file(
             s.spawn(move || loop {
                 let next = batch_rx.lock().expect("batch queue").recv();
                 let Ok((seq, batch)) = next else { return };
-                let cells = batch.cells();
-                let scored = score_rows(scorer, &cells, &batch, map, 0..batch.len(), opts);
+                let scored = score_rows(scorer, &batch.cells(), &batch, map, 0..batch.len(), opts);
                 let n = batch.len();
-                drop(cells);
                 let _ = spent_tx.send(batch);
                 if done_tx.send((seq, n, scored)).is_err() {
                     return;

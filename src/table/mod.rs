@@ -2,6 +2,8 @@
 //! not) and Parquet, read in batches of raw cells and written row by row with bounded memory.
 //! Judging the cells is the ingestion gate's job (`crate::ingest`), not this module's.
 
+#[cfg(feature = "parquet")]
+mod arrow;
 mod reader;
 pub mod writer;
 

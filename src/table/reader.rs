@@ -2,10 +2,13 @@
 //! batches, with the location of every row. Nothing here judges a value: that is the ingestion
 //! gate's job (`crate::ingest`).
 
+#[cfg(feature = "parquet")]
+use super::arrow::ArrowColumn;
 use super::TableError;
 use crate::schema::Raw;
-use arrow_array::{cast::AsArray, Array, RecordBatch};
-use arrow_schema::DataType;
+#[cfg(feature = "parquet")]
+use arrow_array::RecordBatch;
+#[cfg(feature = "parquet")]
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -112,7 +115,12 @@ type CsvSource = LfOnly<HashingReader<Box<dyn Read + Send>>>;
 
 enum Inner {
     Csv(csv::Reader<CsvSource>),
-    Parquet { reader: ParquetRecordBatchReader, next_row: u64, hash: String },
+    #[cfg(feature = "parquet")]
+    Parquet {
+        reader: ParquetRecordBatchReader,
+        next_row: u64,
+        hash: String,
+    },
 }
 
 /// A file of customer rows, read batch by batch with bounded memory.
@@ -124,8 +132,15 @@ pub struct TableReader {
 
 /// One batch of raw rows.
 pub enum RawBatch {
-    Csv { records: Vec<csv::StringRecord>, lines: Vec<u64> },
-    Arrow { batch: RecordBatch, first_row: u64 },
+    Csv {
+        records: Vec<csv::StringRecord>,
+        lines: Vec<u64>,
+    },
+    #[cfg(feature = "parquet")]
+    Arrow {
+        batch: RecordBatch,
+        first_row: u64,
+    },
 }
 
 impl RawBatch {
@@ -136,6 +151,7 @@ impl RawBatch {
     pub fn len(&self) -> usize {
         match self {
             RawBatch::Csv { records, .. } => records.len(),
+            #[cfg(feature = "parquet")]
             RawBatch::Arrow { batch, .. } => batch.num_rows(),
         }
     }
@@ -147,6 +163,7 @@ impl RawBatch {
     pub fn location(&self, row: usize) -> Location {
         match self {
             RawBatch::Csv { lines, .. } => Location::Line(lines[row]),
+            #[cfg(feature = "parquet")]
             RawBatch::Arrow { first_row, .. } => Location::Row(first_row + row as u64),
         }
     }
@@ -155,6 +172,7 @@ impl RawBatch {
     pub fn cells(&self) -> BatchCells<'_> {
         match self {
             RawBatch::Csv { records, .. } => BatchCells::Csv(records),
+            #[cfg(feature = "parquet")]
             RawBatch::Arrow { batch, .. } => {
                 BatchCells::Arrow(batch.columns().iter().map(|c| ArrowColumn::of(c.as_ref())).collect())
             }
@@ -164,6 +182,7 @@ impl RawBatch {
 
 pub enum BatchCells<'a> {
     Csv(&'a [csv::StringRecord]),
+    #[cfg(feature = "parquet")]
     Arrow(Vec<ArrowColumn<'a>>),
 }
 
@@ -173,6 +192,7 @@ impl BatchCells<'_> {
     pub fn width(&self, row: usize) -> Option<usize> {
         match self {
             BatchCells::Csv(records) => Some(records[row].len()),
+            #[cfg(feature = "parquet")]
             BatchCells::Arrow(_) => None,
         }
     }
@@ -181,85 +201,8 @@ impl BatchCells<'_> {
     pub fn get(&self, row: usize, col: usize) -> Raw<'_> {
         match self {
             BatchCells::Csv(records) => records[row].get(col).map(Raw::Text).unwrap_or(Raw::Null),
+            #[cfg(feature = "parquet")]
             BatchCells::Arrow(cols) => cols[col].get(row),
-        }
-    }
-}
-
-pub enum ArrowColumn<'a> {
-    Utf8(&'a arrow_array::StringArray),
-    LargeUtf8(&'a arrow_array::LargeStringArray),
-    Utf8View(&'a arrow_array::StringViewArray),
-    Int64(&'a arrow_array::Int64Array),
-    Int32(&'a arrow_array::Int32Array),
-    Int16(&'a arrow_array::Int16Array),
-    Int8(&'a arrow_array::Int8Array),
-    UInt8(&'a arrow_array::UInt8Array),
-    Float64(&'a arrow_array::Float64Array),
-    Float32(&'a arrow_array::Float32Array),
-    Boolean(&'a arrow_array::BooleanArray),
-    Dictionary(Box<ArrowColumn<'a>>, Vec<Option<usize>>),
-    Unsupported(&'a dyn Array),
-}
-
-impl<'a> ArrowColumn<'a> {
-    fn of(a: &'a dyn Array) -> ArrowColumn<'a> {
-        use arrow_array::types::*;
-        match a.data_type() {
-            DataType::Utf8 => ArrowColumn::Utf8(a.as_string::<i32>()),
-            DataType::LargeUtf8 => ArrowColumn::LargeUtf8(a.as_string::<i64>()),
-            DataType::Utf8View => ArrowColumn::Utf8View(a.as_string_view()),
-            DataType::Int64 => ArrowColumn::Int64(a.as_primitive::<Int64Type>()),
-            DataType::Int32 => ArrowColumn::Int32(a.as_primitive::<Int32Type>()),
-            DataType::Int16 => ArrowColumn::Int16(a.as_primitive::<Int16Type>()),
-            DataType::Int8 => ArrowColumn::Int8(a.as_primitive::<Int8Type>()),
-            DataType::UInt8 => ArrowColumn::UInt8(a.as_primitive::<UInt8Type>()),
-            DataType::Float64 => ArrowColumn::Float64(a.as_primitive::<Float64Type>()),
-            DataType::Float32 => ArrowColumn::Float32(a.as_primitive::<Float32Type>()),
-            DataType::Boolean => ArrowColumn::Boolean(a.as_boolean()),
-            DataType::Dictionary(key, _) if key.as_ref() == &DataType::Int32 => {
-                let d = a.as_dictionary::<Int32Type>();
-                let keys = (0..d.len()).map(|i| d.is_valid(i).then(|| d.keys().value(i) as usize)).collect();
-                ArrowColumn::Dictionary(Box::new(ArrowColumn::of(d.values().as_ref())), keys)
-            }
-            _ => ArrowColumn::Unsupported(a),
-        }
-    }
-
-    #[inline]
-    fn get(&self, i: usize) -> Raw<'_> {
-        macro_rules! cell {
-            ($arr:expr, $conv:expr) => {
-                if $arr.is_null(i) {
-                    Raw::Null
-                } else {
-                    $conv($arr.value(i))
-                }
-            };
-        }
-        match self {
-            ArrowColumn::Utf8(a) => cell!(a, Raw::Text),
-            ArrowColumn::LargeUtf8(a) => cell!(a, Raw::Text),
-            ArrowColumn::Utf8View(a) => cell!(a, Raw::Text),
-            ArrowColumn::Int64(a) => cell!(a, Raw::Integer),
-            ArrowColumn::Int32(a) => cell!(a, |v: i32| Raw::Integer(v as i64)),
-            ArrowColumn::Int16(a) => cell!(a, |v: i16| Raw::Integer(v as i64)),
-            ArrowColumn::Int8(a) => cell!(a, |v: i8| Raw::Integer(v as i64)),
-            ArrowColumn::UInt8(a) => cell!(a, |v: u8| Raw::Integer(v as i64)),
-            ArrowColumn::Float64(a) => cell!(a, Raw::Number),
-            ArrowColumn::Float32(a) => cell!(a, |v: f32| Raw::Number(v as f64)),
-            ArrowColumn::Boolean(a) => cell!(a, Raw::Bool),
-            ArrowColumn::Dictionary(values, keys) => match keys[i] {
-                Some(k) => values.get(k),
-                None => Raw::Null,
-            },
-            ArrowColumn::Unsupported(a) => {
-                if a.is_null(i) {
-                    Raw::Null
-                } else {
-                    Raw::Composite
-                }
-            }
         }
     }
 }
@@ -301,6 +244,12 @@ impl TableReader {
         let file = File::open(path).map_err(io)?;
         match Format::of(path)? {
             Format::Csv => TableReader::csv(Box::new(BufReader::with_capacity(1 << 20, file)), path, hash),
+            #[cfg(not(feature = "parquet"))]
+            Format::Parquet => Err(TableError::Parquet {
+                path: path.to_path_buf(),
+                message: "this build of churn reads CSV only (it was built without the `parquet` feature)".into(),
+            }),
+            #[cfg(feature = "parquet")]
             Format::Parquet => {
                 let hash = if hash { sha256_file(path).map_err(io)? } else { String::new() };
                 let builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -335,7 +284,12 @@ impl TableReader {
                 if !matches!(batch, RawBatch::Csv { .. }) {
                     *batch = RawBatch::new_csv();
                 }
-                let RawBatch::Csv { records, lines } = batch else { unreachable!() };
+                // Without the `parquet` feature a batch can only be CSV.
+                #[allow(irrefutable_let_patterns)]
+                let RawBatch::Csv { records, lines } = batch
+                else {
+                    unreachable!()
+                };
                 records.resize_with(max, csv::StringRecord::new);
                 lines.clear();
                 let mut n = 0;
@@ -358,6 +312,7 @@ impl TableReader {
                 records.truncate(n);
                 Ok(n > 0)
             }
+            #[cfg(feature = "parquet")]
             Inner::Parquet { reader, next_row, .. } => match reader.next() {
                 None => Ok(false),
                 Some(Err(e)) => Err(TableError::Parquet { path: self.path.clone(), message: e.to_string() }),
@@ -383,6 +338,7 @@ impl TableReader {
                 hasher.update(&rest);
                 hex(&hasher.finalize())
             }
+            #[cfg(feature = "parquet")]
             Inner::Parquet { hash, .. } => hash,
         }
     }

@@ -1,16 +1,12 @@
-//! Writing tables row by row to CSV or Parquet with bounded memory.
+//! Writing tables row by row to CSV or Parquet with bounded memory. A table is written under a
+//! temporary name beside its destination and renamed into place by `finish`: a run killed
+//! mid-write leaves no file that looks complete (only a `.<name>.part-*` that the next write to
+//! the same destination removes).
 
 use super::{Format, TableError};
-use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field as ArrowField, Schema as ArrowSchema};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -30,21 +26,16 @@ pub enum Cell<'a> {
     Null,
 }
 
-const PARQUET_ROWS_PER_BATCH: usize = 65_536;
-
 enum Sink {
     Csv(csv::Writer<BufWriter<File>>),
-    Parquet { writer: ArrowWriter<File>, builders: Vec<Builder>, schema: Arc<ArrowSchema>, rows: usize },
-}
-
-enum Builder {
-    Text(StringBuilder),
-    Float(Float64Builder),
-    Int(Int64Builder),
+    #[cfg(feature = "parquet")]
+    Parquet(super::arrow::ParquetSink),
 }
 
 pub struct TableWriter {
     path: PathBuf,
+    /// Where the rows go until `finish` renames it to `path`.
+    part: tempfile::TempPath,
     sink: Sink,
     text_buf: String,
     ryu_buf: ryu::Buffer,
@@ -53,44 +44,37 @@ pub struct TableWriter {
 impl TableWriter {
     pub fn create(path: &Path, columns: &[(String, ColumnType)]) -> Result<TableWriter, TableError> {
         let io = |source| TableError::Io { path: path.to_path_buf(), source };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io)?;
+        let format = Format::of(path)?;
+        let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => {
+                std::fs::create_dir_all(parent).map_err(io)?;
+                parent
+            }
+            None => Path::new("."),
+        };
+        for n in crate::atomic::remove_leftovers(path) {
+            eprintln!("note: removed {n}, an unfinished {} left by an interrupted run", path.display());
         }
-        let file = File::create(path).map_err(io)?;
-        let sink = match Format::of(path)? {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.part-")).tempfile_in(dir).map_err(io)?;
+        let (file, part) = tmp.into_parts();
+        let sink = match format {
             Format::Csv => {
                 let mut w = csv::WriterBuilder::new().from_writer(BufWriter::with_capacity(1 << 20, file));
                 w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(|e| csv_err(path, e))?;
                 Sink::Csv(w)
             }
+            #[cfg(feature = "parquet")]
+            Format::Parquet => Sink::Parquet(super::arrow::ParquetSink::new(file, columns, path)?),
+            #[cfg(not(feature = "parquet"))]
             Format::Parquet => {
-                let fields: Vec<ArrowField> = columns
-                    .iter()
-                    .map(|(n, t)| {
-                        let dt = match t {
-                            ColumnType::Text => DataType::Utf8,
-                            ColumnType::Float => DataType::Float64,
-                            ColumnType::Int => DataType::Int64,
-                        };
-                        ArrowField::new(n, dt, true)
-                    })
-                    .collect();
-                let schema = Arc::new(ArrowSchema::new(fields));
-                let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-                let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-                    .map_err(|e| TableError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
-                let builders = columns
-                    .iter()
-                    .map(|(_, t)| match t {
-                        ColumnType::Text => Builder::Text(StringBuilder::new()),
-                        ColumnType::Float => Builder::Float(Float64Builder::new()),
-                        ColumnType::Int => Builder::Int(Int64Builder::new()),
-                    })
-                    .collect();
-                Sink::Parquet { writer, builders, schema, rows: 0 }
+                return Err(TableError::Parquet {
+                    path: path.to_path_buf(),
+                    message: "this build of churn writes CSV only (it was built without the `parquet` feature)".into(),
+                })
             }
         };
-        Ok(TableWriter { path: path.to_path_buf(), sink, text_buf: String::new(), ryu_buf: ryu::Buffer::new() })
+        Ok(TableWriter { path: path.to_path_buf(), part, sink, text_buf: String::new(), ryu_buf: ryu::Buffer::new() })
     }
 
     pub fn write_row(&mut self, cells: &[Cell]) -> Result<(), TableError> {
@@ -117,64 +101,24 @@ impl TableWriter {
                 }
                 w.write_record(None::<&[u8]>).map_err(|e| csv_err(&self.path, e))
             }
-            Sink::Parquet { builders, rows, .. } => {
-                for (b, c) in builders.iter_mut().zip(cells) {
-                    match (b, c) {
-                        (Builder::Text(b), Cell::Text(t)) => b.append_value(t),
-                        (Builder::Text(b), Cell::Float(v)) => b.append_value(v.to_string()),
-                        (Builder::Text(b), Cell::Int(v)) => b.append_value(v.to_string()),
-                        (Builder::Float(b), Cell::Float(v)) => b.append_value(*v),
-                        (Builder::Float(b), Cell::Float32(v)) => b.append_value(*v as f64),
-                        (Builder::Text(b), Cell::Float32(v)) => b.append_value(v.to_string()),
-                        (Builder::Float(b), Cell::Int(v)) => b.append_value(*v as f64),
-                        (Builder::Int(b), Cell::Int(v)) => b.append_value(*v),
-                        (Builder::Int(b), Cell::Float(v)) => b.append_value(*v as i64),
-                        (Builder::Text(b), _) => b.append_null(),
-                        (Builder::Float(b), _) => b.append_null(),
-                        (Builder::Int(b), _) => b.append_null(),
-                    }
-                }
-                *rows += 1;
-                if *rows >= PARQUET_ROWS_PER_BATCH {
-                    self.flush_parquet()?;
-                }
-                Ok(())
-            }
+            #[cfg(feature = "parquet")]
+            Sink::Parquet(p) => p.write_row(cells, &self.path),
         }
     }
 
-    fn flush_parquet(&mut self) -> Result<(), TableError> {
-        if let Sink::Parquet { writer, builders, schema, rows } = &mut self.sink {
-            if *rows == 0 {
-                return Ok(());
-            }
-            let arrays: Vec<ArrayRef> = builders
-                .iter_mut()
-                .map(|b| match b {
-                    Builder::Text(b) => Arc::new(b.finish()) as ArrayRef,
-                    Builder::Float(b) => Arc::new(b.finish()) as ArrayRef,
-                    Builder::Int(b) => Arc::new(b.finish()) as ArrayRef,
-                })
-                .collect();
-            let batch = RecordBatch::try_new(schema.clone(), arrays)
-                .map_err(|e| TableError::Parquet { path: self.path.clone(), message: e.to_string() })?;
-            writer
-                .write(&batch)
-                .map_err(|e| TableError::Parquet { path: self.path.clone(), message: e.to_string() })?;
-            *rows = 0;
-        }
-        Ok(())
-    }
-
-    pub fn finish(mut self) -> Result<(), TableError> {
-        self.flush_parquet()?;
+    /// Completes the file and moves it into place.
+    pub fn finish(self) -> Result<(), TableError> {
+        let io = |source| TableError::Io { path: self.path.clone(), source };
         match self.sink {
-            Sink::Csv(mut w) => w.flush().map_err(|source| TableError::Io { path: self.path.clone(), source }),
-            Sink::Parquet { writer, .. } => writer
-                .close()
-                .map(|_| ())
-                .map_err(|e| TableError::Parquet { path: self.path.clone(), message: e.to_string() }),
+            Sink::Csv(w) => {
+                let file =
+                    w.into_inner().map_err(|e| io(e.into_error()))?.into_inner().map_err(|e| io(e.into_error()))?;
+                file.sync_all().map_err(io)?;
+            }
+            #[cfg(feature = "parquet")]
+            Sink::Parquet(p) => p.finish(&self.path)?,
         }
+        self.part.persist(&self.path).map_err(|e| io(e.error))
     }
 }
 

@@ -7,7 +7,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod api_snapshots;
 mod bad_data;
 mod report;
 mod round_trip;

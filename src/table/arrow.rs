@@ -1,0 +1,193 @@
+//! Parquet cells: Arrow arrays read as raw values (feature `parquet`).
+
+use crate::schema::Raw;
+use arrow_array::{cast::AsArray, Array};
+use arrow_schema::DataType;
+
+pub enum ArrowColumn<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    LargeUtf8(&'a arrow_array::LargeStringArray),
+    Utf8View(&'a arrow_array::StringViewArray),
+    Int64(&'a arrow_array::Int64Array),
+    Int32(&'a arrow_array::Int32Array),
+    Int16(&'a arrow_array::Int16Array),
+    Int8(&'a arrow_array::Int8Array),
+    UInt8(&'a arrow_array::UInt8Array),
+    Float64(&'a arrow_array::Float64Array),
+    Float32(&'a arrow_array::Float32Array),
+    Boolean(&'a arrow_array::BooleanArray),
+    Dictionary(Box<ArrowColumn<'a>>, Vec<Option<usize>>),
+    Unsupported(&'a dyn Array),
+}
+
+impl<'a> ArrowColumn<'a> {
+    pub(super) fn of(a: &'a dyn Array) -> ArrowColumn<'a> {
+        use arrow_array::types::*;
+        match a.data_type() {
+            DataType::Utf8 => ArrowColumn::Utf8(a.as_string::<i32>()),
+            DataType::LargeUtf8 => ArrowColumn::LargeUtf8(a.as_string::<i64>()),
+            DataType::Utf8View => ArrowColumn::Utf8View(a.as_string_view()),
+            DataType::Int64 => ArrowColumn::Int64(a.as_primitive::<Int64Type>()),
+            DataType::Int32 => ArrowColumn::Int32(a.as_primitive::<Int32Type>()),
+            DataType::Int16 => ArrowColumn::Int16(a.as_primitive::<Int16Type>()),
+            DataType::Int8 => ArrowColumn::Int8(a.as_primitive::<Int8Type>()),
+            DataType::UInt8 => ArrowColumn::UInt8(a.as_primitive::<UInt8Type>()),
+            DataType::Float64 => ArrowColumn::Float64(a.as_primitive::<Float64Type>()),
+            DataType::Float32 => ArrowColumn::Float32(a.as_primitive::<Float32Type>()),
+            DataType::Boolean => ArrowColumn::Boolean(a.as_boolean()),
+            DataType::Dictionary(key, _) if key.as_ref() == &DataType::Int32 => {
+                let d = a.as_dictionary::<Int32Type>();
+                let keys = (0..d.len()).map(|i| d.is_valid(i).then(|| d.keys().value(i) as usize)).collect();
+                ArrowColumn::Dictionary(Box::new(ArrowColumn::of(d.values().as_ref())), keys)
+            }
+            _ => ArrowColumn::Unsupported(a),
+        }
+    }
+
+    #[inline]
+    pub(super) fn get(&self, i: usize) -> Raw<'_> {
+        macro_rules! cell {
+            ($arr:expr, $conv:expr) => {
+                if $arr.is_null(i) {
+                    Raw::Null
+                } else {
+                    $conv($arr.value(i))
+                }
+            };
+        }
+        match self {
+            ArrowColumn::Utf8(a) => cell!(a, Raw::Text),
+            ArrowColumn::LargeUtf8(a) => cell!(a, Raw::Text),
+            ArrowColumn::Utf8View(a) => cell!(a, Raw::Text),
+            ArrowColumn::Int64(a) => cell!(a, Raw::Integer),
+            ArrowColumn::Int32(a) => cell!(a, |v: i32| Raw::Integer(v as i64)),
+            ArrowColumn::Int16(a) => cell!(a, |v: i16| Raw::Integer(v as i64)),
+            ArrowColumn::Int8(a) => cell!(a, |v: i8| Raw::Integer(v as i64)),
+            ArrowColumn::UInt8(a) => cell!(a, |v: u8| Raw::Integer(v as i64)),
+            ArrowColumn::Float64(a) => cell!(a, Raw::Number),
+            ArrowColumn::Float32(a) => cell!(a, |v: f32| Raw::Number(v as f64)),
+            ArrowColumn::Boolean(a) => cell!(a, Raw::Bool),
+            ArrowColumn::Dictionary(values, keys) => match keys[i] {
+                Some(k) => values.get(k),
+                None => Raw::Null,
+            },
+            ArrowColumn::Unsupported(a) => {
+                if a.is_null(i) {
+                    Raw::Null
+                } else {
+                    Raw::Composite
+                }
+            }
+        }
+    }
+}
+
+const PARQUET_ROWS_PER_BATCH: usize = 65_536;
+
+use super::writer::{Cell, ColumnType};
+use super::TableError;
+use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Field as ArrowField, Schema as ArrowSchema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+enum Builder {
+    Text(StringBuilder),
+    Float(Float64Builder),
+    Int(Int64Builder),
+}
+
+/// A Parquet file written in row groups of `PARQUET_ROWS_PER_BATCH` rows.
+pub struct ParquetSink {
+    writer: ArrowWriter<File>,
+    builders: Vec<Builder>,
+    schema: Arc<ArrowSchema>,
+    rows: usize,
+}
+
+fn err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> TableError + '_ {
+    move |e| TableError::Parquet { path: path.to_path_buf(), message: e.to_string() }
+}
+
+impl ParquetSink {
+    pub fn new(file: File, columns: &[(String, ColumnType)], path: &Path) -> Result<ParquetSink, TableError> {
+        let fields: Vec<ArrowField> = columns
+            .iter()
+            .map(|(n, t)| {
+                let dt = match t {
+                    ColumnType::Text => DataType::Utf8,
+                    ColumnType::Float => DataType::Float64,
+                    ColumnType::Int => DataType::Int64,
+                };
+                ArrowField::new(n, dt, true)
+            })
+            .collect();
+        let schema = Arc::new(ArrowSchema::new(fields));
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(err(path))?;
+        let builders = columns
+            .iter()
+            .map(|(_, t)| match t {
+                ColumnType::Text => Builder::Text(StringBuilder::new()),
+                ColumnType::Float => Builder::Float(Float64Builder::new()),
+                ColumnType::Int => Builder::Int(Int64Builder::new()),
+            })
+            .collect();
+        Ok(ParquetSink { writer, builders, schema, rows: 0 })
+    }
+
+    pub fn write_row(&mut self, cells: &[Cell], path: &Path) -> Result<(), TableError> {
+        for (b, c) in self.builders.iter_mut().zip(cells) {
+            match (b, c) {
+                (Builder::Text(b), Cell::Text(t)) => b.append_value(t),
+                (Builder::Text(b), Cell::Float(v)) => b.append_value(v.to_string()),
+                (Builder::Text(b), Cell::Int(v)) => b.append_value(v.to_string()),
+                (Builder::Float(b), Cell::Float(v)) => b.append_value(*v),
+                (Builder::Float(b), Cell::Float32(v)) => b.append_value(*v as f64),
+                (Builder::Text(b), Cell::Float32(v)) => b.append_value(v.to_string()),
+                (Builder::Float(b), Cell::Int(v)) => b.append_value(*v as f64),
+                (Builder::Int(b), Cell::Int(v)) => b.append_value(*v),
+                (Builder::Int(b), Cell::Float(v)) => b.append_value(*v as i64),
+                (Builder::Text(b), _) => b.append_null(),
+                (Builder::Float(b), _) => b.append_null(),
+                (Builder::Int(b), _) => b.append_null(),
+            }
+        }
+        self.rows += 1;
+        if self.rows >= PARQUET_ROWS_PER_BATCH {
+            self.flush(path)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, path: &Path) -> Result<(), TableError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(|b| match b {
+                Builder::Text(b) => Arc::new(b.finish()) as ArrayRef,
+                Builder::Float(b) => Arc::new(b.finish()) as ArrayRef,
+                Builder::Int(b) => Arc::new(b.finish()) as ArrayRef,
+            })
+            .collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| TableError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
+        self.writer.write(&batch).map_err(err(path))?;
+        self.rows = 0;
+        Ok(())
+    }
+
+    pub fn finish(mut self, path: &Path) -> Result<(), TableError> {
+        self.flush(path)?;
+        let file = self.writer.into_inner().map_err(err(path))?;
+        file.sync_all().map_err(|source| TableError::Io { path: path.to_path_buf(), source })
+    }
+}
