@@ -1,5 +1,5 @@
 //! `churn demo`: the main job end to end on the embedded default data: synthetic customers, a
-//! tuned model bundle with its report, the run tracked in an MLflow file store and registered,
+//! tuned model bundle with its report, the run tracked in the folder's MLflow database and registered,
 //! then the API and UI on port 8000.
 
 use super::track::TrackingArgs;

@@ -83,7 +83,7 @@ pub enum CliError {
     #[error(transparent)]
     TrackingSetup(#[from] crate::tracking::TrackingError),
     #[error(transparent)]
-    Load(#[from] crate::scoring::LoadError),
+    Load(#[from] crate::tracking::LoadError),
     #[error("MLflow tracking failed: {message}\n{retry}")]
     Tracking { message: String, retry: String },
     #[error(transparent)]

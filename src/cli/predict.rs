@@ -1,7 +1,7 @@
 //! `churn predict`: a whole customer file scored, streaming, with rejects kept apart.
 
 use super::CliError;
-use crate::scoring::{self, batch};
+use crate::scoring::batch;
 use crate::tracking::TrackingUri;
 use std::path::PathBuf;
 
@@ -38,7 +38,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), CliError> {
     let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
-    let scorer = scoring::load(&a.model, &tracking)?;
+    let scorer = crate::tracking::load_scorer(&a.model, &tracking)?;
     let rejects = a.rejects.clone().unwrap_or_else(|| batch::default_rejects_path(&a.output));
     let bar = crate::progress::Bar::rows("scoring", None);
     let opts = batch::BatchOptions {

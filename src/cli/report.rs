@@ -1,3 +1,5 @@
+//! `churn report`: a model's training report, rebuilt for any model URI.
+
 use super::CliError;
 use crate::bundle;
 use crate::evaluation::ThresholdPolicy;

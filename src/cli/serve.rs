@@ -1,3 +1,5 @@
+//! `churn serve`: the flags of the server and the runtime it runs on.
+
 use super::CliError;
 use crate::server::{self, ServeConfig};
 use crate::tracking::TrackingUri;

@@ -69,7 +69,7 @@ pub enum Blank {
     Error,
     /// Passed on as missing (NaN), which XGBoost routes down each split's default branch.
     Missing,
-    /// Replaced by this number (e.g. TotalCharges of a customer not billed yet is 0).
+    /// Replaced by this number (a schema may say that a blank means 0, say).
     Fill(f64),
 }
 
@@ -79,8 +79,6 @@ pub enum SchemaError {
     Read { path: String, source: std::io::Error },
     #[error("schema file {path} is not valid TOML: {message}")]
     Toml { path: String, message: String },
-    #[error("schema {0}")]
-    Invalid(String),
 }
 
 impl Schema {

@@ -29,7 +29,6 @@ pub enum FieldErrorCode {
     InvalidLabel,
     UnknownField,
     DuplicateField,
-    DuplicateId,
     IdTooLong,
     /// A CSV line with the wrong number of fields.
     MalformedRow,

@@ -4,21 +4,12 @@
 
 pub mod batch;
 
-use crate::bundle::{self, BundleError, Inputs, LoadedModel};
+use crate::bundle::{Inputs, LoadedModel, Resolved};
 use crate::evaluation::tables::risk_decile;
 use crate::forest::reasons::{Explainer, Explanation, Scratch};
 use crate::ingest::Gate;
 use crate::schema::Schema;
-use crate::tracking::{self, Resolved, TrackingError, TrackingUri};
 use serde::Serialize;
-
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Resolve(#[from] TrackingError),
-    #[error("{uri} resolved to {}, but the model there cannot be used: {source}", dir.display())]
-    Bundle { uri: String, dir: std::path::PathBuf, source: BundleError },
-}
 
 /// A model ready to score, and where it came from.
 pub struct Scorer {
@@ -61,17 +52,6 @@ impl RiskBand {
             RiskBand::Low => "low",
         }
     }
-}
-
-/// Resolves a model URI and loads the model it points at.
-pub fn load(uri: &str, tracking: &TrackingUri) -> Result<Scorer, LoadError> {
-    let resolved = tracking::resolve(uri, tracking)?;
-    let model = bundle::open(&resolved.dir).map_err(|source| LoadError::Bundle {
-        uri: uri.to_string(),
-        dir: resolved.dir.clone(),
-        source,
-    })?;
-    Ok(Scorer::new(model, resolved))
 }
 
 impl Scorer {

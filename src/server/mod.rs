@@ -26,7 +26,7 @@ use std::time::Instant;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot start: {0}")]
-    Load(#[from] crate::scoring::LoadError),
+    Load(#[from] crate::tracking::LoadError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("the server stopped: {0}")]

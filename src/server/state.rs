@@ -3,7 +3,8 @@
 
 use super::log::RequestLog;
 use super::metrics::Metrics;
-use crate::scoring::{self, LoadError, Scorer};
+use crate::scoring::Scorer;
+use crate::tracking::LoadError;
 use crate::tracking::TrackingUri;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -140,7 +141,7 @@ impl AppState {
 /// Resolves and loads a model, timing it.
 pub fn load(uri: &str, tracking: &TrackingUri, generation: u64) -> Result<Served, LoadError> {
     let start = Instant::now();
-    let scorer = scoring::load(uri, tracking)?;
+    let scorer = crate::tracking::load_scorer(uri, tracking)?;
     Ok(Served {
         scorer,
         loaded_at_ms: crate::tracking::now_ms(),

@@ -32,7 +32,7 @@ pub enum TrackingError {
     UnsupportedUri { uri: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("the MLflow file store at {} is not readable: {message}", path.display())]
+    #[error("the MLflow store at {} cannot be used: {message}", path.display())]
     Store { path: PathBuf, message: String },
     #[error("MLflow server {url}: {message}")]
     Server { url: String, status: Option<u16>, message: String },
@@ -40,6 +40,26 @@ pub enum TrackingError {
     NotFound(String),
     #[error("the model bundle at {}: {message}", path.display())]
     Bundle { path: PathBuf, message: String },
+}
+
+/// Why a model URI gave no model to score.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Resolve(#[from] TrackingError),
+    #[error("{uri} resolved to {}, but the model there cannot be used: {source}", dir.display())]
+    Bundle { uri: String, dir: PathBuf, source: crate::bundle::BundleError },
+}
+
+/// Resolves a model URI against a store and loads the model it points at, ready to score.
+pub fn load_scorer(uri: &str, tracking: &TrackingUri) -> Result<crate::scoring::Scorer, LoadError> {
+    let resolved = resolve(uri, tracking)?;
+    let model = crate::bundle::open(&resolved.dir).map_err(|source| LoadError::Bundle {
+        uri: uri.to_string(),
+        dir: resolved.dir.clone(),
+        source,
+    })?;
+    Ok(crate::scoring::Scorer::new(model, resolved))
 }
 
 impl TrackingError {

@@ -18,35 +18,7 @@ pub enum ModelUri {
     LoggedModel { id: String },
 }
 
-/// A model URI found: the folder holding its files and how it was reached.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resolved {
-    pub dir: PathBuf,
-    pub uri: String,
-    /// Registered model name and version, when reached through the registry.
-    pub name: Option<String>,
-    pub version: Option<String>,
-    pub run_id: Option<String>,
-    pub model_id: Option<String>,
-}
-
-impl Resolved {
-    pub fn local(dir: &Path, uri: &str) -> Resolved {
-        Resolved {
-            dir: dir.to_path_buf(),
-            uri: uri.to_string(),
-            name: None,
-            version: None,
-            run_id: None,
-            model_id: None,
-        }
-    }
-
-    /// A logged model fetched (or found) at `dir`, addressed as `models:/<id>`.
-    pub fn logged_model(dir: PathBuf, id: &str) -> Resolved {
-        Resolved { model_id: Some(id.to_string()), ..Resolved::local(&dir, &format!("models:/{id}")) }
-    }
-}
+pub use crate::bundle::Resolved;
 
 impl ModelUri {
     pub fn parse(s: &str) -> Result<ModelUri, TrackingError> {

@@ -1,3 +1,6 @@
+//! The training procedure on one table: fit the pipeline, tune XGBoost in cross-validation,
+//! fit the final model, choose the threshold out of fold; and the same repeated in k-fold CV.
+
 use super::{BoostParams, TrialResult};
 use crate::evaluation::metrics::{self, MeanStd, Metrics};
 use crate::evaluation::{split, threshold, ThresholdPolicy};

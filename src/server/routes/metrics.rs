@@ -1,3 +1,5 @@
+//! `GET /metrics`: Prometheus text for the model in service.
+
 use crate::server::metrics::ModelLabels;
 use crate::server::state::AppState;
 use axum::extract::State;
