@@ -6,6 +6,7 @@
 #   Chromium + playwright-core (tests/browser) for the UI and report checks
 #   a Docker engine and the Dockerfile's base images (scripts/docker-env.sh)
 #   docker-compose, to resolve the local stack file
+#   wrk, the load the fault-injection tests put on the server
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -27,6 +28,7 @@ need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test-env: installing ${need_apt[*]}" >&2

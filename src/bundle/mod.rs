@@ -307,13 +307,30 @@ pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
             Inputs::Features(names)
         }
     };
+    let profile: Option<Profile> = read_json(&churn.join("profile.json"))?;
+    if let (Some(p), Inputs::Customers(pipeline)) = (&profile, &inputs) {
+        p.validate(&pipeline.schema).map_err(|message| BundleError::Corrupt {
+            path: churn.join("profile.json"),
+            message: format!("the training profile does not fit the model's schema: {message}"),
+        })?;
+    }
+    let evaluation: Option<Evaluation> = read_json(&churn.join("evaluation.json"))?;
+    if let Some(e) = &evaluation {
+        if e.risk_cuts.iter().any(|c| !c.is_finite()) || e.risk_cuts.windows(2).any(|w| w[0] < w[1]) {
+            return Err(BundleError::Corrupt {
+                path: churn.join("evaluation.json"),
+                message: "risk_cuts must be probabilities from the riskiest decile down".into(),
+            });
+        }
+    }
+    let profile = profile.filter(|_| matches!(inputs, Inputs::Customers(_)));
     Ok(LoadedModel {
         dir: dir.to_path_buf(),
         forest,
         inputs,
         metadata: read_json(&churn.join("metadata.json"))?,
-        evaluation: read_json(&churn.join("evaluation.json"))?,
-        profile: read_json(&churn.join("profile.json"))?,
+        evaluation,
+        profile,
         mlmodel,
     })
 }

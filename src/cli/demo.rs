@@ -67,5 +67,5 @@ pub fn run(a: Args) -> Result<(), CliError> {
         port = a.port
     );
     let config = serve::Args::defaults("models:/churn@champion", Some(store.display()), a.port).config()?;
-    serve::serve(config, None)
+    serve::serve(config, None, false)
 }

@@ -39,13 +39,14 @@ pub struct Args {
     /// Reasons per prediction when the request does not say.
     #[arg(long, default_value_t = 5)]
     pub reasons: usize,
-    /// Do not write a JSON log line per request to stdout.
+    /// No JSON log line per request on stdout (start, reload and shutdown events stay). The
+    /// log follows RUST_LOG as well (e.g. RUST_LOG=warn, or RUST_LOG=churn::access=off).
     #[arg(long, env = "CHURN_QUIET")]
     pub quiet: bool,
     /// Seconds to finish in-flight requests after SIGTERM.
     #[arg(long, default_value_t = 30)]
     pub drain_seconds: u64,
-    /// Worker threads (default: the machine's cores).
+    /// Worker threads (default: the cores this process may use).
     #[arg(long, env = "CHURN_THREADS")]
     pub threads: Option<usize>,
 }
@@ -85,7 +86,7 @@ impl Args {
             max_batch_rows: a.max_batch_rows.max(1),
             api_key: a.api_key.filter(|k| !k.is_empty()),
             admin_key: a.admin_key.filter(|k| !k.is_empty()),
-            log_requests: !a.quiet,
+            scoring_threads: a.threads.unwrap_or_else(crate::parallel::default_threads),
             default_reasons: a.reasons,
             drain_timeout: Duration::from_secs(a.drain_seconds),
         })
@@ -93,12 +94,42 @@ impl Args {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
-    let threads = a.threads;
-    serve(a.config()?, threads)
+    let (threads, quiet) = (a.threads, a.quiet);
+    serve(a.config()?, threads, quiet)
+}
+
+/// The server's log: JSON lines on stdout (CloudWatch reads them as structured events), through
+/// a background writer so a slow pipe never holds up a request (lines beyond its buffer are
+/// dropped, not waited for). RUST_LOG filters as usual; `quiet` turns the access log off.
+fn log_to_stdout(quiet: bool) -> tracing_appender::non_blocking::WorkerGuard {
+    use tracing_subscriber::EnvFilter;
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if quiet {
+        filter = filter.add_directive("churn::access=off".parse().expect("a valid directive"));
+    }
+    // A panic is one JSON log line (the request's own line adds its id), not a backtrace on
+    // stderr: a stuck stderr must never hold up a worker, and CloudWatch reads JSON.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let message = crate::server::state::panic_text(info.payload());
+        tracing::error!(event = "panic", location = %location, panic = %message, "panicked");
+    }));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(true)
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .try_init();
+    guard
 }
 
 /// Runs the server until it is stopped.
-pub fn serve(config: ServeConfig, threads: Option<usize>) -> Result<(), CliError> {
+pub fn serve(config: ServeConfig, threads: Option<usize>, quiet: bool) -> Result<(), CliError> {
+    let _log = log_to_stdout(quiet);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Some(t) = threads {

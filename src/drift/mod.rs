@@ -96,6 +96,100 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// Checks a profile read from a bundle against the schema it should describe: one field per
+    /// schema field, in order, each with at least the missing bin, shares for every bin, and
+    /// numeric edges in order. A profile that fails is refused when the model loads.
+    pub fn validate(&self, schema: &Schema) -> Result<(), String> {
+        if self.fields.len() != schema.fields.len() {
+            return Err(format!("{} fields where the schema has {}", self.fields.len(), schema.fields.len()));
+        }
+        for (f, field) in self.fields.iter().zip(&schema.fields) {
+            let at = |m: String| format!("field `{}`: {m}", f.name);
+            if f.name != field.name {
+                return Err(format!("field `{}` where the schema has `{}`", f.name, field.name));
+            }
+            if f.bins.is_empty() || f.expected.len() != f.bins.len() {
+                return Err(at(format!("{} bins and {} shares", f.bins.len(), f.expected.len())));
+            }
+            if f.categorical != field.is_categorical() {
+                return Err(at("categorical in one and not the other".into()));
+            }
+            if f.categorical && f.bins.len() != field.levels().len() + 1 {
+                return Err(at(format!("{} bins for {} levels (+1 missing)", f.bins.len(), field.levels().len())));
+            }
+            if !f.categorical && f.bins.len() != f.edges.len() + 2 {
+                return Err(at(format!("{} bins for {} edges", f.bins.len(), f.edges.len())));
+            }
+            if f.edges.iter().any(|e| !e.is_finite()) || f.edges.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(at("bin edges out of order".into()));
+            }
+            if f.expected.iter().any(|e| !e.is_finite() || *e < 0.0) {
+                return Err(at("a share that is not a number from 0".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The last `capacity` customers seen by a server, as bins of one profile: the drift the
+/// server reports is PSI of this window against the profile. A window belongs to the model
+/// whose profile sized it, and is replaced with it.
+#[derive(Debug)]
+pub struct Window {
+    bins: Vec<u16>,
+    fields: usize,
+    next: usize,
+    filled: usize,
+    capacity: usize,
+    counts: Vec<Vec<u64>>,
+}
+
+impl Window {
+    pub fn new(profile: &Profile, capacity: usize) -> Window {
+        Window {
+            bins: vec![0; capacity * profile.fields.len()],
+            fields: profile.fields.len(),
+            next: 0,
+            filled: 0,
+            capacity: capacity.max(1),
+            counts: profile.fields.iter().map(|f| vec![0; f.bins.len()]).collect(),
+        }
+    }
+
+    /// Adds customers' validated values (one per profile field).
+    pub fn observe<'a>(&mut self, profile: &Profile, rows: impl Iterator<Item = &'a [f64]>) {
+        for values in rows {
+            let slot = self.next * self.fields;
+            for (k, f) in profile.fields.iter().enumerate() {
+                let b = f.bin_of(values[k]);
+                if self.filled == self.capacity {
+                    let old = self.bins[slot + k] as usize;
+                    self.counts[k][old] -= 1;
+                }
+                self.bins[slot + k] = b as u16;
+                self.counts[k][b] += 1;
+            }
+            self.next = (self.next + 1) % self.capacity;
+            self.filled = (self.filled + 1).min(self.capacity);
+        }
+    }
+
+    /// Customers in the window.
+    pub fn len(&self) -> usize {
+        self.filled
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    /// PSI per field: (field, psi); fields without observations are left out.
+    pub fn psi(&self, profile: &Profile) -> Vec<(String, f64)> {
+        profile.fields.iter().zip(&self.counts).filter_map(|(f, c)| f.psi(c).map(|p| (f.name.clone(), p))).collect()
+    }
+}
+
 impl FieldProfile {
     /// Bin of a validated value (a number, or a level index for categorical fields).
     #[inline]
@@ -160,5 +254,29 @@ mod tests {
         assert_eq!(contract.bins, vec!["Month-to-month", "One year", "Two year", "missing"]);
         assert!((contract.expected[0] - 0.334).abs() < 0.01);
         assert_eq!(tenure.bin_of(f64::NAN), tenure.bins.len() - 1);
+        assert!(p.validate(&s).is_ok());
+        let mut window = Window::new(&p, 100);
+        window.observe(&p, values.chunks(d).take(250));
+        assert_eq!(window.len(), 100);
+        assert!(window.psi(&p).iter().all(|(_, psi)| psi.is_finite()));
+    }
+
+    #[test]
+    fn a_profile_that_does_not_fit_its_schema_is_refused() {
+        let s = Schema::telco();
+        let p = Profile::fit(&s, &s.default_values());
+        let mut empty = p.clone();
+        empty.fields[4].bins.clear();
+        empty.fields[4].expected.clear();
+        assert!(empty.validate(&s).unwrap_err().contains("0 bins"));
+        let mut short = p.clone();
+        short.fields.pop();
+        assert!(short.validate(&s).is_err());
+        let mut unordered = p;
+        let k = s.field_index("tenure").unwrap();
+        unordered.fields[k].edges = vec![5.0, 1.0];
+        unordered.fields[k].bins = vec!["a".into(), "b".into(), "c".into(), "missing".into()];
+        unordered.fields[k].expected = vec![0.25; 4];
+        assert!(unordered.validate(&s).unwrap_err().contains("out of order"));
     }
 }

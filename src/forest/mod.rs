@@ -401,11 +401,20 @@ fn parse_tree(tj: &Value, t: usize, num_feature: usize) -> Result<Tree, ForestEr
         });
     }
     check_is_a_tree(&nodes, t)?;
-    let mut mean_values = vec![0f32; n];
-    fill_mean_values(&nodes, 0, &mut mean_values);
-    let max_depth = depth(&nodes, 0);
+    let max_depth = depth(&nodes);
+    if max_depth > MAX_TREE_DEPTH {
+        return Err(ForestError::Unsupported(format!(
+            "tree {t} is {max_depth} levels deep; churn scores and explains trees of up to {MAX_TREE_DEPTH} levels"
+        )));
+    }
+    let mean_values = mean_values(&nodes);
     Ok(Tree { nodes, mean_values, max_depth })
 }
+
+/// The deepest tree churn takes. XGBoost's depth-wise trees stop at `max_depth` (6 by default);
+/// only a loss-guided tree with no depth limit goes deeper, and TreeSHAP's work grows with the
+/// square of the depth.
+pub const MAX_TREE_DEPTH: usize = 512;
 
 /// Every node reachable from the root exactly once: no cycles, no shared children, so the
 /// recursive walks below terminate.
@@ -424,28 +433,51 @@ fn check_is_a_tree(nodes: &[Node], t: usize) -> Result<(), ForestError> {
     Ok(())
 }
 
-/// XGBoost's `FillNodeMeanValue`, in float.
-fn fill_mean_values(nodes: &[Node], i: usize, out: &mut [f32]) -> f32 {
-    let n = &nodes[i];
-    let result = if n.is_leaf() {
-        n.value
-    } else {
-        let (l, r) = (n.left as usize, n.right as usize);
-        let mut v = fill_mean_values(nodes, l, out) * nodes[l].cover;
-        v += fill_mean_values(nodes, r, out) * nodes[r].cover;
-        v / n.cover
-    };
-    out[i] = result;
-    result
+/// Nodes in an order where every node comes after its parent (walked without recursion, so a
+/// deep tree from elsewhere cannot overflow the stack).
+fn preorder(nodes: &[Node]) -> Vec<usize> {
+    let mut order = Vec::with_capacity(nodes.len());
+    let mut stack = vec![0usize];
+    while let Some(i) = stack.pop() {
+        order.push(i);
+        if !nodes[i].is_leaf() {
+            stack.push(nodes[i].right as usize);
+            stack.push(nodes[i].left as usize);
+        }
+    }
+    order
 }
 
-fn depth(nodes: &[Node], i: usize) -> usize {
-    let n = &nodes[i];
-    if n.is_leaf() {
-        0
-    } else {
-        1 + depth(nodes, n.left as usize).max(depth(nodes, n.right as usize))
+/// XGBoost's `FillNodeMeanValue`, in float: children first, then their cover-weighted mean.
+fn mean_values(nodes: &[Node]) -> Vec<f32> {
+    let mut out = vec![0f32; nodes.len()];
+    for &i in preorder(nodes).iter().rev() {
+        let n = &nodes[i];
+        out[i] = if n.is_leaf() {
+            n.value
+        } else {
+            let (l, r) = (n.left as usize, n.right as usize);
+            let mut v = out[l] * nodes[l].cover;
+            v += out[r] * nodes[r].cover;
+            v / n.cover
+        };
     }
+    out
+}
+
+fn depth(nodes: &[Node]) -> usize {
+    let mut depths = vec![0usize; nodes.len()];
+    let mut deepest = 0;
+    for i in preorder(nodes) {
+        let n = &nodes[i];
+        if !n.is_leaf() {
+            for c in [n.left as usize, n.right as usize] {
+                depths[c] = depths[i] + 1;
+                deepest = deepest.max(depths[c]);
+            }
+        }
+    }
+    deepest
 }
 
 #[cfg(test)]
@@ -492,5 +524,36 @@ mod tests {
         assert!(matches!(Forest::from_json(&m), Err(ForestError::Malformed(_))));
         assert!(Forest::from_bytes(b"binf...").is_err());
         assert!(Forest::from_bytes(b"").is_err());
+    }
+
+    /// A chain of 100,000 splits (a loss-guided tree with no depth limit could be one): refused
+    /// by name at load, without a walk deep enough to overflow a thread's stack.
+    #[test]
+    fn a_tree_deeper_than_churn_explains_is_refused_without_overflowing_the_stack() {
+        let n = 100_000usize;
+        let nodes = 2 * n + 1;
+        let (mut left, mut right) = (vec![-1i64; nodes], vec![-1i64; nodes]);
+        for i in 0..n {
+            left[2 * i] = 2 * i as i64 + 1;
+            right[2 * i] = 2 * i as i64 + 2;
+        }
+        let mut m = tiny_model();
+        let tree = &mut m["learner"]["gradient_booster"]["model"]["trees"][0];
+        tree["left_children"] = serde_json::json!(left);
+        tree["right_children"] = serde_json::json!(right);
+        for key in ["split_indices", "default_left", "split_type"] {
+            tree[key] = serde_json::json!(vec![0; nodes]);
+        }
+        tree["split_conditions"] = serde_json::json!(vec![0.5; nodes]);
+        tree["sum_hessian"] = serde_json::json!(vec![1.0; nodes]);
+        tree["tree_param"]["num_nodes"] = nodes.to_string().into();
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || Forest::from_json(&m).map(|_| ()))
+            .unwrap();
+        match handle.join().expect("no stack overflow") {
+            Err(ForestError::Unsupported(m)) => assert!(m.contains("levels deep"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -229,6 +229,18 @@ impl ApiError {
         e
     }
 
+    pub fn not_ready(why: String) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TEMPORARILY_UNAVAILABLE",
+            "not_ready",
+            "unavailable",
+            format!("the server cannot score: {why}"),
+        );
+        e.retry_after = Some(5);
+        e
+    }
+
     pub fn timeout(ms: u64) -> ApiError {
         ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,

@@ -1,14 +1,35 @@
-//! Prometheus metrics, kept in atomics so recording a request costs a few nanoseconds:
-//! requests and latency by route and status, predictions and the score distribution, model
-//! reloads, and per-field drift (PSI of a window of recent customers against the training
-//! profile in the bundle).
+//! Prometheus metrics through `prometheus-client` (OpenMetrics text): requests and latency by
+//! route (the router's matched path) and status, predictions and the score distribution, model
+//! reloads, shed requests, panics, requests in flight, and, drawn from the model in service at
+//! each scrape, its identity, readiness and per-field drift (PSI of its own window of recent
+//! customers against its own training profile).
 
-use crate::drift::Profile;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-pub const ROUTES: [&str; 16] = [
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0];
+const SCORE_BUCKETS: [f64; 10] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+/// Labels are the router's own route patterns (a fixed set, so no allocation per request).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: &'static str,
+}
+
+/// Every route pattern the router matches; anything else (404s) is `other`.
+const ROUTES: [&str; 19] = [
     "/",
     "/healthz",
     "/readyz",
@@ -17,274 +38,188 @@ pub const ROUTES: [&str; 16] = [
     "/health",
     "/predict",
     "/invocations",
-    "/metrics",
     "/model",
+    "/metrics",
+    "/admin/reload",
     "/openapi.json",
     "/docs",
-    "/admin/reload",
-    "/ui",
+    "/docs/",
+    "/docs/{asset}",
     "/report",
-    "other",
+    "/report/{file}",
+    "/ui",
+    "/ui/{asset}",
 ];
-const STATUSES: [u16; 15] = [200, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 500, 503, 504, 0];
-const LATENCY_BUCKETS: [f64; 14] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0];
-const SCORE_BUCKETS: usize = 10;
-/// Customers in the drift window.
-pub const DRIFT_WINDOW: usize = 5000;
 
-pub fn route_index(path: &str) -> usize {
-    let p = if path.starts_with("/docs") {
-        "/docs"
-    } else if path.starts_with("/ui") {
-        "/ui"
-    } else if path.starts_with("/report") {
-        "/report"
-    } else {
-        path
-    };
-    ROUTES.iter().position(|r| *r == p).unwrap_or(ROUTES.len() - 1)
-}
-
-fn status_index(code: u16) -> usize {
-    STATUSES.iter().position(|&s| s == code).unwrap_or(STATUSES.len() - 1)
-}
-
-struct Latency {
-    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
-
-impl Default for Latency {
-    fn default() -> Self {
-        Latency {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
-        }
+/// The metric label of a matched route pattern.
+pub fn route_label(matched: Option<&str>) -> &'static str {
+    match matched {
+        Some("/ui/") => "/ui",
+        Some(m) => ROUTES.iter().find(|r| **r == m).copied().unwrap_or("other"),
+        None => "other",
     }
 }
 
-/// A sliding window of recent customers' bins, per field.
-struct DriftWindow {
-    bins: Vec<u16>,
-    fields: usize,
-    next: usize,
-    filled: usize,
-    counts: Vec<Vec<u64>>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Label {
+    label: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Field {
+    field: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelInfo {
+    name: String,
+    version: String,
+    run_id: String,
+    uri: String,
+    generation: String,
 }
 
 pub struct Metrics {
-    requests: Vec<AtomicU64>,
-    latency: Vec<Latency>,
-    predictions: [AtomicU64; 2],
-    scores: [AtomicU64; SCORE_BUCKETS],
-    score_sum_micros: AtomicU64,
-    reloads_ok: AtomicU64,
-    reloads_failed: AtomicU64,
-    shed: AtomicU64,
-    inflight: AtomicU64,
-    drift: Mutex<Option<DriftWindow>>,
+    registry: Registry,
+    requests: Family<RouteStatus, Counter>,
+    latency: Family<Route, Histogram>,
+    predictions: Family<Label, Counter>,
+    scores: Histogram,
+    reloads: Family<Outcome, Counter>,
+    shed: Counter,
+    panics: Counter,
+    inflight: Gauge,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
-            requests: (0..ROUTES.len() * STATUSES.len()).map(|_| AtomicU64::new(0)).collect(),
-            latency: (0..ROUTES.len()).map(|_| Latency::default()).collect(),
-            predictions: [AtomicU64::new(0), AtomicU64::new(0)],
-            scores: std::array::from_fn(|_| AtomicU64::new(0)),
-            score_sum_micros: AtomicU64::new(0),
-            reloads_ok: AtomicU64::new(0),
-            reloads_failed: AtomicU64::new(0),
-            shed: AtomicU64::new(0),
-            inflight: AtomicU64::new(0),
-            drift: Mutex::new(None),
-        }
+        let mut registry = Registry::default();
+        let requests = Family::<RouteStatus, Counter>::default();
+        registry.register("churn_http_requests", "HTTP requests by route and status", requests.clone());
+        let latency =
+            Family::<Route, Histogram>::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS.iter().copied()));
+        registry.register("churn_http_request_duration_seconds", "Request latency by route", latency.clone());
+        let predictions = Family::<Label, Counter>::default();
+        registry.register("churn_predictions", "Customers scored, by predicted label", predictions.clone());
+        let scores = Histogram::new(SCORE_BUCKETS.iter().copied());
+        registry.register("churn_prediction_score", "Distribution of churn probabilities served", scores.clone());
+        let reloads = Family::<Outcome, Counter>::default();
+        registry.register("churn_model_reloads", "Model reloads by result", reloads.clone());
+        let shed = Counter::default();
+        registry.register(
+            "churn_requests_shed",
+            "Scoring requests refused with 503 at the concurrency limit",
+            shed.clone(),
+        );
+        let panics = Counter::default();
+        registry.register(
+            "churn_panics",
+            "Requests that panicked (each answered 500; the server went on)",
+            panics.clone(),
+        );
+        let inflight = Gauge::default();
+        registry.register("churn_inflight_requests", "Scoring requests in progress", inflight.clone());
+        Metrics { registry, requests, latency, predictions, scores, reloads, shed, panics, inflight }
     }
 }
 
-/// What the rendering needs to know about the model in service.
-pub struct ModelLabels<'a> {
+/// What a scrape reports about the model in service.
+pub struct ModelView<'a> {
     pub name: &'a str,
     pub version: &'a str,
     pub run_id: &'a str,
     pub uri: &'a str,
-    pub profile: Option<&'a Profile>,
+    pub generation: u64,
+    /// PSI per field of the model's window, and how many customers the window holds.
+    pub drift: Option<(Vec<(String, f64)>, usize)>,
+    pub ready: bool,
+    pub uptime_seconds: f64,
+}
+
+/// Decrements the in-flight gauge when dropped, also when the request is abandoned (a client
+/// that disconnects mid-request drops the future that holds it).
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Metrics {
-    pub fn request(&self, route: usize, status: u16, seconds: f64) {
-        self.requests[route * STATUSES.len() + status_index(status)].fetch_add(1, Relaxed);
-        let l = &self.latency[route];
-        if let Some(b) = LATENCY_BUCKETS.iter().position(|&b| seconds <= b) {
-            l.buckets[b].fetch_add(1, Relaxed);
-        }
-        l.count.fetch_add(1, Relaxed);
-        l.sum_micros.fetch_add((seconds * 1e6) as u64, Relaxed);
+    pub fn request(&self, route: &'static str, status: u16, seconds: f64) {
+        self.requests.get_or_create(&RouteStatus { route, status }).inc();
+        self.latency.get_or_create(&Route { route }).observe(seconds);
     }
 
     pub fn prediction(&self, probability: f32, churn: bool) {
-        self.predictions[churn as usize].fetch_add(1, Relaxed);
-        let b = ((probability * SCORE_BUCKETS as f32) as usize).min(SCORE_BUCKETS - 1);
-        self.scores[b].fetch_add(1, Relaxed);
-        self.score_sum_micros.fetch_add((probability as f64 * 1e6) as u64, Relaxed);
+        self.predictions.get_or_create(&Label { label: if churn { "churn" } else { "stay" } }).inc();
+        self.scores.observe(probability as f64);
     }
 
     pub fn shed(&self) {
-        self.shed.fetch_add(1, Relaxed);
+        self.shed.inc();
     }
 
-    pub fn inflight(&self, delta: i64) {
-        if delta >= 0 {
-            self.inflight.fetch_add(delta as u64, Relaxed);
-        } else {
-            self.inflight.fetch_sub((-delta) as u64, Relaxed);
-        }
+    pub fn panic(&self) {
+        self.panics.inc();
+    }
+
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.inflight.inc();
+        InFlight(&self.inflight)
+    }
+
+    pub fn inflight_now(&self) -> i64 {
+        self.inflight.get()
     }
 
     pub fn reload(&self, ok: bool) {
-        if ok {
-            self.reloads_ok.fetch_add(1, Relaxed);
-        } else {
-            self.reloads_failed.fetch_add(1, Relaxed);
-        }
+        self.reloads.get_or_create(&Outcome { result: if ok { "ok" } else { "failed" } }).inc();
     }
 
-    /// Starts (or restarts, after a reload) the drift window for a profile.
-    pub fn reset_drift(&self, profile: Option<&Profile>) {
-        let w = profile.map(|p| DriftWindow {
-            bins: vec![0; DRIFT_WINDOW * p.fields.len()],
-            fields: p.fields.len(),
-            next: 0,
-            filled: 0,
-            counts: p.fields.iter().map(|f| vec![0; f.bins.len()]).collect(),
-        });
-        *self.drift.lock().expect("drift lock") = w;
-    }
-
-    /// Adds customers' validated values to the drift window.
-    pub fn observe(&self, profile: &Profile, rows: &[&[f64]]) {
-        let mut guard = self.drift.lock().expect("drift lock");
-        let Some(w) = guard.as_mut() else { return };
-        if w.fields != profile.fields.len() {
-            return;
-        }
-        for values in rows {
-            let slot = w.next * w.fields;
-            for (k, f) in profile.fields.iter().enumerate() {
-                let b = f.bin_of(values[k]);
-                if w.filled == DRIFT_WINDOW {
-                    let old = w.bins[slot + k] as usize;
-                    w.counts[k][old] -= 1;
-                }
-                w.bins[slot + k] = b as u16;
-                w.counts[k][b] += 1;
+    /// The OpenMetrics text of everything, the model in service included.
+    pub fn render(&self, model: &ModelView) -> String {
+        let mut now = Registry::default();
+        let info = Family::<ModelInfo, Gauge>::default();
+        info.get_or_create(&ModelInfo {
+            name: model.name.to_string(),
+            version: model.version.to_string(),
+            run_id: model.run_id.to_string(),
+            uri: model.uri.to_string(),
+            generation: model.generation.to_string(),
+        })
+        .set(1);
+        now.register("churn_model_info", "The model in service", info);
+        let ready = Gauge::<i64>::default();
+        ready.set(model.ready as i64);
+        now.register("churn_ready", "1 when the server can score (what /readyz and / answer)", ready);
+        let uptime = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        uptime.set(model.uptime_seconds);
+        now.register("churn_uptime_seconds", "Seconds since start", uptime);
+        if let Some((fields, customers)) = &model.drift {
+            let psi = Family::<Field, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+            for (field, v) in fields {
+                psi.get_or_create(&Field { field: field.clone() }).set(*v);
             }
-            w.next = (w.next + 1) % DRIFT_WINDOW;
-            w.filled = (w.filled + 1).min(DRIFT_WINDOW);
-        }
-    }
-
-    /// PSI per field over the window: (field, psi, customers in the window).
-    pub fn drift(&self, profile: &Profile) -> Vec<(String, f64, usize)> {
-        let guard = self.drift.lock().expect("drift lock");
-        let Some(w) = guard.as_ref() else { return Vec::new() };
-        profile
-            .fields
-            .iter()
-            .zip(&w.counts)
-            .filter_map(|(f, c)| f.psi(c).map(|psi| (f.name.clone(), psi, w.filled)))
-            .collect()
-    }
-
-    pub fn render(&self, model: &ModelLabels, uptime: f64) -> String {
-        let mut o = String::with_capacity(16 * 1024);
-        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " ");
-        let _ = writeln!(o, "# HELP churn_http_requests_total HTTP requests by route and status.\n# TYPE churn_http_requests_total counter");
-        for (r, route) in ROUTES.iter().enumerate() {
-            for (s, status) in STATUSES.iter().enumerate() {
-                let n = self.requests[r * STATUSES.len() + s].load(Relaxed);
-                if n > 0 {
-                    let status = if *status == 0 { "other".to_string() } else { status.to_string() };
-                    let _ = writeln!(o, "churn_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
-                }
-            }
-        }
-        let _ = writeln!(o, "# HELP churn_http_request_duration_seconds Request latency by route.\n# TYPE churn_http_request_duration_seconds histogram");
-        for (r, route) in ROUTES.iter().enumerate() {
-            let l = &self.latency[r];
-            let count = l.count.load(Relaxed);
-            if count == 0 {
-                continue;
-            }
-            let mut cum = 0;
-            for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
-                cum += l.buckets[b].load(Relaxed);
-                let _ =
-                    writeln!(o, "churn_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cum}");
-            }
-            let _ = writeln!(o, "churn_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
-            let _ = writeln!(
-                o,
-                "churn_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                l.sum_micros.load(Relaxed) as f64 / 1e6
+            now.register(
+                "churn_feature_drift_psi",
+                "Population stability index of the recent customers against the training profile, per field (0.1 watch, 0.25 investigate)",
+                psi,
             );
-            let _ = writeln!(o, "churn_http_request_duration_seconds_count{{route=\"{route}\"}} {count}");
+            let window = Gauge::<i64>::default();
+            window.set(*customers as i64);
+            now.register("churn_drift_window_customers", "Customers in the drift window", window);
         }
-        let _ = writeln!(o, "# HELP churn_predictions_total Customers scored, by predicted label.\n# TYPE churn_predictions_total counter");
-        let _ = writeln!(o, "churn_predictions_total{{label=\"stay\"}} {}", self.predictions[0].load(Relaxed));
-        let _ = writeln!(o, "churn_predictions_total{{label=\"churn\"}} {}", self.predictions[1].load(Relaxed));
-        let _ = writeln!(o, "# HELP churn_prediction_score Distribution of churn probabilities served.\n# TYPE churn_prediction_score histogram");
-        let mut cum = 0;
-        for (b, n) in self.scores.iter().enumerate() {
-            cum += n.load(Relaxed);
-            let _ = writeln!(
-                o,
-                "churn_prediction_score_bucket{{le=\"{:.1}\"}} {cum}",
-                (b + 1) as f64 / SCORE_BUCKETS as f64
-            );
-        }
-        let _ = writeln!(o, "churn_prediction_score_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(o, "churn_prediction_score_sum {}", self.score_sum_micros.load(Relaxed) as f64 / 1e6);
-        let _ = writeln!(o, "churn_prediction_score_count {cum}");
-        if let Some(p) = model.profile {
-            let d = self.drift(p);
-            let _ = writeln!(
-                o,
-                "# HELP churn_feature_drift_psi Population stability index of the last {DRIFT_WINDOW} customers against the training profile, per field (0.1 watch, 0.25 investigate).\n# TYPE churn_feature_drift_psi gauge"
-            );
-            for (field, psi, _) in &d {
-                let _ = writeln!(o, "churn_feature_drift_psi{{field=\"{}\"}} {psi:.6}", esc(field));
-            }
-            let _ = writeln!(o, "# HELP churn_drift_window_customers Customers in the drift window.\n# TYPE churn_drift_window_customers gauge");
-            let _ = writeln!(o, "churn_drift_window_customers {}", d.first().map(|x| x.2).unwrap_or(0));
-        }
-        let _ = writeln!(o, "# HELP churn_model_info The model in service.\n# TYPE churn_model_info gauge");
-        let _ = writeln!(
-            o,
-            "churn_model_info{{name=\"{}\",version=\"{}\",run_id=\"{}\",uri=\"{}\"}} 1",
-            esc(model.name),
-            esc(model.version),
-            esc(model.run_id),
-            esc(model.uri)
-        );
-        let _ = writeln!(
-            o,
-            "# HELP churn_model_reloads_total Model reloads by result.\n# TYPE churn_model_reloads_total counter"
-        );
-        let _ = writeln!(o, "churn_model_reloads_total{{result=\"ok\"}} {}", self.reloads_ok.load(Relaxed));
-        let _ = writeln!(o, "churn_model_reloads_total{{result=\"failed\"}} {}", self.reloads_failed.load(Relaxed));
-        let _ = writeln!(o, "# HELP churn_requests_shed_total Scoring requests refused with 503 at the concurrency limit.\n# TYPE churn_requests_shed_total counter");
-        let _ = writeln!(o, "churn_requests_shed_total {}", self.shed.load(Relaxed));
-        let _ = writeln!(
-            o,
-            "# HELP churn_inflight_requests Scoring requests in progress.\n# TYPE churn_inflight_requests gauge"
-        );
-        let _ = writeln!(o, "churn_inflight_requests {}", self.inflight.load(Relaxed));
-        let _ = writeln!(o, "# HELP churn_uptime_seconds Seconds since start.\n# TYPE churn_uptime_seconds gauge");
-        let _ = writeln!(o, "churn_uptime_seconds {uptime:.3}");
-        o
+        let mut out = String::with_capacity(16 * 1024);
+        let _ = encode_registry(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &now);
+        let _ = encode_eof(&mut out);
+        out
     }
 }

@@ -1,40 +1,100 @@
 //! `churn serve`: the REST API and the web UI, transport only. Scoring, validation and the
 //! model live in the library; this folder maps HTTP onto them (one file per resource) and
-//! maps every error onto one JSON shape (`error.rs`).
+//! every error onto one JSON shape (`error.rs`).
+//!
+//! The request pipeline is built from tower and tower-http layers, outermost first:
+//! request id (`x-request-id`, set or kept) → trace span → metrics and the access log by
+//! matched route → catch-panic (one 500 in the API's error shape; the next request is served
+//! normally) → a hard body limit → the route; scoring routes (`/predict`, `/invocations`) add
+//! load shedding over a concurrency limit (503 + `Retry-After`), a timeout (504), and the API key
+//! and drain checks. Health routes are never shed.
 
 pub mod error;
 pub mod input;
-mod log;
 pub mod metrics;
 pub mod openapi;
 mod routes;
 pub mod state;
 mod ui;
+pub mod work;
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
 pub use state::{AppState, ServeConfig, Served};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot start: {0}")]
-    Load(#[from] crate::tracking::LoadError),
+    Load(#[from] state::LoadError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("the server stopped: {0}")]
     Io(#[from] std::io::Error),
 }
 
+/// Bodies beyond this are cut by the transport whatever the routes allow; the routes refuse
+/// what is over `--max-body-bytes` themselves, with the API's error (see `input::read_body`).
+const HARD_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Request ids: a counter, unless the client sent `x-request-id` (kept, as a proxy's id).
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicU64>);
+
+impl MakeRequestId for Counter {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        Some(RequestId::new(HeaderValue::from(id)))
+    }
+}
+
+/// The panic as the API answers it: one 500 in the error shape, marked so that `observe` counts
+/// it and logs it with the request id.
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let mut r = ApiError::internal("the request failed unexpectedly".into()).into_response();
+    r.extensions_mut().insert(Panicked(state::panic_text(&*payload)));
+    r
+}
+
+#[derive(Clone)]
+struct Panicked(String);
+
 /// The whole HTTP surface for a state (used by `run` and by router tests without a socket).
 pub fn router(state: Arc<AppState>) -> Router {
+    let st = state.clone();
+    let scoring = Router::new()
+        .route("/predict", post(routes::predict::predict))
+        .route("/invocations", post(routes::invocations::invocations))
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |e: tower::BoxError| {
+                    let st = st.clone();
+                    async move {
+                        if e.is::<tower::load_shed::error::Overloaded>() {
+                            st.metrics.shed();
+                            ApiError::overloaded(st.config.max_concurrency)
+                        } else if e.is::<tower::timeout::error::Elapsed>() {
+                            ApiError::timeout(st.config.request_timeout.as_millis() as u64)
+                        } else {
+                            ApiError::internal(format!("the request failed: {e}"))
+                        }
+                    }
+                }))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(state.config.max_concurrency))
+                .timeout(state.config.request_timeout)
+                .layer(axum::middleware::from_fn_with_state(state.clone(), admit)),
+        );
     Router::new()
         .route("/", get(routes::health::root))
         .route("/healthz", get(routes::health::live))
@@ -42,8 +102,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/version", get(routes::health::version))
         .route("/ping", get(routes::health::mlflow_ping))
         .route("/health", get(routes::health::mlflow_ping))
-        .route("/predict", post(routes::predict::predict))
-        .route("/invocations", post(routes::invocations::invocations))
         .route("/model", get(routes::model::card))
         .route("/metrics", get(routes::metrics::metrics))
         .route("/admin/reload", post(routes::admin::reload))
@@ -56,12 +114,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui", get(ui::page))
         .route("/ui/", get(ui::page))
         .route("/ui/{asset}", get(ui::asset))
+        .merge(scoring)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), frame))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::internal("the request failed unexpectedly".into()).into_response()
-        }))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(Counter::default()))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(
+                    tower_http::trace::TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                            // At debug level: off unless RUST_LOG asks, so a request costs no span by default.
+                            tracing::debug_span!("request", id = %id, method = %req.method())
+                        })
+                        .on_request(())
+                        .on_response(())
+                        .on_failure(()),
+                )
+                .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+                .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(HARD_BODY_LIMIT)),
+        )
         .with_state(state)
 }
 
@@ -71,10 +145,6 @@ async fn fallback(req: Request) -> ApiError {
 
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::method_not_allowed(req.method().as_str(), req.uri().path())
-}
-
-fn is_scoring(path: &str) -> bool {
-    path == "/predict" || path == "/invocations"
 }
 
 /// Constant-time comparison of a presented key with the configured one.
@@ -99,72 +169,55 @@ pub fn authorized(headers: &axum::http::HeaderMap, key: &str) -> bool {
     presented_key(headers).is_some_and(|k| key_matches(&k, key))
 }
 
-/// Around every request: id, API key on scoring routes, load shedding, timeout, metrics and
-/// one JSON log line (id, route, status, latency; never customer fields).
-async fn frame(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Scoring routes only: refuse while draining, and without the API key when one is set.
+async fn admit(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if st.draining.load(Ordering::Relaxed) {
+        return ApiError::draining().into_response();
+    }
+    if st.config.api_key.as_deref().is_some_and(|k| !authorized(req.headers(), k)) {
+        return ApiError::unauthorized("this route needs the API key (CHURN_API_KEY)").into_response();
+    }
+    next.run(req).await
+}
+
+fn is_scoring(route: &'static str) -> bool {
+    route == "/predict" || route == "/invocations"
+}
+
+/// Metrics by matched route and status, requests in flight, scoring health, and one access-log
+/// line (route, status, latency; never customer fields) under `churn::access`.
+async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let id = st.next_request_id();
+    let route = metrics::route_label(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let method = req.method().clone();
-    let route = metrics::route_index(req.uri().path());
-    let scoring = is_scoring(req.uri().path()) && method == Method::POST;
-    let mut _permit = None;
-    let response = if scoring && !st.ready.load(Ordering::Relaxed) {
-        ApiError::draining().into_response()
-    } else if scoring && st.config.api_key.as_deref().is_some_and(|k| !authorized(req.headers(), k)) {
-        ApiError::unauthorized("this route needs the API key (CHURN_API_KEY)").into_response()
-    } else {
-        let shed = if scoring {
-            match st.scoring_slots.try_acquire() {
-                Ok(p) => {
-                    _permit = Some(p);
-                    false
-                }
-                Err(_) => true,
-            }
-        } else {
-            false
-        };
-        if shed {
-            st.metrics.shed();
-            ApiError::overloaded(st.config.max_concurrency).into_response()
-        } else {
-            if scoring {
-                st.metrics.inflight(1);
-            }
-            let r = match tokio::time::timeout(st.config.request_timeout, next.run(req)).await {
-                Ok(r) => r,
-                Err(_) => ApiError::timeout(st.config.request_timeout.as_millis() as u64).into_response(),
-            };
-            if scoring {
-                st.metrics.inflight(-1);
-            }
-            r
-        }
-    };
-    let mut response = response;
-    let status = response.status().as_u16();
+    let scoring = is_scoring(route);
+    let _in_flight = scoring.then(|| st.metrics.in_flight());
+    let response = next.run(req).await;
+    let status = response.status();
     let seconds = start.elapsed().as_secs_f64();
-    st.metrics.request(route, status, seconds);
-    response.headers_mut().insert("x-request-id", HeaderValue::from(id));
-    if st.config.log_requests && route != metrics::route_index("/metrics") {
-        let method = method.as_str();
-        let route = metrics::ROUTES[route];
-        st.log.write(|buf| {
-            use std::io::Write as _;
-            buf.extend_from_slice(b"{\"ts\":\"");
-            log::timestamp(buf);
-            let _ = writeln!(
-                buf,
-                "\",\"id\":{id},\"method\":\"{method}\",\"route\":\"{route}\",\"status\":{status},\"latency_ms\":{:.3}}}",
-                seconds * 1e3
-            );
-        });
+    if let Some(Panicked(message)) = response.extensions().get::<Panicked>() {
+        st.metrics.panic();
+        tracing::error!(event = "panic", request_id = %id, route, panic = %message, "a request panicked; it answered 500 and the server goes on");
+    }
+    if scoring {
+        match status.as_u16() {
+            // Shedding, draining and timeouts are the server protecting itself, not failing.
+            503 | 504 => {}
+            500..=599 => st.health.failed(&format!("{route} answered {status}")),
+            _ => st.health.succeeded(),
+        }
+    }
+    st.metrics.request(route, status.as_u16(), seconds);
+    if route != "/metrics" {
+        tracing::info!(target: "churn::access", request_id = %id, method = %method, route, status = status.as_u16(), latency_ms = seconds * 1e3);
     }
     response
 }
 
-/// Loads the model (refusing to start when it cannot), binds, serves until SIGTERM/SIGINT,
-/// reloads on SIGHUP, and drains in-flight requests before exiting.
+/// Loads the model (refusing to start, with the reason, when it cannot or when it fails its
+/// self-check), binds, serves until SIGTERM/SIGINT, reloads on SIGHUP, and drains in-flight
+/// requests before exiting.
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let (uri, tracking) = (config.model_uri.clone(), config.tracking.clone());
     let served =
@@ -176,15 +229,14 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let st = AppState::new(config, served);
     {
         let m = st.model.load();
-        st.log.event(
-            "started",
-            &[
-                ("listen", &local.to_string()),
-                ("model_uri", &m.scorer.source.uri),
-                ("model_dir", &m.scorer.source.dir.display().to_string()),
-                ("load_seconds", &format!("{:.4}", m.load_seconds)),
-                ("churn_version", env!("CARGO_PKG_VERSION")),
-            ],
+        tracing::info!(
+            event = "started",
+            listen = %local,
+            model_uri = %m.scorer.source.uri,
+            model_dir = %m.scorer.source.dir.display(),
+            load_seconds = m.load_seconds,
+            churn_version = env!("CARGO_PKG_VERSION"),
+            "serving"
         );
     }
     let hup = st.clone();
@@ -202,19 +254,16 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        drain.ready.store(false, Ordering::Relaxed);
-        drain.log.event("draining", &[("timeout_seconds", &drain.config.drain_timeout.as_secs().to_string())]);
+        drain.draining.store(true, Ordering::Relaxed);
+        tracing::info!(event = "draining", timeout_seconds = drain.config.drain_timeout.as_secs(), "draining");
         let limit = drain.config.drain_timeout;
-        let log = drain.clone();
         tokio::spawn(async move {
             tokio::time::sleep(limit).await;
-            log.log.event("drain_timeout", &[]);
-            log.log.flush();
+            tracing::warn!(event = "drain_timeout", "requests still in flight at the drain timeout; exiting");
             std::process::exit(1);
         });
     };
     axum::serve(listener, router(st.clone())).with_graceful_shutdown(shutdown).await?;
-    st.log.event("stopped", &[]);
-    st.log.flush();
+    tracing::info!(event = "stopped", "stopped");
     Ok(())
 }

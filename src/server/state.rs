@@ -1,14 +1,16 @@
-//! What the server holds: the model in service (swapped atomically on reload), configuration,
-//! metrics, the request log and the concurrency limit.
+//! What the server holds. The model in service is one generation ([`Served`]): the scorer and
+//! everything its profile and schema size (the drift window, the OpenAPI document), swapped in
+//! atomically as a whole, so a request works with one generation from start to end and a
+//! reload can never mix two. Nothing on a request path can be poisoned into uselessness: the
+//! drift window's lock is recovered after a panic, and everything else is atomics.
 
-use super::log::RequestLog;
-use super::metrics::Metrics;
+use crate::drift::Window;
 use crate::scoring::Scorer;
-use crate::tracking::LoadError;
+use crate::server::metrics::Metrics;
 use crate::tracking::TrackingUri;
 use arc_swap::ArcSwap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -23,18 +25,34 @@ pub struct ServeConfig {
     pub max_batch_rows: usize,
     pub api_key: Option<String>,
     pub admin_key: Option<String>,
-    pub log_requests: bool,
     pub default_reasons: usize,
     pub drain_timeout: Duration,
+    /// Threads that score large batches off the async workers (the cores by default).
+    pub scoring_threads: usize,
 }
 
-/// The model in service.
+/// Customers in a model's drift window.
+pub const DRIFT_WINDOW: usize = 5000;
+
+/// Scoring failures in a row (500s, panics) after which the server says it is not ready.
+pub const UNHEALTHY_AFTER: u32 = 5;
+
+/// A lock that a panicking holder cannot disable: the data it guards stays usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One generation of the model in service.
 pub struct Served {
     pub scorer: Scorer,
     pub loaded_at_ms: u64,
     pub load_seconds: f64,
     /// 1 for the model loaded at start, +1 per successful reload.
     pub generation: u64,
+    /// The OpenAPI document for this model's schema.
+    pub openapi: String,
+    /// Recent customers, binned by this model's training profile.
+    drift: Option<Mutex<Window>>,
 }
 
 impl Served {
@@ -62,6 +80,56 @@ impl Served {
     pub fn run_id(&self) -> Option<String> {
         self.scorer.source.run_id.clone().or_else(|| self.scorer.model.run_id())
     }
+
+    /// Adds validated customers to this generation's drift window.
+    pub fn observe<'a>(&self, rows: impl Iterator<Item = &'a [f64]>) {
+        if let (Some(window), Some(profile)) = (&self.drift, self.scorer.model.profile.as_ref()) {
+            lock(window).observe(profile, rows);
+        }
+    }
+
+    /// PSI per field, and how many customers the window holds.
+    pub fn drift(&self) -> Option<(Vec<(String, f64)>, usize)> {
+        let (window, profile) = (self.drift.as_ref()?, self.scorer.model.profile.as_ref()?);
+        let w = lock(window);
+        Some((w.psi(profile), w.len()))
+    }
+}
+
+/// Whether the server can score: it says not ready after [`UNHEALTHY_AFTER`] scoring failures
+/// in a row, and ready again after a success or a reload that passed its check.
+#[derive(Default)]
+pub struct ScoringHealth {
+    failures_in_a_row: AtomicU32,
+    last_failure: Mutex<Option<String>>,
+}
+
+impl ScoringHealth {
+    pub fn succeeded(&self) {
+        if self.failures_in_a_row.load(Ordering::Relaxed) != 0 {
+            self.failures_in_a_row.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub fn failed(&self, why: &str) {
+        self.failures_in_a_row.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.last_failure) = Some(why.to_string());
+    }
+
+    pub fn can_score(&self) -> bool {
+        self.failures_in_a_row.load(Ordering::Relaxed) < UNHEALTHY_AFTER
+    }
+
+    /// Why the server is not ready, when it is not.
+    pub fn problem(&self) -> Option<String> {
+        (!self.can_score()).then(|| {
+            format!(
+                "the last {} scoring requests failed (last: {})",
+                self.failures_in_a_row.load(Ordering::Relaxed),
+                lock(&self.last_failure).clone().unwrap_or_default()
+            )
+        })
+    }
 }
 
 pub struct AppState {
@@ -69,43 +137,48 @@ pub struct AppState {
     pub config: ServeConfig,
     pub metrics: Metrics,
     pub started: Instant,
-    /// False once shutdown began: /readyz answers 503 so load balancers stop routing here.
-    pub ready: AtomicBool,
-    pub scoring_slots: tokio::sync::Semaphore,
-    pub reload_lock: tokio::sync::Mutex<()>,
-    pub last_reload_error: Mutex<Option<String>>,
-    pub log: RequestLog,
-    request_ids: AtomicU64,
-    /// The OpenAPI document for the model in service (rebuilt on reload).
-    pub openapi: ArcSwap<String>,
+    /// Set when shutdown began: scoring answers 503 and readiness says so.
+    pub draining: AtomicBool,
+    pub health: ScoringHealth,
+    /// Permits for scoring large batches on blocking threads: at most one batch per thread.
+    pub cpu: Arc<tokio::sync::Semaphore>,
+    reload_lock: tokio::sync::Mutex<()>,
+    last_reload_error: Mutex<Option<String>>,
 }
 
 impl AppState {
     pub fn new(config: ServeConfig, served: Served) -> Arc<AppState> {
-        let metrics = Metrics::default();
-        metrics.reset_drift(served.scorer.model.profile.as_ref());
-        let openapi = super::openapi::document(&served.scorer);
         Arc::new(AppState {
-            scoring_slots: tokio::sync::Semaphore::new(config.max_concurrency),
-            log: RequestLog::start(),
+            cpu: Arc::new(tokio::sync::Semaphore::new(config.scoring_threads.max(1))),
             model: ArcSwap::from_pointee(served),
             config,
-            metrics,
+            metrics: Metrics::default(),
             started: Instant::now(),
-            ready: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
+            health: ScoringHealth::default(),
             reload_lock: tokio::sync::Mutex::new(()),
             last_reload_error: Mutex::new(None),
-            request_ids: AtomicU64::new(1),
-            openapi: ArcSwap::from_pointee(openapi),
         })
     }
 
-    pub fn next_request_id(&self) -> u64 {
-        self.request_ids.fetch_add(1, Ordering::Relaxed)
+    /// Ready: not draining, and scoring works.
+    pub fn ready(&self) -> Result<(), String> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err("the server is shutting down".into());
+        }
+        match self.health.problem() {
+            Some(p) => Err(p),
+            None => Ok(()),
+        }
     }
 
-    /// Re-resolves the model URI (e.g. an alias that moved) and swaps the model in. A model
-    /// that fails to load leaves the old one serving; the error is returned and remembered.
+    pub fn last_reload_error(&self) -> Option<String> {
+        lock(&self.last_reload_error).clone()
+    }
+
+    /// Re-resolves the model URI (e.g. an alias that moved), loads and checks the model there,
+    /// and swaps it in. A model that fails leaves the old one serving; the error is returned
+    /// and remembered.
     pub async fn reload(self: &Arc<Self>) -> Result<Arc<Served>, String> {
         let _guard = self.reload_lock.lock().await;
         let (uri, tracking) = (self.config.model_uri.clone(), self.config.tracking.clone());
@@ -116,36 +189,99 @@ impl AppState {
             .and_then(|r| r.map_err(|e| e.to_string()));
         match loaded {
             Ok(served) => {
-                self.metrics.reset_drift(served.scorer.model.profile.as_ref());
-                self.openapi.store(Arc::new(super::openapi::document(&served.scorer)));
                 let served = Arc::new(served);
                 self.model.store(served.clone());
-                *self.last_reload_error.lock().expect("reload error lock") = None;
+                *lock(&self.last_reload_error) = None;
+                self.health.succeeded();
                 self.metrics.reload(true);
-                self.log.event(
-                    "model_reloaded",
-                    &[("uri", &served.scorer.source.uri), ("generation", &served.generation.to_string())],
+                tracing::info!(
+                    event = "model_reloaded",
+                    uri = %served.scorer.source.uri,
+                    generation = served.generation,
+                    "model reloaded"
                 );
                 Ok(served)
             }
             Err(e) => {
-                *self.last_reload_error.lock().expect("reload error lock") = Some(e.clone());
+                *lock(&self.last_reload_error) = Some(e.clone());
                 self.metrics.reload(false);
-                self.log.event("model_reload_failed", &[("error", &e)]);
+                tracing::warn!(event = "model_reload_failed", error = %e, "model reload failed");
                 Err(e)
             }
         }
     }
 }
 
-/// Resolves and loads a model, timing it.
+/// Why a model could not be put in service.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Load(#[from] crate::tracking::LoadError),
+    #[error("{uri} loaded, but scoring its own example failed: {message}")]
+    SelfCheck { uri: String, message: String },
+}
+
+/// Resolves and loads a model, and scores its own example customer with reasons before it may
+/// serve: a model that cannot score never goes into service.
 pub fn load(uri: &str, tracking: &TrackingUri, generation: u64) -> Result<Served, LoadError> {
     let start = Instant::now();
     let scorer = crate::tracking::load_scorer(uri, tracking)?;
+    self_check(&scorer).map_err(|message| LoadError::SelfCheck { uri: uri.to_string(), message })?;
+    let openapi = super::openapi::document(&scorer);
+    let drift = scorer.model.profile.as_ref().map(|p| Mutex::new(Window::new(p, DRIFT_WINDOW)));
     Ok(Served {
         scorer,
         loaded_at_ms: crate::tracking::now_ms(),
         load_seconds: start.elapsed().as_secs_f64(),
         generation,
+        openapi,
+        drift,
     })
+}
+
+/// Scores the bundle's example customers (or, for a model without them, a customer with every
+/// input missing) with reasons; a panic or a probability that is not one is a failure.
+fn self_check(scorer: &Scorer) -> Result<(), String> {
+    let gate = scorer.gate();
+    let mut rows: Vec<Vec<f64>> = Vec::new();
+    for example in scorer.model.evaluation.iter().flat_map(|e| &e.examples) {
+        let mut row = gate.keyed(None, crate::ingest::Unknown::Ignore);
+        for (k, v) in &example.customer {
+            let role = row.key(k);
+            row.put(k, role, crate::ingest::mlflow::raw_of(v));
+        }
+        let values = row.finish().map_err(|p| {
+            format!("its example customer \"{}\" is refused by its own schema: {}", example.title, p[0].message())
+        })?;
+        rows.push(values.values);
+    }
+    if rows.is_empty() {
+        rows.push(vec![f64::NAN; gate.names().len()]);
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut x = vec![0f32; scorer.n_features()];
+        let mut scratch = crate::forest::reasons::Scratch::default();
+        for values in &rows {
+            scorer.encode(values, &mut x);
+            let score = scorer.score(&x);
+            if !(0.0..=1.0).contains(&score.probability) {
+                return Err(format!("a probability of {}", score.probability));
+            }
+            let e = scorer.explain(&x, values, 5, &mut scratch);
+            if e.reasons.iter().any(|r| !r.points.is_finite()) || !e.base_probability.is_finite() {
+                return Err("reasons that are not numbers".to_string());
+            }
+        }
+        Ok(())
+    }))
+    .map_err(|p| format!("it panicked: {}", panic_text(&*p)))?
+}
+
+/// The message of a panic payload.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

@@ -8,6 +8,7 @@
 mod support;
 
 mod bad_data;
+mod crash;
 mod report;
 mod round_trip;
 mod serve;

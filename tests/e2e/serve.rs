@@ -352,7 +352,7 @@ fn openapi_docs_and_metrics_are_served_from_the_binary() {
     for needle in [
         "churn_http_requests_total{route=\"/predict\",status=\"200\"} 1",
         "churn_http_requests_total{route=\"/predict\",status=\"422\"} 1",
-        "churn_http_request_duration_seconds_bucket{route=\"/predict\"",
+        "churn_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/predict\"}",
         "churn_predictions_total{label=",
         "churn_prediction_score_bucket{le=\"0.5\"}",
         "churn_feature_drift_psi{field=\"tenure\"}",
@@ -504,11 +504,14 @@ fn one_json_log_line_per_request_without_customer_fields() {
     post_json(&s, "/predict", &json!({"Contract": "Weekly"}));
     std::thread::sleep(Duration::from_millis(300));
     let log = s.log.lock().unwrap().clone();
-    let requests: Vec<Value> =
-        log.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("route").is_some()).collect();
+    let requests: Vec<Value> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "churn::access")
+        .collect();
     assert_eq!(requests.len(), 2, "{log:?}");
     for r in &requests {
-        for k in ["ts", "id", "method", "route", "status", "latency_ms"] {
+        for k in ["timestamp", "level", "request_id", "method", "route", "status", "latency_ms"] {
             assert!(r.get(k).is_some(), "{k} missing in {r}");
         }
     }

@@ -11,6 +11,7 @@
 mod support;
 
 mod deploy;
+mod faults;
 mod fuzz;
 mod mlflow;
 mod real_data;

@@ -43,7 +43,7 @@ fn config(api_key: Option<&str>) -> ServeConfig {
         max_batch_rows: 3,
         api_key: api_key.map(str::to_string),
         admin_key: None,
-        log_requests: false,
+        scoring_threads: 2,
         default_reasons: 3,
         drain_timeout: Duration::from_secs(1),
     }

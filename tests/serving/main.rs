@@ -3,3 +3,4 @@
 //! (`tests/fixtures/model`), so it needs no training, no XGBoost and no network.
 
 mod api_snapshots;
+mod fuzz_inputs;

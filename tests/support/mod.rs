@@ -243,6 +243,14 @@ impl Server {
                 panic!("churn serve did not start:\n{err}");
             }
         };
+        // From here on stderr is read too: a pipe nobody reads would fill and stall the server.
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         let v: Value = serde_json::from_str(&started).unwrap();
         let port = v["listen"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
         Server { port, child, log }

@@ -12,7 +12,7 @@ const SWAGGER_JS: &[u8] = include_bytes!("../../../assets/swagger-ui/swagger-ui-
 const SWAGGER_CSS: &[u8] = include_bytes!("../../../assets/swagger-ui/swagger-ui.css");
 
 pub async fn openapi_json(State(st): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], st.openapi.load().as_str().to_owned()).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], st.model.load().openapi.clone()).into_response()
 }
 
 pub async fn docs_page() -> Html<&'static str> {

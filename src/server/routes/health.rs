@@ -4,7 +4,7 @@
 use crate::server::error::ApiError;
 use crate::server::state::{AppState, Served};
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -59,8 +59,11 @@ impl ModelStatus {
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `draining` after SIGTERM.
+    /// `ok`; `draining` after SIGTERM, or `unhealthy` when scoring keeps failing (both 503).
     pub status: String,
+    /// Why the server is not ready, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     pub model: ModelStatus,
     pub uptime_seconds: f64,
     pub churn_version: String,
@@ -68,32 +71,45 @@ pub struct Health {
     pub last_reload_error: Option<String>,
 }
 
-/// Health and the model in service (the load balancer's health check).
-#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, description = "Serving", body = Health)))]
-pub async fn root(State(st): State<Arc<AppState>>) -> Json<Health> {
+/// The load balancer's health check: 200 with the model in service while the server can score;
+/// 503 (same body) while it drains after SIGTERM or when scoring keeps failing, so the load
+/// balancer stops sending customers here and ECS replaces the task.
+#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, description = "Serving", body = Health), (status = 503, description = "Draining, or scoring keeps failing", body = Health)))]
+pub async fn root(State(st): State<Arc<AppState>>) -> Response {
     let m = st.model.load();
-    Json(Health {
-        status: if st.ready.load(Ordering::Relaxed) { "ok".into() } else { "draining".into() },
+    let ready = st.ready();
+    let draining = st.draining.load(Ordering::Relaxed);
+    let health = Health {
+        status: match (&ready, draining) {
+            (Ok(()), _) => "ok".into(),
+            (Err(_), true) => "draining".into(),
+            (Err(_), false) => "unhealthy".into(),
+        },
+        problem: ready.as_ref().err().cloned(),
         model: ModelStatus::of(&m),
         uptime_seconds: st.started.elapsed().as_secs_f64(),
         churn_version: env!("CARGO_PKG_VERSION").into(),
-        last_reload_error: st.last_reload_error.lock().expect("reload error lock").clone(),
-    })
+        last_reload_error: st.last_reload_error(),
+    };
+    let status = if ready.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(health)).into_response()
 }
 
-/// Liveness: the process answers.
+/// Liveness: the process runs and answers (whatever the model does; a restart would not help
+/// a model that cannot score, readiness says that).
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive")))]
 pub async fn live() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"alive\"}").into_response()
 }
 
-/// Readiness: a model is loaded and the server is not shutting down.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Ready"), (status = 503, description = "Shutting down", body = ApiError)))]
+/// Readiness: a model that passed its self-check is in service, the server is not shutting
+/// down, and scoring works (fewer than 5 failures in a row).
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Ready"), (status = 503, description = "Shutting down, or scoring keeps failing", body = ApiError)))]
 pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
-    if st.ready.load(Ordering::Relaxed) {
-        ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ready\"}").into_response()
-    } else {
-        ApiError::draining().into_response()
+    match st.ready() {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ready\"}").into_response(),
+        Err(_) if st.draining.load(Ordering::Relaxed) => ApiError::draining().into_response(),
+        Err(why) => ApiError::not_ready(why).into_response(),
     }
 }
 

@@ -6,7 +6,8 @@
 use crate::ingest::mlflow::{self, Carried, InvocationError, Records};
 use crate::server::error::{ApiError, FieldProblem};
 use crate::server::input::{self, Media};
-use crate::server::state::AppState;
+use crate::server::state::{AppState, Served};
+use crate::server::work::{self, Cancel};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -43,6 +44,20 @@ pub async fn invocations(
     let media = input::media(&headers)?;
     let bytes = input::read_body(&headers, body, st.config.max_body_bytes).await?;
     let served = st.model.load_full();
+    let large = bytes.len() >= work::LARGE_BODY;
+    let state = st.clone();
+    work::run(&st, large, move |cancel| answer(&state, &served, media, bytes, cancel)).await
+}
+
+/// Parses the MLflow shape, validates and scores: the part of a request that costs CPU.
+fn answer(
+    st: &AppState,
+    served: &Served,
+    media: Media,
+    bytes: axum::body::Bytes,
+    cancel: &Cancel,
+) -> Result<Response, ApiError> {
+    work::injected_fault();
     let scorer = &served.scorer;
     let records = match media {
         Media::Json => {
@@ -65,7 +80,10 @@ pub async fn invocations(
         .is_some_and(|c| c.ends_with("XGBClassifier"));
     let mut x = vec![0f32; scorer.n_features()];
     let mut values = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for (i, row) in rows.iter().enumerate() {
+        if i % 256 == 255 && cancel.is_cancelled() {
+            return Err(ApiError::timeout(st.config.request_timeout.as_millis() as u64));
+        }
         match carried {
             Carried::Customers => scorer.encode(&row.values, &mut x),
             Carried::ModelColumns => {

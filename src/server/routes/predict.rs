@@ -8,6 +8,7 @@ use crate::scoring::{Score, Scorer};
 use crate::server::error::{ApiError, FieldProblem};
 use crate::server::input::{self, Media};
 use crate::server::state::{AppState, Served};
+use crate::server::work::{self, Cancel};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -120,6 +121,8 @@ pub struct BatchDoc {
     rejected: usize,
 }
 
+/// Scores validated customers: probability, label, decile and band, and the reasons when asked.
+/// Checks `cancel` as it goes, so abandoned work stops.
 pub(crate) fn score_customers<'a>(
     st: &AppState,
     served: &'a Served,
@@ -127,14 +130,18 @@ pub(crate) fn score_customers<'a>(
     explain: bool,
     top: usize,
     with_line: bool,
-) -> Vec<Prediction<'a>> {
+    cancel: &Cancel,
+) -> Result<Vec<Prediction<'a>>, ApiError> {
     let scorer: &Scorer = &served.scorer;
     let mut x = vec![0f32; scorer.n_features()];
     let mut scratch = Scratch::default();
     let id_key = scorer.id_column().unwrap_or("id");
     let threshold = scorer.threshold();
     let mut out = Vec::with_capacity(customers.len());
-    for c in customers {
+    for (i, c) in customers.iter().enumerate() {
+        if i % 256 == 255 && cancel.is_cancelled() {
+            return Err(ApiError::timeout(st.config.request_timeout.as_millis() as u64));
+        }
         scorer.encode(&c.values, &mut x);
         let score = scorer.score(&x);
         st.metrics.prediction(score.probability, score.churn);
@@ -152,11 +159,8 @@ pub(crate) fn score_customers<'a>(
             },
         });
     }
-    if let (Some(profile), Some(_)) = (scorer.model.profile.as_ref(), scorer.model.pipeline()) {
-        let rows: Vec<&[f64]> = customers.iter().map(|c| c.values.as_slice()).collect();
-        st.metrics.observe(profile, &rows);
-    }
-    out
+    served.observe(customers.iter().map(|c| c.values.as_slice()));
+    Ok(out)
 }
 
 fn json_response<T: Serialize>(v: &T) -> Response {
@@ -282,13 +286,32 @@ pub async fn predict(
     let served = st.model.load_full();
     let explain = q.explain.unwrap_or(true);
     let top = q.reasons.unwrap_or(st.config.default_reasons).min(50);
+    let as_csv = wants_csv(&headers);
+    let large = bytes.len() >= work::LARGE_BODY;
+    let state = st.clone();
+    work::run(&st, large, move |cancel| answer(&state, &served, media, bytes, explain, top, as_csv, cancel)).await
+}
+
+/// Parses, validates and scores a body: the part of a request that costs CPU.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    st: &AppState,
+    served: &Served,
+    media: Media,
+    bytes: axum::body::Bytes,
+    explain: bool,
+    top: usize,
+    as_csv: bool,
+    cancel: &Cancel,
+) -> Result<Response, ApiError> {
+    work::injected_fault();
     let gate = served.scorer.gate();
     let refused = |e| input::body_error(e, StatusCode::UNPROCESSABLE_ENTITY);
     match media {
         Media::Json => {
             let body::JsonCustomers { rows: customers, is_array } =
                 body::json(gate, &bytes, st.config.max_batch_rows).map_err(refused)?;
-            let preds = score_customers(&st, &served, &customers, explain, top, false);
+            let preds = score_customers(st, served, &customers, explain, top, false, cancel)?;
             if is_array {
                 Ok(json_response(&serde_json::json!({
                     "predictions": preds,
@@ -303,8 +326,8 @@ pub async fn predict(
         Media::Csv => {
             let (customers, problems) = body::csv(gate, bytes, st.config.max_batch_rows).map_err(refused)?;
             let problems: Vec<FieldProblem> = problems.iter().map(FieldProblem::from).collect();
-            let preds = score_customers(&st, &served, &customers, explain, top, true);
-            if wants_csv(&headers) {
+            let preds = score_customers(st, served, &customers, explain, top, true, cancel)?;
+            if as_csv {
                 return Ok(csv_response(&served.scorer, &preds, &problems, if explain { top.min(3) } else { 0 }));
             }
             let rejected = problems.iter().filter_map(|p| p.line).collect::<std::collections::BTreeSet<_>>().len();

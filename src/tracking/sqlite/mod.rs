@@ -31,24 +31,46 @@ fn err(db: &Path) -> impl Fn(rusqlite::Error) -> TrackingError + '_ {
 }
 
 impl SqliteStore {
-    /// Opens the database, creating it (and MLflow's Default experiment) when absent.
+    /// Opens the database, creating it (and MLflow's Default experiment) when absent. A new
+    /// database is built under a temporary name and renamed into place: a process killed while
+    /// creating it leaves no database, never one without its tables.
     pub fn open(db: &Path) -> Result<SqliteStore, TrackingError> {
-        let fresh = !db.exists();
-        if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(TrackingError::io(parent))?;
+        let dir = match db.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => {
+                std::fs::create_dir_all(parent).map_err(TrackingError::io(parent))?;
+                parent
+            }
+            None => Path::new("."),
+        };
+        if !db.exists() {
+            let name = db.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            for left in crate::atomic::remove_leftovers(db) {
+                eprintln!("note: removed {left}, a database an interrupted run was creating");
+            }
+            let part = tempfile::Builder::new()
+                .prefix(&format!(".{name}.part-"))
+                .tempfile_in(dir)
+                .map_err(TrackingError::io(dir))?
+                .into_temp_path();
+            {
+                let new = SqliteStore::connect(&part)?;
+                let root = std::path::absolute(db).map_err(TrackingError::io(db))?;
+                let artifacts = root.parent().map(|p| p.join("mlruns").join("0")).unwrap_or_default();
+                let now = super::now_ms() as i64;
+                new.conn.execute_batch(SCHEMA).map_err(err(&new.db))?;
+                new.conn
+                    .execute(
+                        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) VALUES (0, 'Default', ?1, 'active', ?2, ?2, 'default')",
+                        params![artifacts.display().to_string(), now],
+                    )
+                    .map_err(err(&new.db))?;
+            }
+            // Another process may have created it meanwhile: its database wins, ours goes.
+            if !db.exists() {
+                part.persist(db).map_err(|e| TrackingError::io(db)(e.error))?;
+            }
         }
         let store = SqliteStore::connect(db)?;
-        if fresh {
-            let now = super::now_ms() as i64;
-            store.conn.execute_batch(SCHEMA).map_err(err(&store.db))?;
-            store
-                .conn
-                .execute(
-                    "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) VALUES (0, 'Default', ?1, 'active', ?2, ?2, 'default')",
-                    params![store.artifact_root.join("0").display().to_string(), now],
-                )
-                .map_err(err(&store.db))?;
-        }
         store.check_revision()?;
         Ok(store)
     }
