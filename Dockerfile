@@ -12,9 +12,11 @@ ENV CARGO_TERM_COLOR=never \
     CARGO_PROFILE_RELEASE_DEBUG=false \
     CARGO_PROFILE_RELEASE_STRIP=true
 # Dependencies first, cached as long as Cargo.toml and Cargo.lock do not change. (crates/ holds
-# the XGBoost bindings the manifest patches in; the serving build does not compile them.)
+# the XGBoost bindings the manifest patches in; the serving build does not compile them. The
+# manifest names its examples, so cargo reads examples/ to parse it; none is built here.)
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
+COPY examples examples
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \

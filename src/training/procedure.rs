@@ -151,6 +151,7 @@ pub fn train(
     held_out: Option<&Dataset>,
     progress: &dyn Progress,
 ) -> Result<Trained, TrainError> {
+    super::xgboost_library::ensure()?;
     check_trainable(data, opts.folds.max(2))?;
     let pipeline = Pipeline::fit(&data.schema, &data.values);
     let m = pipeline.n_features();
@@ -323,6 +324,7 @@ pub fn cross_validate(
     progress: &dyn Progress,
 ) -> Result<CvReport, TrainError> {
     let start = Instant::now();
+    super::xgboost_library::ensure()?;
     check_trainable(data, folds)?;
     let splits = split::repeated_kfold(&data.labels, folds, repeats, seed);
     progress.stage("folds", splits.len() as u64);

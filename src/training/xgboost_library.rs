@@ -35,12 +35,21 @@ pub struct Library {
 
 static LOADED: OnceLock<Result<Library, String>> = OnceLock::new();
 
-/// Loads the library (finding or fetching it first) once per process.
+/// Loads the library (finding or fetching it first) once per process. Call it before starting
+/// threads: loading sets the OpenMP environment the library reads.
 pub fn ensure() -> Result<&'static Library, XgbError> {
     LOADED.get_or_init(|| locate_or_fetch().and_then(|p| load(&p))).as_ref().map_err(|e| XgbError(e.clone()))
 }
 
 fn load(path: &Path) -> Result<Library, String> {
+    // OpenMP's workers spin while they wait for work. On a machine whose cores are busy with
+    // other processes (a laptop, a CI runner, a container beside others) the spinning threads
+    // fight those processes for the cores and a 0.2 s fit took 5 s and more; waiting passively
+    // costs nothing measurable on an idle machine (bench/busy.sh, README). libgomp reads this
+    // when it loads, with libxgboost, here; a value the user set is kept.
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        std::env::set_var("OMP_WAIT_POLICY", "PASSIVE");
+    }
     let version = xgboost_lib_sys::load(path)?;
     if (version.0, version.1) != (3, 2) {
         eprintln!(
