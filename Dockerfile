@@ -7,6 +7,8 @@
 ARG RUST_IMAGE=rust:1.95-bookworm
 
 FROM ${RUST_IMAGE} AS build
+# Marks the build stage's (cache) images, so they can be found and removed.
+LABEL churn.stage=build
 WORKDIR /src
 ENV CARGO_TERM_COLOR=never \
     CARGO_PROFILE_RELEASE_DEBUG=false \

@@ -25,7 +25,7 @@ venv() { # venv DIR REQUIREMENTS
 }
 
 need_apt=()
-[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)   # $CHROMIUM: another Chromium or Chrome
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)

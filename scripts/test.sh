@@ -1,9 +1,35 @@
 #!/usr/bin/env bash
-# Runs every test: unit, property and end-to-end (real binary, real files).
+# Runs every test: the self-contained tiers (unit, in-process API, real binary on synthetic data)
+# and the integration tier, which drives real MLflow, Chromium, Docker, the linters and the IBM
+# Telco file. For the edit-test loop, plain `cargo test` runs the self-contained tiers alone.
+#
+# What it sets up (scripts/setup.sh, scripts/test-env.sh), once, and how to undo it:
+#   system packages, only when missing and only as root (otherwise it prints the apt-get line):
+#     a C linker and CA certificates; chromium, nodejs, npm, docker-compose, wrk; docker.io
+#   in the checkout: .venv-test, .venv-lint, tests/browser/node_modules    (rm -rf them)
+#   Docker base images rust:1.95-bookworm and debian:bookworm-slim, built locally where no
+#   registry answers, and the image build's cache (labelled churn.stage=build); kept to make the
+#   next run fast, removed with:
+#     docker image prune -f --filter label=churn.stage=build
+#     docker image rm rust:1.95-bookworm debian:bookworm-slim
+# A Docker engine this script started is stopped when it ends; the images the tests build are
+# removed by the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+docker_was_up=false
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then docker_was_up=true; fi
 . scripts/test-env.sh
+pidfile=target/docker-env/dockerd.pid
+if ! $docker_was_up && [ -f "$pidfile" ]; then
+  stop_dockerd() {
+    echo "test.sh: stopping the Docker engine it started" >&2
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    for _ in $(seq 30); do docker info >/dev/null 2>&1 || break; sleep 1; done
+    rm -f "$pidfile"
+  }
+  trap stop_dockerd EXIT
+fi
 if [ -z "${TELCO_CSV:-}" ]; then
   for d in ../shared ../../shared; do
     f="$d/data/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv"

@@ -60,6 +60,14 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let m = &outcome.trained.evaluation.held_out.metrics;
     eprintln!("      held-out ROC AUC {:.4}, log loss {:.4}", m.roc_auc, m.log_loss);
     if a.no_serve {
+        // Every path the next commands take is relative to the demo folder: its customers,
+        // bundle and MLflow store are where `churn` and `mlflow ui` look from there.
+        eprintln!(
+            "next: cd {dir}   then, as in the README's \"Using it\": churn predict --model models:/churn@champion \
+             --input customers.csv --output scored.csv; churn serve --model models:/churn@champion; \
+             mlflow ui (shows the run)",
+            dir = a.dir.display()
+        );
         return Ok(());
     }
     eprintln!(

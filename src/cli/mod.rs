@@ -8,6 +8,7 @@ mod healthcheck;
 #[cfg(feature = "report")]
 pub(crate) mod offer;
 mod predict;
+mod pull;
 #[cfg(feature = "report")]
 mod report;
 mod serve;
@@ -53,6 +54,8 @@ pub enum Command {
     /// Write a model's training report (HTML with charts, PNG copies).
     #[cfg(feature = "report")]
     Report(report::Args),
+    /// Fetch a model (a registered alias, a run's model) into a bundle folder, checked to load.
+    Pull(pull::Args),
     /// Serve the REST API (/predict, /invocations, /metrics, /docs) and the web UI (/ui).
     Serve(serve::Args),
     /// Log a model bundle to MLflow as a run (again, e.g. after a failed upload).
@@ -94,6 +97,15 @@ pub enum CliError {
     Io { context: String, source: std::io::Error },
 }
 
+/// "1 row", "2 rows": counts as a person writes them.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The message `main` prints: the error, then each cause that adds something. Many errors
 /// already quote their cause (`cannot start: run abc not found ...`), and repeating it as a
 /// `caused by` line only buries the part that says what to do.
@@ -121,6 +133,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(a) => demo::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Pull(a) => pull::run(a),
         #[cfg(feature = "report")]
         Command::Report(a) => report::run(a),
         Command::Track(a) => track::run(a),

@@ -17,7 +17,7 @@ pub struct Args {
     /// Scored output (.csv or .parquet): id, churn_probability, churn, risk_decile [, reasons].
     #[arg(long)]
     pub output: PathBuf,
-    /// Where rejected rows go, with line and reason (default: <output>.rejects.csv).
+    /// Where rejected rows go, with line and reason (default: beside the output, `<output stem>.rejects.csv`: `--output s2.csv` rejects to `s2.rejects.csv`).
     #[arg(long)]
     pub rejects: Option<PathBuf>,
     /// Append the top K reasons per customer (reason_k, reason_k_points).
@@ -53,9 +53,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
         println!("{}", serde_json::to_string(&summary).expect("the summary serialises"));
     } else {
         println!(
-            "scored {} of {} rows with {} in {:.2} s ({:.0} rows/s): {} predicted to churn -> {}",
+            "scored {} of {} with {} in {:.2} s ({:.0} rows/s): {} predicted to churn -> {}",
             summary.scored,
-            summary.rows,
+            super::count(summary.rows, "row"),
             scorer.source.uri,
             summary.seconds,
             summary.rows_per_second,
@@ -63,7 +63,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             summary.output
         );
         if let Some(r) = &summary.rejects {
-            println!("rejected {} rows (line and reason in {r})", summary.rejected);
+            println!("rejected {} (line and reason in {r})", super::count(summary.rejected, "row"));
         }
     }
     Ok(())

@@ -119,6 +119,45 @@ impl Scorer {
         }
     }
 
+    /// Scores the bundle's example customers (or, for a model without them, a customer with every
+    /// input missing) with reasons; a panic or a probability that is not one is a failure.
+    pub fn self_check(&self) -> Result<(), String> {
+        let scorer = self;
+        let gate = scorer.gate();
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        for example in scorer.model.evaluation.iter().flat_map(|e| &e.examples) {
+            let mut row = gate.keyed(None, crate::ingest::Unknown::Ignore);
+            for (k, v) in &example.customer {
+                let role = row.key(k);
+                row.put(k, role, crate::ingest::mlflow::raw_of(v));
+            }
+            let values = row.finish().map_err(|p| {
+                format!("its example customer \"{}\" is refused by its own schema: {}", example.title, p[0].message())
+            })?;
+            rows.push(values.values);
+        }
+        if rows.is_empty() {
+            rows.push(vec![f64::NAN; gate.names().len()]);
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut x = vec![0f32; scorer.n_features()];
+            let mut scratch = crate::forest::reasons::Scratch::default();
+            for values in &rows {
+                scorer.encode(values, &mut x);
+                let score = scorer.score(&x);
+                if !(0.0..=1.0).contains(&score.probability) {
+                    return Err(format!("a probability of {}", score.probability));
+                }
+                let e = scorer.explain(&x, values, 5, &mut scratch);
+                if e.reasons.iter().any(|r| !r.points.is_finite()) || !e.base_probability.is_finite() {
+                    return Err("reasons that are not numbers".to_string());
+                }
+            }
+            Ok(())
+        }))
+        .map_err(|p| format!("it panicked: {}", panic_text(&*p)))?
+    }
+
     pub fn n_features(&self) -> usize {
         self.model.forest.num_feature
     }
@@ -143,4 +182,13 @@ impl Scorer {
         let fields = &self.gate.schema().fields;
         self.explainer.explain(&self.model.forest, x, top, scratch, |k| fields[k].format_value(values[k]))
     }
+}
+
+/// The message of a panic payload.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

@@ -226,7 +226,7 @@ pub enum LoadError {
 pub fn load(uri: &str, tracking: &TrackingUri, generation: u64) -> Result<Served, LoadError> {
     let start = Instant::now();
     let scorer = crate::tracking::load_scorer(uri, tracking)?;
-    self_check(&scorer).map_err(|message| LoadError::SelfCheck { uri: uri.to_string(), message })?;
+    scorer.self_check().map_err(|message| LoadError::SelfCheck { uri: uri.to_string(), message })?;
     let openapi = super::openapi::document(&scorer);
     let drift = scorer.model.profile.as_ref().map(|p| Mutex::new(Window::new(p, DRIFT_WINDOW)));
     Ok(Served {
@@ -239,49 +239,4 @@ pub fn load(uri: &str, tracking: &TrackingUri, generation: u64) -> Result<Served
     })
 }
 
-/// Scores the bundle's example customers (or, for a model without them, a customer with every
-/// input missing) with reasons; a panic or a probability that is not one is a failure.
-fn self_check(scorer: &Scorer) -> Result<(), String> {
-    let gate = scorer.gate();
-    let mut rows: Vec<Vec<f64>> = Vec::new();
-    for example in scorer.model.evaluation.iter().flat_map(|e| &e.examples) {
-        let mut row = gate.keyed(None, crate::ingest::Unknown::Ignore);
-        for (k, v) in &example.customer {
-            let role = row.key(k);
-            row.put(k, role, crate::ingest::mlflow::raw_of(v));
-        }
-        let values = row.finish().map_err(|p| {
-            format!("its example customer \"{}\" is refused by its own schema: {}", example.title, p[0].message())
-        })?;
-        rows.push(values.values);
-    }
-    if rows.is_empty() {
-        rows.push(vec![f64::NAN; gate.names().len()]);
-    }
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut x = vec![0f32; scorer.n_features()];
-        let mut scratch = crate::forest::reasons::Scratch::default();
-        for values in &rows {
-            scorer.encode(values, &mut x);
-            let score = scorer.score(&x);
-            if !(0.0..=1.0).contains(&score.probability) {
-                return Err(format!("a probability of {}", score.probability));
-            }
-            let e = scorer.explain(&x, values, 5, &mut scratch);
-            if e.reasons.iter().any(|r| !r.points.is_finite()) || !e.base_probability.is_finite() {
-                return Err("reasons that are not numbers".to_string());
-            }
-        }
-        Ok(())
-    }))
-    .map_err(|p| format!("it panicked: {}", panic_text(&*p)))?
-}
-
-/// The message of a panic payload.
-pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into())
-}
+pub use crate::scoring::panic_text;

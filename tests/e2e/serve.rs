@@ -119,7 +119,10 @@ fn predict_equals_batch_scoring_on_the_same_rows() {
             Value::Object(m)
         })
         .collect();
-    let (st, v) = post_json(&srv, "/predict?explain=false", &Value::Array(rows));
+    let json_body = serde_json::to_vec(&Value::Array(rows)).unwrap();
+    let (st, _, b) = call("POST", &srv.url("/predict?explain=false"), Some("application/json"), &json_body, &[]);
+    let json_text = String::from_utf8(b).unwrap();
+    let v: Value = serde_json::from_str(&json_text).unwrap();
     assert_eq!(st, 200, "{v}");
     let online: Vec<f64> =
         v["predictions"].as_array().unwrap().iter().map(|p| p["churn_probability"].as_f64().unwrap()).collect();
@@ -135,6 +138,17 @@ fn predict_equals_batch_scoring_on_the_same_rows() {
     let csv_online: Vec<f64> =
         v["predictions"].as_array().unwrap().iter().map(|p| p["churn_probability"].as_f64().unwrap()).collect();
     assert_eq!(csv_online, online);
+    // One number format, whatever the input shape and output: the digits are the same text in
+    // the JSON answers to a JSON and a CSV body, and in the batch file.
+    let csv_text = String::from_utf8(b).unwrap();
+    let digits = |text: &str| -> Vec<String> {
+        text.split("\"churn_probability\":").skip(1).map(|t| t.split([',', '}']).next().unwrap().to_string()).collect()
+    };
+    assert_eq!(digits(&json_text), digits(&csv_text));
+    let mut r = csv::Reader::from_path(&scored).unwrap();
+    let col = r.headers().unwrap().iter().position(|h| h == "churn_probability").unwrap();
+    let file_text: Vec<String> = r.records().map(|rec| rec.unwrap()[col].to_string()).collect();
+    assert_eq!(digits(&json_text), file_text);
 }
 
 #[test]

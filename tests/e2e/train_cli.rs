@@ -110,4 +110,33 @@ fn demo_runs_the_main_job_on_synthetic_data() {
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("model/churn/metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["run"]["registered"], serde_json::json!(["churn", "1"]));
+    // `pull` turns the registered champion into a plain folder (what the release bakes in), and
+    // names what it looked for when the alias does not exist.
+    let pull = |uri: &str| {
+        churn()
+            .current_dir(&dir)
+            .env_remove("MLFLOW_TRACKING_URI")
+            .args(["pull", "--model", uri, "--output", "baked"])
+            .output()
+            .unwrap()
+    };
+    let out = pull("models:/churn@champion");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        std::fs::read(dir.join("baked/model.ubj")).unwrap(),
+        std::fs::read(dir.join("model/model.ubj")).unwrap()
+    );
+    run_ok(&[
+        "predict",
+        "--model",
+        s(&dir.join("baked")),
+        "--input",
+        s(&dir.join("customers.csv")),
+        "--output",
+        s(&dir.join("b.csv")),
+    ]);
+    let out = pull("models:/churn@production");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("production") && err.contains("champion"), "{err}");
 }

@@ -138,16 +138,20 @@ fn the_image_builds_serves_the_baked_model_as_non_root_and_stops_cleanly() {
     let d = tmp();
     let ctx = d.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
-    for f in ["Cargo.toml", "Cargo.lock", "Dockerfile", ".dockerignore"] {
-        std::fs::copy(root().join(f), ctx.join(f)).unwrap();
-    }
-    for dir in ["src", "assets", "crates"] {
-        let ok = Command::new("cp").arg("-r").arg(root().join(dir)).arg(&ctx).status().unwrap().success();
-        assert!(ok);
+    // Everything .dockerignore lets in (so a file the Dockerfile needs cannot be missed here
+    // and found missing only by the release build), but the model, which is trained below.
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    let allowed = ignore.lines().filter_map(|l| l.trim().strip_prefix('!')).map(|p| p.trim_end_matches('/'));
+    for entry in ["Dockerfile", ".dockerignore"].into_iter().chain(allowed).filter(|e| *e != "model") {
+        let ok = Command::new("cp").arg("-r").arg(root().join(entry)).arg(&ctx).status().unwrap().success();
+        assert!(ok, "copy {entry} into the build context");
     }
     let data = synth(d.path(), 2000, 3);
     run_ok(&["train", "--data", s(&data), "--output", s(&ctx.join("model")), "--trials", "0", "--no-track"]);
     let tag = format!("churn:e2e-{}", std::process::id());
+    // Build-stage images of earlier builds are removed once this one is made; this build's is
+    // kept as the next build's dependency cache (scripts/test.sh says how to remove it).
+    let build_started = jiff::Timestamp::now().to_string();
     let build = Command::new("docker")
         .args(["build", "--network", "host", "-t", &tag, "."])
         .current_dir(&ctx)
@@ -214,4 +218,8 @@ fn the_image_builds_serves_the_baked_model_as_non_root_and_stops_cleanly() {
     let logs = Command::new("docker").args(["logs", &name]).output().unwrap();
     assert!(String::from_utf8_lossy(&logs.stdout).contains("\"event\":\"stopped\""));
     let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+    let until = format!("until={build_started}");
+    let _ = Command::new("docker")
+        .args(["image", "prune", "-f", "--filter", "label=churn.stage=build", "--filter", &until])
+        .output();
 }

@@ -6,6 +6,7 @@
 //! - schemathesis fuzzing the served OpenAPI document;
 //! - hadolint, actionlint, cfn-lint, checkov, moto and a real Docker build of the image;
 //! - the real IBM Telco file (quality bar, a bundle, the generator's calibration).
+//! - the README's "Using it" block, verbatim, after the demo.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -14,6 +15,7 @@ mod deploy;
 mod faults;
 mod fuzz;
 mod mlflow;
+mod readme;
 mod real_data;
 mod report_browser;
 mod ui;

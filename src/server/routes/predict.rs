@@ -163,6 +163,18 @@ pub(crate) fn score_customers<'a>(
     Ok(out)
 }
 
+/// A batch's answer, serialised straight from the predictions (not through `serde_json::Value`,
+/// which would widen every f32 to 17 digits): one number format for every input shape.
+#[derive(Serialize)]
+struct BatchAnswer<'a> {
+    predictions: &'a [Prediction<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldProblem]>,
+    rows: usize,
+    scored: usize,
+    rejected: usize,
+}
+
 fn json_response<T: Serialize>(v: &T) -> Response {
     let body = serde_json::to_vec(v).expect("responses serialise");
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
@@ -313,12 +325,13 @@ fn answer(
                 body::json(gate, &bytes, st.config.max_batch_rows).map_err(refused)?;
             let preds = score_customers(st, served, &customers, explain, top, false, cancel)?;
             if is_array {
-                Ok(json_response(&serde_json::json!({
-                    "predictions": preds,
-                    "rows": customers.len(),
-                    "scored": preds.len(),
-                    "rejected": 0,
-                })))
+                Ok(json_response(&BatchAnswer {
+                    predictions: &preds,
+                    errors: None,
+                    rows: customers.len(),
+                    scored: preds.len(),
+                    rejected: 0,
+                }))
             } else {
                 Ok(json_response(&preds[0]))
             }
@@ -331,13 +344,13 @@ fn answer(
                 return Ok(csv_response(&served.scorer, &preds, &problems, if explain { top.min(3) } else { 0 }));
             }
             let rejected = problems.iter().filter_map(|p| p.line).collect::<std::collections::BTreeSet<_>>().len();
-            Ok(json_response(&serde_json::json!({
-                "predictions": preds,
-                "errors": problems,
-                "rows": preds.len() + rejected,
-                "scored": preds.len(),
-                "rejected": rejected,
-            })))
+            Ok(json_response(&BatchAnswer {
+                predictions: &preds,
+                errors: Some(&problems),
+                rows: preds.len() + rejected,
+                scored: preds.len(),
+                rejected,
+            }))
         }
     }
 }
