@@ -18,6 +18,17 @@ fn name_of(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
 }
 
+/// A temporary file or folder beside its destination, created with the permissions a plain
+/// `File::create` or `create_dir` would give (0666/0777 under the umask), not tempfile's private
+/// 0600/0700: what is renamed into place keeps them, and a bundle baked into an image must stay
+/// readable by the user the server runs as.
+pub fn builder(prefix: &str, dir: bool) -> tempfile::Builder<'_, 'static> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix).permissions(std::fs::Permissions::from_mode(if dir { 0o777 } else { 0o666 }));
+    b
+}
+
 /// Removes leftovers of interrupted writes to `path`; returns their names.
 pub fn remove_leftovers(path: &Path) -> Vec<String> {
     let name = name_of(path);
@@ -40,7 +51,7 @@ pub fn remove_leftovers(path: &Path) -> Vec<String> {
 /// Writes `bytes` to `path` in one step for any reader.
 pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = parent_of(path);
-    let mut tmp = tempfile::Builder::new().prefix(&format!(".{}.part-", name_of(path))).tempfile_in(dir)?;
+    let mut tmp = builder(&format!(".{}.part-", name_of(path)), false).tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -62,7 +73,7 @@ impl StagedDir {
         for n in remove_leftovers(dest) {
             eprintln!("note: removed {n}, left in {} by an interrupted run", dir.display());
         }
-        let staging = tempfile::Builder::new().prefix(&format!(".{}.part-", name_of(dest))).tempdir_in(dir)?;
+        let staging = builder(&format!(".{}.part-", name_of(dest)), true).tempdir_in(dir)?;
         Ok(StagedDir { dest: dest.to_path_buf(), staging })
     }
 
@@ -120,5 +131,23 @@ mod tests {
         write_file(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn what_is_written_is_readable_by_others_as_a_plain_create_would_be() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let umask = {
+            let probe = d.path().join("probe");
+            std::fs::write(&probe, b"").unwrap();
+            0o666 & !std::fs::metadata(&probe).unwrap().permissions().mode()
+        };
+        let p = d.path().join("schema.toml");
+        write_file(&p, b"x").unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o666 & !umask);
+        let dest = d.path().join("model");
+        let staged = StagedDir::new(&dest).unwrap();
+        staged.commit().unwrap();
+        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o777 & !umask);
     }
 }

@@ -43,6 +43,9 @@ function buildForm() {
       control.value = f.default;
     } else if (f.kind === "id") {
       control = el("input", { id, name: f.name, type: "text", autocomplete: "off", placeholder: "e.g. 7590-VHVEG" });
+    } else if (f.kind === "date") {
+      control = el("input", { id, name: f.name, type: "date" });
+      control.value = f.default || "";
     } else {
       control = el("input", {
         id, name: f.name, type: "number", inputmode: f.integer ? "numeric" : "decimal",
@@ -66,7 +69,7 @@ function collect() {
   }
   for (const f of card.inputs) {
     const v = $("#" + fieldId(f.name)).value;
-    if (f.kind === "categorical") customer[f.name] = v;
+    if (f.kind === "categorical" || f.kind === "date") customer[f.name] = v;
     else if (v.trim() === "") customer[f.name] = "";
     else customer[f.name] = Number.isFinite(Number(v)) ? Number(v) : v;
   }

@@ -151,6 +151,7 @@ impl Example {
             } else {
                 match &f.kind {
                     FieldKind::Categorical(c) => c.values[v as usize].clone().into(),
+                    FieldKind::Numeric(n) if n.date.is_some() => f.format_value(v).into(),
                     FieldKind::Numeric(n) if n.integer => (v as i64).into(),
                     FieldKind::Numeric(_) => serde_json::Number::from_f64(v)
                         .map(serde_json::Value::Number)
@@ -179,6 +180,8 @@ pub enum BundleError {
 
 /// How requests map to model inputs.
 #[derive(Debug, Clone)]
+// One per loaded model, never in a collection: boxing the pipeline would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Inputs {
     /// Raw customer fields through churn's feature pipeline.
     Customers(Pipeline),

@@ -11,6 +11,7 @@ mod predict;
 mod pull;
 #[cfg(feature = "report")]
 mod report;
+mod schema;
 mod serve;
 mod synth;
 mod track;
@@ -60,8 +61,9 @@ pub enum Command {
     Serve(serve::Args),
     /// Log a model bundle to MLflow as a run (again, e.g. after a failed upload).
     Track(track::Args),
-    /// Print the built-in Telco schema as TOML: a template for --schema.
-    Schema,
+    /// Print the built-in Telco schema as TOML (a template for --schema), or draft one from a
+    /// table with --infer FILE.
+    Schema(schema::Args),
     /// Exit 0 when the server answers GET / with 200 (the container's HEALTHCHECK).
     Healthcheck(healthcheck::Args),
     /// The main job end to end on synthetic data: customers, a tracked model, then the API + UI.
@@ -138,10 +140,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report(a) => report::run(a),
         Command::Track(a) => track::run(a),
         Command::Healthcheck(a) => healthcheck::run(a),
-        Command::Schema => {
-            print!("{}", crate::schema::TELCO_TOML);
-            Ok(())
-        }
+        Command::Schema(a) => schema::run(a),
     }
 }
 

@@ -205,7 +205,7 @@ impl<'de> Visitor<'de> for CustomerSeed<'_> {
         let mut row = self.gate.keyed(self.index.map(Location::Index), Unknown::Refuse);
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match row.key(&key) {
-                Key::Target => {
+                Key::Target | Key::Ignored => {
                     map.next_value::<IgnoredAny>()?;
                 }
                 Key::Unknown => {

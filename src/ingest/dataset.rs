@@ -7,7 +7,9 @@
 //!   wrong number of fields, duplicate customer ids;
 //! - counted warnings (the load goes on; the counts are printed and tracked): blanks the schema
 //!   fills or marks missing (e.g. the 11 blank TotalCharges), columns the schema does not know
-//!   (ignored), and rows identical to an earlier row (but for the id, when there is one).
+//!   (ignored; columns the schema lists in `ignore` are not reported), rows identical to an
+//!   earlier row (but for the id, when there is one), and a field that alone separates the
+//!   target almost perfectly (leakage?).
 
 use super::{Gate, MissingColumns, Problem};
 use crate::schema::{FieldError, Raw, Schema};
@@ -204,6 +206,7 @@ impl Dataset {
             warnings.add_n("ignored column (not in the schema)", Some(c), 1, c.clone());
         }
         count_duplicate_rows(&values, n_fields, &locations, cols.id.is_some(), &mut warnings);
+        flag_leakage(schema, &values, &labels, &mut warnings);
         let rows = labels.len();
         let format = match Format::of(path)? {
             Format::Csv => "csv",
@@ -305,4 +308,25 @@ fn count_duplicate_rows(values: &[f64], d: usize, locations: &[Location], has_id
     let kind =
         if has_ids { "row identical to an earlier one but for the id" } else { "row identical to an earlier one" };
     w.add_n(kind, None, count, example);
+}
+
+/// A field that ranks the target almost perfectly on its own is almost surely recorded after the
+/// customer left (a closing date, a churn-model score): a model that leans on it fails in
+/// service. It is loud, not fatal: a person decides (`ignore` in the schema).
+fn flag_leakage(schema: &Schema, values: &[f64], labels: &[u8], warnings: &mut WarningCounter) {
+    let d = schema.fields.len();
+    for (k, field) in schema.fields.iter().enumerate() {
+        let pairs: Vec<(f64, bool)> =
+            values.iter().skip(k).step_by(d).zip(labels).map(|(v, y)| (*v, *y == 1)).collect();
+        if let Some(auc) = crate::schema::infer::separation(&pairs, field.is_categorical()) {
+            if auc >= crate::schema::infer::LEAKAGE_AUC {
+                warnings.add_n(
+                    "LEAKAGE? the field alone separates the target (add it to `ignore` in the schema unless it is known before the customer leaves)",
+                    Some(&field.name),
+                    labels.len(),
+                    format!("ROC AUC {auc:.3} on its own"),
+                );
+            }
+        }
+    }
 }

@@ -137,6 +137,8 @@ pub enum Key {
     Field(usize),
     Id,
     Target,
+    /// A column the schema says to ignore: read past quietly.
+    Ignored,
     Unknown,
 }
 
@@ -185,6 +187,8 @@ impl Gate {
             Key::Id
         } else if self.schema.target.column == name {
             Key::Target
+        } else if self.schema.ignore.iter().any(|i| i == name) {
+            Key::Ignored
         } else {
             Key::Unknown
         }
@@ -219,7 +223,12 @@ impl Gate {
             fields,
             id,
             target,
-            ignored: unmatched.iter().map(|c| c.to_string()).collect(),
+            // Columns the schema ignores on purpose are not news; the others are reported.
+            ignored: unmatched
+                .iter()
+                .filter(|c| !self.schema.ignore.iter().any(|i| i == *c))
+                .map(|c| c.to_string())
+                .collect(),
             width: header.len(),
         })
     }
@@ -376,7 +385,7 @@ impl KeyedRow<'_> {
                     self.id = Some(text);
                 }
             }
-            Key::Target => {}
+            Key::Target | Key::Ignored => {}
             Key::Unknown => {
                 if self.unknown == Unknown::Refuse {
                     let shown = value_preview(key);

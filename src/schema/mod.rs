@@ -5,6 +5,7 @@
 //! Telco schema is built in ([`Schema::telco`]). Every raw value entering the system, from a CSV
 //! cell, a Parquet cell or a JSON request, is validated here once, by [`Field::parse`].
 
+pub mod infer;
 mod value;
 
 pub use value::{shorten as value_preview, trim, FieldError, FieldErrorCode, Raw};
@@ -24,6 +25,11 @@ pub struct Schema {
     pub id: Option<String>,
     pub target: Target,
     pub fields: Vec<Field>,
+    /// Cell texts that mean "no value" in this table besides the empty cell (`NA`, `NaT`, `?`):
+    /// each field's `blank` rule decides what they become.
+    pub missing: Vec<String>,
+    /// Columns read past without a word: other ids, free text, leakage.
+    pub ignore: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +44,8 @@ pub struct Field {
     pub name: String,
     pub label: Option<String>,
     pub kind: FieldKind,
+    /// The schema's missing-value tokens (kept with each field: a value is parsed by its field).
+    pub missing: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +61,16 @@ pub struct NumericSpec {
     pub integer: bool,
     pub blank: Blank,
     pub default: Option<f64>,
+    /// A date field (`kind = "date"`): the cell is a date, the value a number of days.
+    pub date: Option<DateSpec>,
+}
+
+/// Dates become days: before `reference` when one is given (an age: "days since the last
+/// transaction" when the reference is the extract date), else since 1970-01-01. Either way trees
+/// split them as numbers, and the same rule holds at training and serving.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DateSpec {
+    pub reference: Option<jiff::civil::Date>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,9 +134,13 @@ impl Schema {
                         integer: false,
                         blank: Blank::Missing,
                         default: None,
+                        date: None,
                     }),
+                    missing: Vec::new(),
                 })
                 .collect(),
+            missing: Vec::new(),
+            ignore: Vec::new(),
         }
     }
 
@@ -189,6 +211,7 @@ impl Field {
         }
         match &self.kind {
             FieldKind::Categorical(c) => c.values.get(v as usize).cloned().unwrap_or_default(),
+            FieldKind::Numeric(NumericSpec { date: Some(d), .. }) => d.format(v),
             FieldKind::Numeric(n) if n.integer => format!("{}", v as i64),
             FieldKind::Numeric(_) => format!("{v}"),
         }
@@ -216,6 +239,10 @@ struct RawSchema {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     target: Target,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    missing: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ignore: Vec<String>,
     #[serde(rename = "field")]
     fields: Vec<RawField>,
 }
@@ -239,6 +266,8 @@ struct RawField {
     blank: Option<RawBlank>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     default: Option<RawDefault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,9 +306,27 @@ impl TryFrom<RawSchema> for Schema {
             if !seen.insert(f.name.clone()) {
                 return Err(format!("names column `{}` twice (fields, id and target must differ)", f.name));
             }
-            fields.push(field_from_raw(f)?);
+            let mut field = field_from_raw(f)?;
+            field.missing = raw.missing.clone();
+            fields.push(field);
         }
-        Ok(Schema { name: raw.name, description: raw.description, id: raw.id, target: raw.target, fields })
+        for name in &raw.ignore {
+            if !seen.insert(name.clone()) {
+                return Err(format!("both uses and ignores column `{name}`"));
+            }
+        }
+        if let Some(t) = raw.missing.iter().find(|t| t.trim() != t.as_str() || t.is_empty()) {
+            return Err(format!("missing token {t:?} is blank or has spaces around it (cells are trimmed)"));
+        }
+        Ok(Schema {
+            name: raw.name,
+            description: raw.description,
+            id: raw.id,
+            target: raw.target,
+            fields,
+            missing: raw.missing,
+            ignore: raw.ignore,
+        })
     }
 }
 
@@ -294,7 +341,30 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
             return Err(at(&format!("blank = \"{w}\" is not one of \"error\", \"missing\" or a number")))
         }
     };
+    if f.reference.is_some() && f.kind != "date" {
+        return Err(at("only a date field takes a `reference`"));
+    }
     let kind = match f.kind.as_str() {
+        "date" => {
+            if f.values.is_some() || f.min.is_some() || f.max.is_some() || f.integer || f.default.is_some() {
+                return Err(at("a date field takes only `reference`, `blank` and `label`"));
+            }
+            let reference = match &f.reference {
+                None => None,
+                Some(r) => Some(
+                    r.parse::<jiff::civil::Date>()
+                        .map_err(|_| at(&format!("reference \"{r}\" is not a date written YYYY-MM-DD")))?,
+                ),
+            };
+            FieldKind::Numeric(NumericSpec {
+                min: None,
+                max: None,
+                integer: false,
+                blank,
+                default: None,
+                date: Some(DateSpec { reference }),
+            })
+        }
         "numeric" => {
             if f.values.is_some() {
                 return Err(at("a numeric field takes no `values`"));
@@ -309,7 +379,7 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
                 Some(RawDefault::Number(v)) => Some(*v),
                 Some(RawDefault::Text(t)) => return Err(at(&format!("default \"{t}\" is not a number"))),
             };
-            FieldKind::Numeric(NumericSpec { min: f.min, max: f.max, integer: f.integer, blank, default })
+            FieldKind::Numeric(NumericSpec { min: f.min, max: f.max, integer: f.integer, blank, default, date: None })
         }
         "categorical" => {
             let values = f.values.clone().unwrap_or_default();
@@ -336,9 +406,9 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
             };
             FieldKind::Categorical(CategoricalSpec { values, blank, default })
         }
-        other => return Err(at(&format!("kind = \"{other}\" is not \"numeric\" or \"categorical\""))),
+        other => return Err(at(&format!("kind = \"{other}\" is not \"numeric\", \"categorical\" or \"date\""))),
     };
-    Ok(Field { name: f.name, label: f.label, kind })
+    Ok(Field { name: f.name, label: f.label, kind, missing: Vec::new() })
 }
 
 impl From<Schema> for RawSchema {
@@ -353,6 +423,18 @@ impl From<Schema> for RawSchema {
                     Blank::Fill(v) => Some(RawBlank::Fill(v)),
                 };
                 match f.kind {
+                    FieldKind::Numeric(NumericSpec { date: Some(d), blank, .. }) => RawField {
+                        name: f.name,
+                        kind: "date".into(),
+                        label: f.label,
+                        values: None,
+                        min: None,
+                        max: None,
+                        integer: false,
+                        blank: blank_of(blank),
+                        default: None,
+                        reference: d.reference.map(|r| r.to_string()),
+                    },
                     FieldKind::Numeric(n) => RawField {
                         name: f.name,
                         kind: "numeric".into(),
@@ -363,6 +445,7 @@ impl From<Schema> for RawSchema {
                         integer: n.integer,
                         blank: blank_of(n.blank),
                         default: n.default.map(RawDefault::Number),
+                        reference: None,
                     },
                     FieldKind::Categorical(c) => RawField {
                         name: f.name,
@@ -374,11 +457,51 @@ impl From<Schema> for RawSchema {
                         integer: false,
                         blank: blank_of(c.blank),
                         default: c.default.map(RawDefault::Text),
+                        reference: None,
                     },
                 }
             })
             .collect();
-        RawSchema { name: s.name, description: s.description, id: s.id, target: s.target, fields }
+        RawSchema {
+            name: s.name,
+            description: s.description,
+            id: s.id,
+            target: s.target,
+            missing: s.missing,
+            ignore: s.ignore,
+            fields,
+        }
+    }
+}
+
+impl DateSpec {
+    /// Days of a date under this rule.
+    pub fn days(&self, date: jiff::civil::Date) -> f64 {
+        let epoch = jiff::civil::date(1970, 1, 1);
+        match self.reference {
+            Some(r) => (r - date).get_days() as f64,
+            None => (date - epoch).get_days() as f64,
+        }
+    }
+
+    /// The date a number of days stands for (for reasons and examples).
+    pub fn format(&self, days: f64) -> String {
+        let span = jiff::Span::new().days(days.round() as i64);
+        let date = match self.reference {
+            Some(r) => r.checked_sub(span),
+            None => jiff::civil::date(1970, 1, 1).checked_add(span),
+        };
+        date.map(|d| d.to_string()).unwrap_or_else(|_| format!("{days} days"))
+    }
+
+    /// Reads `YYYY-MM-DD`, also with a time after it (`2019-05-21 00:00:00`, `2019-05-21T...`).
+    pub fn parse(text: &str) -> Option<jiff::civil::Date> {
+        let head = text.get(..10)?;
+        let rest = &text[10..];
+        if !(rest.is_empty() || rest.starts_with(' ') || rest.starts_with('T')) {
+            return None;
+        }
+        head.parse::<jiff::civil::Date>().ok()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Validation of one raw value against its field: the single gate every input passes.
 
-use super::{Blank, Field, FieldKind};
+use super::{Blank, DateSpec, Field, FieldKind, NumericSpec};
 use serde::Serialize;
 
 /// A value as it arrives, before validation: a CSV or Parquet cell, or a JSON value.
@@ -25,6 +25,7 @@ pub enum FieldErrorCode {
     NotAnInteger,
     OutOfRange,
     UnknownCategory,
+    NotADate,
     WrongType,
     InvalidLabel,
     UnknownField,
@@ -123,13 +124,27 @@ impl Field {
         };
         let blank = match raw {
             Raw::Null => true,
-            Raw::Text(t) => t.is_empty(),
+            Raw::Text(t) => t.is_empty() || self.missing.iter().any(|m| m == t),
             _ => false,
         };
         if blank {
             return self.blank_value(&raw);
         }
         match &self.kind {
+            FieldKind::Numeric(NumericSpec { date: Some(d), .. }) => match raw {
+                Raw::Text(t) => DateSpec::parse(t).map(|date| d.days(date)).ok_or_else(|| {
+                    FieldError::new(
+                        FieldErrorCode::NotADate,
+                        format!("expected a date written YYYY-MM-DD, found {}", describe(&raw)),
+                    )
+                    .received(&received_text(&raw))
+                }),
+                _ => Err(FieldError::new(
+                    FieldErrorCode::WrongType,
+                    format!("expected a date written YYYY-MM-DD, found {}", describe(&raw)),
+                )
+                .received(&received_text(&raw))),
+            },
             FieldKind::Numeric(spec) => {
                 let v = match raw {
                     Raw::Number(v) => v,
@@ -189,6 +204,14 @@ impl Field {
                 if let Some(i) = spec.values.iter().position(|v| v == text) {
                     return Ok(i as f64);
                 }
+                // An integer-coded level written as a float by the tool that saved the table
+                // ("187.0" for the level "187").
+                if let Some(v) = parse_number(text).filter(|v| v.fract() == 0.0 && v.abs() < 1e15) {
+                    let code = (v as i64).to_string();
+                    if let Some(i) = spec.values.iter().position(|l| *l == code) {
+                        return Ok(i as f64);
+                    }
+                }
                 let hint = spec
                     .values
                     .iter()
@@ -215,6 +238,7 @@ impl Field {
             Blank::Fill(v) => Ok(v),
             Blank::Error => {
                 let expected = match &self.kind {
+                    FieldKind::Numeric(NumericSpec { date: Some(_), .. }) => "a date written YYYY-MM-DD".to_string(),
                     FieldKind::Numeric(n) => {
                         format!("a {}{}", if n.integer { "whole number" } else { "number" }, self.range_words())
                     }

@@ -69,6 +69,11 @@ fn customer_schema(scorer: &Scorer) -> Value {
                     FieldKind::Categorical(c) => {
                         (json!({"type": "string", "enum": c.values, "description": f.display_label()}), false)
                     }
+                    FieldKind::Numeric(n) if n.date.is_some() => {
+                        let blank_ok = !matches!(n.blank, Blank::Error);
+                        let schema = json!({"type": "string", "format": "date", "description": f.display_label()});
+                        (if blank_ok { json!({"anyOf": [schema, {"type": "null"}]}) } else { schema }, blank_ok)
+                    }
                     FieldKind::Numeric(n) => {
                         let mut s = Map::new();
                         s.insert("type".into(), json!(if n.integer { "integer" } else { "number" }));

@@ -56,7 +56,7 @@ impl TableWriter {
             eprintln!("note: removed {n}, an unfinished {} left by an interrupted run", path.display());
         }
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.part-")).tempfile_in(dir).map_err(io)?;
+        let tmp = crate::atomic::builder(&format!(".{name}.part-"), false).tempfile_in(dir).map_err(io)?;
         let (file, part) = tmp.into_parts();
         let sink = match format {
             Format::Csv => {

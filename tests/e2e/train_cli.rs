@@ -140,3 +140,87 @@ fn demo_runs_the_main_job_on_synthetic_data() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("production") && err.contains("champion"), "{err}");
 }
+
+/// A table of another shape, as a new user brings one: no id, `NA` and `NaT` for missing
+/// values, a date column, integer-coded levels written in quotes and as floats, a free-text
+/// column and a leaky one. `schema --infer` drafts the schema; train and predict run on it.
+#[test]
+fn a_table_of_another_shape_goes_from_raw_csv_to_model_in_two_commands() {
+    let d = tmp();
+    let data = d.path().join("usage.csv");
+    let mut csv = String::from("\"area\",plan,minutes,last_call,note,refund_issued,left\n");
+    let mut state = 7u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for i in 0..1200 {
+        let (u, v) = (next(), next());
+        let left = u + 0.3 * v > 0.8;
+        let minutes = if i % 50 == 0 { "NA".to_string() } else { format!("{:.1}", 100.0 + 400.0 * v) };
+        let last = if i % 40 == 0 {
+            "NaT".to_string()
+        } else {
+            format!("2019-{:02}-{:02}", 1 + (u * 11.0) as u32, 1 + i % 28)
+        };
+        let area = ["\"415\"", "\"408\"", "510.0"][i % 3];
+        let plan = ["basic", "plus"][(v > 0.5) as usize];
+        csv.push_str(&format!(
+            "{area},{plan},{minutes},{last},customer said {i},{},{}\n",
+            if left { 1 } else { 0 },
+            if left { "yes" } else { "no" }
+        ));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let schema = d.path().join("usage.toml");
+    run_ok(&["schema", "--infer", s(&data), "--output", s(&schema)]);
+    let toml = std::fs::read_to_string(&schema).unwrap();
+    assert!(toml.contains("kind = \"date\"") && toml.contains("missing = [\"NA\", \"NaT\"]"), "{toml}");
+    assert!(toml.contains("refund_issued: leakage candidate") && toml.contains("\"note\""), "{toml}");
+    assert!(!toml.contains("\nid ="), "no column is an id: {toml}");
+
+    // Trained as drafted: quiet about the columns it ignores on purpose, no id assumed.
+    let model = d.path().join("model");
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        s(&data),
+        "--schema",
+        s(&schema),
+        "--output",
+        s(&model),
+        "--trials",
+        "0",
+        "--no-track",
+    ]);
+    assert!(ok, "{err}");
+    assert!(!err.contains("not in the schema") && !err.contains("but for the id"), "{err}");
+    // The leaky column put back in: training says so loudly.
+    let leaky = toml
+        .replace("ignore = [", "ignore = [\"nothing\", ")
+        .replace("\"refund_issued\", ", "")
+        .replace(", \"refund_issued\"", "");
+    let leaky = format!("{leaky}\n[[field]]\nname = \"refund_issued\"\nkind = \"numeric\"\n");
+    let leaky_schema = d.path().join("leaky.toml");
+    std::fs::write(&leaky_schema, leaky).unwrap();
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        s(&data),
+        "--schema",
+        s(&leaky_schema),
+        "--output",
+        s(&d.path().join("m2")),
+        "--trials",
+        "0",
+        "--no-track",
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("LEAKAGE?") && err.contains("refund_issued"), "{err}");
+
+    let scored = d.path().join("scored.csv");
+    let out = run_ok(&["predict", "--model", s(&model), "--input", s(&data), "--output", s(&scored)]);
+    assert!(out.contains("scored 1200 of 1200 rows"), "{out}");
+    let p = csv_column(&scored, "churn_probability");
+    assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
+}

@@ -47,8 +47,7 @@ impl SqliteStore {
             for left in crate::atomic::remove_leftovers(db) {
                 eprintln!("note: removed {left}, a database an interrupted run was creating");
             }
-            let part = tempfile::Builder::new()
-                .prefix(&format!(".{name}.part-"))
+            let part = crate::atomic::builder(&format!(".{name}.part-"), false)
                 .tempfile_in(dir)
                 .map_err(TrackingError::io(dir))?
                 .into_temp_path();

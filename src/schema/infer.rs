@@ -1,0 +1,447 @@
+//! A schema drafted from a table (`churn schema --infer FILE`): each column's kind, levels,
+//! missing-value tokens and observed range; guesses for the id and the target; columns to ignore
+//! (free text, other ids, leakage). The draft is TOML with comments saying why, for a person to
+//! read and correct before training on it. No I/O here: the CLI feeds the cells.
+
+use super::{DateSpec, Schema};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Texts tools write for "no value" (R, pandas, SQL exports, spreadsheets).
+const MISSING_TOKENS: [&str; 9] = ["NA", "N/A", "NaN", "nan", "NaT", "null", "NULL", "None", "?"];
+/// Beyond this many levels a text column is an id or free text, not a category.
+const MAX_LEVELS: usize = 1000;
+/// A single column that separates the target this well is almost surely recorded after the fact.
+pub const LEAKAGE_AUC: f64 = 0.97;
+
+/// What one column holds, counted over every row.
+#[derive(Debug, Default, Clone)]
+pub struct ColumnStats {
+    pub name: String,
+    rows: usize,
+    blanks: usize,
+    tokens: HashMap<String, usize>,
+    numbers: usize,
+    integers: usize,
+    dates: usize,
+    min: f64,
+    max: f64,
+    /// Distinct texts (up to MAX_LEVELS + 1) with their counts.
+    levels: HashMap<String, usize>,
+    overflow: bool,
+    /// Each row's number (NaN when it holds none), to measure how it separates the target.
+    values: Vec<f64>,
+    cells: Vec<Option<String>>,
+}
+
+impl ColumnStats {
+    pub fn new(name: &str) -> ColumnStats {
+        ColumnStats { name: name.to_string(), min: f64::INFINITY, max: f64::NEG_INFINITY, ..Default::default() }
+    }
+
+    pub fn push(&mut self, cell: &str) {
+        let t = cell.trim();
+        self.rows += 1;
+        if t.is_empty() {
+            self.blanks += 1;
+            self.values.push(f64::NAN);
+            self.cells.push(None);
+            return;
+        }
+        if MISSING_TOKENS.contains(&t) {
+            *self.tokens.entry(t.to_string()).or_default() += 1;
+            self.values.push(f64::NAN);
+            self.cells.push(None);
+            return;
+        }
+        let number = t.parse::<f64>().ok().filter(|v| v.is_finite());
+        match number {
+            Some(v) => {
+                self.numbers += 1;
+                if v.fract() == 0.0 {
+                    self.integers += 1;
+                }
+                self.min = self.min.min(v);
+                self.max = self.max.max(v);
+                self.values.push(v);
+            }
+            None => {
+                if DateSpec::parse(t).is_some() {
+                    self.dates += 1;
+                }
+                self.values.push(f64::NAN);
+            }
+        }
+        if !self.overflow {
+            // Integer-coded levels written as floats ("187.0") count as their integer.
+            let key = match number {
+                Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => (v as i64).to_string(),
+                _ => t.to_string(),
+            };
+            *self.levels.entry(key).or_default() += 1;
+            if self.levels.len() > MAX_LEVELS {
+                self.overflow = true;
+                self.levels.clear();
+            }
+        }
+        self.cells.push(Some(t.to_string()));
+    }
+
+    fn present(&self) -> usize {
+        self.rows - self.blanks - self.tokens.values().sum::<usize>()
+    }
+
+    fn distinct(&self) -> Option<usize> {
+        (!self.overflow).then_some(self.levels.len())
+    }
+}
+
+/// The column kinds a draft can give.
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Numeric { integer: bool },
+    Date,
+    Categorical(Vec<String>),
+    Ignore(String),
+}
+
+/// Drafts the schema's TOML from the header and per-column stats. `target` names the target
+/// column when the user knows it; otherwise it is guessed from names and shapes.
+pub fn draft(name: &str, columns: &[ColumnStats], target: Option<&str>) -> Result<String, String> {
+    let rows = columns.first().map(|c| c.rows).unwrap_or(0);
+    if rows == 0 {
+        return Err("the table has a header but no rows: nothing to infer from".into());
+    }
+    let target = match target {
+        Some(t) => columns
+            .iter()
+            .find(|c| c.name == t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+                format!("--target {t}: no such column (the table has: {})", names.join(", "))
+            })?,
+        None => guess_target(columns).ok_or(
+            "could not guess the target column (two values, a name like churn, attrition, exited or target): give --target COLUMN",
+        )?,
+    };
+    let labels: Vec<String> = {
+        let mut l: Vec<(&String, &usize)> = target.levels.iter().collect();
+        if l.len() != 2 || target.present() != rows {
+            return Err(format!(
+                "target `{}` must hold exactly two values in every row; it has {} distinct value(s){}",
+                target.name,
+                target.distinct().map(|d| d.to_string()).unwrap_or_else(|| "many".into()),
+                if target.present() != rows { " and blank or missing cells" } else { "" }
+            ));
+        }
+        l.sort_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)));
+        l.into_iter().map(|(k, _)| k.clone()).collect()
+    };
+    let (positive, negative) = positive_label(&labels);
+    let y: Vec<Option<bool>> =
+        target.cells.iter().map(|c| c.as_ref().map(|c| normalise(c) == positive)).collect::<Vec<_>>();
+
+    let id = columns.iter().find(|c| c.name != target.name && looks_like_id(c, rows)).map(|c| c.name.clone());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Drafted by `churn schema --infer` from {rows} rows: read it, correct it, then train with --schema."
+    );
+    let _ = writeln!(out, "name = {}", toml_str(name));
+    if let Some(id) = &id {
+        let _ = writeln!(out, "id = {}   # unique in every row", toml_str(id));
+    } else {
+        let _ = writeln!(out, "# no id column found (none unique in every row with an id-like name)");
+    }
+    let mut tokens: Vec<&str> = MISSING_TOKENS
+        .iter()
+        .copied()
+        .filter(|t| columns.iter().any(|c| c.name != target.name && c.tokens.contains_key(*t)))
+        .collect();
+    tokens.sort();
+    if !tokens.is_empty() {
+        let _ = writeln!(out, "missing = [{}]   # cells that mean \"no value\" in this table", quoted(&tokens));
+    }
+    let mut fields = String::new();
+    let mut ignored: Vec<(String, String)> = Vec::new();
+    for c in columns {
+        if c.name == target.name || Some(&c.name) == id.as_ref() {
+            continue;
+        }
+        let mut kind = kind_of(c, rows);
+        if let Some(auc) = column_separation(c, &kind, &y) {
+            if auc >= LEAKAGE_AUC {
+                kind = Kind::Ignore(format!(
+                    "leakage candidate: on its own it separates `{}` with ROC AUC {auc:.3}; keep it only if it is known before the customer leaves",
+                    target.name
+                ));
+            }
+        }
+        let missing_here = c.blanks + c.tokens.values().sum::<usize>();
+        let blank = if missing_here > 0 { "\nblank = \"missing\"" } else { "" };
+        let missing_note = if missing_here > 0 { format!(", {missing_here} missing") } else { String::new() };
+        match kind {
+            Kind::Ignore(why) => ignored.push((c.name.clone(), why)),
+            Kind::Numeric { integer } => {
+                let _ = writeln!(
+                    fields,
+                    "\n[[field]]   # {} {} to {}{missing_note}\nname = {}\nkind = \"numeric\"{}{blank}",
+                    if integer { "whole numbers" } else { "numbers" },
+                    c.min,
+                    c.max,
+                    toml_str(&c.name),
+                    if integer { "\ninteger = true" } else { "" },
+                );
+            }
+            Kind::Date => {
+                let _ = writeln!(
+                    fields,
+                    "\n[[field]]   # dates{missing_note}; a number of days (give `reference = \"YYYY-MM-DD\"` for days before it)\nname = {}\nkind = \"date\"{blank}",
+                    toml_str(&c.name)
+                );
+            }
+            Kind::Categorical(levels) => {
+                let _ = writeln!(
+                    fields,
+                    "\n[[field]]   # {} levels{missing_note}\nname = {}\nkind = \"categorical\"\nvalues = [{}]{blank}",
+                    levels.len(),
+                    toml_str(&c.name),
+                    quoted(&levels.iter().map(String::as_str).collect::<Vec<_>>())
+                );
+            }
+        }
+    }
+    if !ignored.is_empty() {
+        let names: Vec<&str> = ignored.iter().map(|(n, _)| n.as_str()).collect();
+        let _ = writeln!(out, "ignore = [{}]", quoted(&names));
+        for (n, why) in &ignored {
+            let _ = writeln!(out, "#   {n}: {why}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n[target]   # {} of {rows} rows are \"{positive}\": the class to predict (the rarer one unless named like churn)\ncolumn = {}\npositive = {}\nnegative = {}",
+        y.iter().filter(|v| **v == Some(true)).count(),
+        toml_str(&target.name),
+        toml_str(&positive),
+        toml_str(&negative)
+    );
+    out.push_str(&fields);
+    // The draft must be a schema churn accepts as written.
+    Schema::from_toml(&out, "the drafted schema").map_err(|e| format!("internal: the draft does not parse: {e}"))?;
+    Ok(out)
+}
+
+fn kind_of(c: &ColumnStats, rows: usize) -> Kind {
+    let present = c.present();
+    if present == 0 {
+        return Kind::Ignore("empty: no value in any row".into());
+    }
+    if c.distinct() == Some(1) {
+        return Kind::Ignore("constant: one value in every row".into());
+    }
+    if c.numbers == present {
+        return Kind::Numeric { integer: c.integers == present };
+    }
+    if c.dates == present {
+        return Kind::Date;
+    }
+    match c.distinct() {
+        Some(d) if d <= MAX_LEVELS && d * 2 <= rows.max(2) => {
+            let mut levels: Vec<String> = c.levels.keys().cloned().collect();
+            levels.sort();
+            Kind::Categorical(levels)
+        }
+        _ => Kind::Ignore("text with a different value in most rows (an id or free text)".into()),
+    }
+}
+
+/// How well the column alone ranks the target: numbers by their value, categories by their
+/// level's target rate.
+fn column_separation(c: &ColumnStats, kind: &Kind, y: &[Option<bool>]) -> Option<f64> {
+    let pairs: Vec<(f64, bool)> = match kind {
+        Kind::Numeric { .. } | Kind::Date => c.values.iter().zip(y).filter_map(|(v, y)| y.map(|y| (*v, y))).collect(),
+        Kind::Categorical(_) => {
+            let mut codes: HashMap<&str, usize> = HashMap::new();
+            c.cells
+                .iter()
+                .zip(y)
+                .filter_map(|(cell, y)| {
+                    let next = codes.len();
+                    let code = cell.as_deref().map(|t| *codes.entry(t).or_insert(next) as f64).unwrap_or(f64::NAN);
+                    y.map(|y| (code, y))
+                })
+                .collect()
+        }
+        Kind::Ignore(_) => return None,
+    };
+    separation(&pairs, matches!(kind, Kind::Categorical(_)))
+}
+
+/// How well one column alone ranks the target, as ROC AUC folded so that 0.5 is no signal and
+/// 1 a perfect one. Numbers rank by value (missing ones left out); categories, given as level
+/// codes, rank by their level's target rate (missing is a level), and only when every level is
+/// seen 30 times or more: rare levels separate by chance. Shared by the schema draft and the
+/// leakage warning at training.
+pub fn separation(pairs: &[(f64, bool)], categorical: bool) -> Option<f64> {
+    let scores: Vec<(f64, bool)> = if categorical {
+        let mut rate: HashMap<u64, (f64, f64)> = HashMap::new();
+        for (code, y) in pairs {
+            let e = rate.entry(code.to_bits()).or_default();
+            e.0 += *y as u8 as f64;
+            e.1 += 1.0;
+        }
+        if rate.values().any(|(_, n)| *n < 30.0) {
+            return None;
+        }
+        pairs.iter().map(|(code, y)| (rate[&code.to_bits()].0 / rate[&code.to_bits()].1, *y)).collect()
+    } else {
+        pairs.iter().filter(|(v, _)| !v.is_nan()).copied().collect()
+    };
+    roc_auc(&scores).map(|auc| auc.max(1.0 - auc))
+}
+
+/// ROC AUC by ranks (ties share their rank).
+pub fn roc_auc(scores: &[(f64, bool)]) -> Option<f64> {
+    let pos = scores.iter().filter(|s| s.1).count();
+    let neg = scores.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    let mut s: Vec<(f64, bool)> = scores.to_vec();
+    s.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < s.len() {
+        let mut j = i;
+        while j < s.len() && s[j].0 == s[i].0 {
+            j += 1;
+        }
+        let mid = (i + j + 1) as f64 / 2.0;
+        rank_sum += mid * s[i..j].iter().filter(|x| x.1).count() as f64;
+        i = j;
+    }
+    Some((rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos as f64 * neg as f64))
+}
+
+fn looks_like_id(c: &ColumnStats, rows: usize) -> bool {
+    let n = c.name.to_ascii_lowercase().replace(['_', '-', ' '], "");
+    let named =
+        n == "id" || n.ends_with("id") || n.ends_with("num") || n.ends_with("number") || n.contains("clientnum");
+    named && c.present() == rows && (c.overflow || c.distinct() == Some(rows))
+}
+
+fn guess_target(columns: &[ColumnStats]) -> Option<&ColumnStats> {
+    const NAMES: [&str; 8] = ["churn", "attrition", "exited", "churned", "target", "label", "left", "class"];
+    let two_valued = |c: &&ColumnStats| c.distinct() == Some(2);
+    let lower = |c: &ColumnStats| c.name.to_ascii_lowercase();
+    NAMES
+        .iter()
+        .find_map(|n| columns.iter().filter(two_valued).find(|c| lower(c) == *n))
+        .or_else(|| NAMES.iter().find_map(|n| columns.iter().filter(two_valued).find(|c| lower(c).contains(n))))
+}
+
+/// The positive label: a value that says "left" by its name, else "1"/"yes"/"true", else the
+/// rarer value (`labels` is sorted rarest first).
+fn positive_label(labels: &[String]) -> (String, String) {
+    let says_left = |l: &str| {
+        let l = l.to_ascii_lowercase();
+        ["attrited", "churn", "left", "exited", "closed", "cancel"].iter().any(|w| l.contains(w))
+    };
+    let says_yes = |l: &str| ["1", "yes", "true", "y"].contains(&l.to_ascii_lowercase().as_str());
+    let pick =
+        labels.iter().position(|l| says_left(l)).or_else(|| labels.iter().position(|l| says_yes(l))).unwrap_or(0);
+    (labels[pick].clone(), labels[1 - pick].clone())
+}
+
+/// A level as the stats keyed it (integers written as floats become integers).
+fn normalise(cell: &str) -> String {
+    match cell.parse::<f64>() {
+        Ok(v) if v.fract() == 0.0 && v.abs() < 1e15 => (v as i64).to_string(),
+        _ => cell.to_string(),
+    }
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn quoted(items: &[&str]) -> String {
+    items.iter().map(|s| toml_str(s)).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(header: &[&str], rows: &[&[&str]]) -> Vec<ColumnStats> {
+        let mut cols: Vec<ColumnStats> = header.iter().map(|h| ColumnStats::new(h)).collect();
+        for r in rows {
+            for (c, v) in cols.iter_mut().zip(r.iter()) {
+                c.push(v);
+            }
+        }
+        cols
+    }
+
+    #[test]
+    fn a_table_becomes_a_schema_churn_accepts() {
+        let header = ["CustomerID", "Churn", "Minutes", "Plan", "Joined", "Note", "Code"];
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        for i in 0..200 {
+            rows.push(vec![
+                format!("C{i:04}"),
+                if i % 4 == 0 { "Yes" } else { "No" }.into(),
+                if i % 17 == 0 { "NA".into() } else { format!("{}", (i * 37) % 101) },
+                ["basic", "plus", "max"][i % 3].into(),
+                if i % 23 == 0 { "NaT".into() } else { format!("2019-0{}-1{}", 1 + i % 9, i % 10) },
+                format!("free text number {i}"),
+                format!("{}.0", 400 + i % 5),
+            ]);
+        }
+        let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+        let toml = draft("t", &stats(&header, &slices), None).unwrap();
+        let s = Schema::from_toml(&toml, "draft").unwrap();
+        assert_eq!(s.id.as_deref(), Some("CustomerID"));
+        assert_eq!((s.target.column.as_str(), s.target.positive.as_str()), ("Churn", "Yes"));
+        assert_eq!(s.missing, vec!["NA".to_string(), "NaT".to_string()]);
+        assert_eq!(s.ignore, vec!["Note".to_string()]);
+        let kind = |n: &str| s.fields[s.field_index(n).unwrap()].kind.clone();
+        assert!(matches!(kind("Minutes"), super::super::FieldKind::Numeric(n) if n.integer && n.date.is_none()));
+        assert!(matches!(kind("Joined"), super::super::FieldKind::Numeric(n) if n.date.is_some()));
+        assert_eq!(s.fields[s.field_index("Plan").unwrap()].levels(), ["basic", "max", "plus"]);
+        // "400.0" is the whole number 400, numeric; the field parses the token as missing.
+        assert!(s.fields[s.field_index("Minutes").unwrap()].parse(crate::schema::Raw::Text("NA")).unwrap().is_nan());
+    }
+
+    #[test]
+    fn a_column_that_gives_the_answer_away_is_ignored_and_said_so() {
+        let header = ["Exited", "Score", "Age"];
+        let rows: Vec<[String; 3]> = (0..300)
+            .map(|i| {
+                let y = i % 3 == 0;
+                [
+                    (y as u8).to_string(),
+                    format!("{}", if y { 0.9 } else { 0.1 } + (i % 7) as f64 / 100.0),
+                    (20 + i % 50).to_string(),
+                ]
+            })
+            .collect();
+        let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+        let toml = draft("t", &stats(&header, &slices), None).unwrap();
+        assert!(toml.contains("leakage candidate"), "{toml}");
+        let s = Schema::from_toml(&toml, "draft").unwrap();
+        assert_eq!(s.ignore, vec!["Score".to_string()]);
+        assert_eq!(s.target.positive, "1");
+        assert!(s.id.is_none());
+    }
+
+    #[test]
+    fn a_target_that_is_not_there_is_named() {
+        let cols = stats(&["a", "b"], &[&["1", "2"]]);
+        let e = draft("t", &cols, Some("Churn")).unwrap_err();
+        assert!(e.contains("--target Churn") && e.contains("a, b"), "{e}");
+    }
+}
