@@ -165,8 +165,10 @@ pub fn train(
         vec![opts.base_params.clone()]
     } else {
         let mut rng = Rng::stream(opts.seed, 13);
-        std::iter::once(opts.base_params.clone())
-            .chain((1..opts.trials).map(|_| BoostParams::sample(&mut rng)))
+        // The stumps (or the user's set) and the interaction set always; random draws after.
+        [opts.base_params.clone(), BoostParams::interactions()]
+            .into_iter()
+            .chain((2..opts.trials).map(|_| BoostParams::sample(&mut rng)))
             .collect()
     };
     let splits: Vec<(Vec<usize>, Vec<usize>)> = if opts.trials == 0 {
