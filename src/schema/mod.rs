@@ -486,11 +486,11 @@ impl DateSpec {
 
     /// The date a number of days stands for (for reasons and examples).
     pub fn format(&self, days: f64) -> String {
-        let span = jiff::Span::new().days(days.round() as i64);
-        let date = match self.reference {
+        // Out of the calendar's range (a foreign value, a bin edge): the number, not a panic.
+        let date = jiff::Span::new().try_days(days.round() as i64).and_then(|span| match self.reference {
             Some(r) => r.checked_sub(span),
             None => jiff::civil::date(1970, 1, 1).checked_add(span),
-        };
+        });
         date.map(|d| d.to_string()).unwrap_or_else(|_| format!("{days} days"))
     }
 
@@ -530,6 +530,26 @@ mod tests {
         let s = Schema::telco();
         let again = Schema::from_toml(&s.to_toml(), "round trip").unwrap();
         assert_eq!(s, again);
+    }
+
+    #[test]
+    fn dates_are_days_and_read_back_as_dates() {
+        let toml = "name='x'\nmissing=['NaT']\nignore=['note']\n[target]\ncolumn='y'\npositive='1'\nnegative='0'\n\
+            [[field]]\nname='seen'\nkind='date'\nblank='missing'\n\
+            [[field]]\nname='age'\nkind='date'\nreference='2020-01-01'\n";
+        let s = Schema::from_toml(toml, "t").unwrap();
+        assert_eq!(Schema::from_toml(&s.to_toml(), "again").unwrap(), s);
+        let (seen, age) = (&s.fields[0], &s.fields[1]);
+        assert_eq!(seen.parse(Raw::Text("1970-01-11")).unwrap(), 10.0);
+        assert_eq!(seen.parse(Raw::Text("1970-01-11 08:30:00")).unwrap(), 10.0);
+        assert!(seen.parse(Raw::Text("NaT")).unwrap().is_nan());
+        assert_eq!(age.parse(Raw::Text("2019-12-31")).unwrap(), 1.0);
+        assert_eq!(age.format_value(1.0), "2019-12-31");
+        for bad in ["2019-13-01", "31/12/2019", "2019-12-31x", "é2019-12-31", ""] {
+            assert!(age.parse(Raw::Text(bad)).is_err(), "{bad}");
+        }
+        assert!(age.parse(Raw::Number(3.0)).is_err());
+        assert_eq!(age.format_value(1e9), "1000000000 days");
     }
 
     #[test]
