@@ -25,6 +25,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let resolved = tracking::resolve(&a.model, &tracking)?;
     // Refuse a model that would not serve, before anything is written.
     let scorer = tracking::load_scorer(&resolved.dir.display().to_string(), &TrackingUri::from_flag_or_env(None)?)?;
+    scorer.self_check().map_err(|why| {
+        CliError::Usage(format!("{} loads but cannot score its own example customers: {why}", a.model))
+    })?;
     let io = |context: String| move |source| CliError::Io { context, source };
     let staged =
         crate::atomic::StagedDir::new(&a.output).map_err(io(format!("cannot write {}", a.output.display())))?;

@@ -130,10 +130,14 @@ impl WarningCounter {
 
 const BATCH_ROWS: usize = 8192;
 
-fn is_blank(raw: Raw) -> bool {
+/// An empty cell, or one of the schema's spellings of "no value" (`NA`, `NaT`).
+fn is_blank(raw: Raw, missing: &[String]) -> bool {
     match raw {
         Raw::Null => true,
-        Raw::Text(t) => t.trim().is_empty(),
+        Raw::Text(t) => {
+            let t = t.trim();
+            t.is_empty() || missing.iter().any(|m| m == t)
+        }
         _ => false,
     }
 }
@@ -179,7 +183,7 @@ impl Dataset {
                     continue;
                 }
                 for (k, field) in schema.fields.iter().enumerate() {
-                    if is_blank(cells.get(r, cols.fields[k])) {
+                    if is_blank(cells.get(r, cols.fields[k]), &schema.missing) {
                         let v = row_values[k];
                         let kind = if v.is_nan() { "blank value read as missing" } else { "blank value filled" };
                         warnings.add(kind, Some(&field.name), || {

@@ -36,6 +36,8 @@ pub struct ColumnStats {
 
 impl ColumnStats {
     pub fn new(name: &str) -> ColumnStats {
+        // Trimmed and without a byte-order mark, as the ingestion gate matches header names.
+        let name = name.trim_start_matches('\u{feff}').trim();
         ColumnStats { name: name.to_string(), min: f64::INFINITY, max: f64::NEG_INFINITY, ..Default::default() }
     }
 
@@ -65,12 +67,13 @@ impl ColumnStats {
                 self.max = self.max.max(v);
                 self.values.push(v);
             }
-            None => {
-                if DateSpec::parse(t).is_some() {
+            None => match DateSpec::parse(t) {
+                Some(date) => {
                     self.dates += 1;
+                    self.values.push(DateSpec { reference: None }.days(date));
                 }
-                self.values.push(f64::NAN);
-            }
+                None => self.values.push(f64::NAN),
+            },
         }
         if !self.overflow {
             // Integer-coded levels written as floats ("187.0") count as their integer.
@@ -168,7 +171,11 @@ pub fn draft(name: &str, columns: &[ColumnStats], target: Option<&str>) -> Resul
         if c.name == target.name || Some(&c.name) == id.as_ref() {
             continue;
         }
-        let mut kind = kind_of(c, rows);
+        let mut kind = if looks_like_id(c, rows) {
+            Kind::Ignore("another id: named like one and different in every row".into())
+        } else {
+            kind_of(c, rows)
+        };
         if let Some(auc) = column_separation(c, &kind, &y) {
             if auc >= LEAKAGE_AUC {
                 kind = Kind::Ignore(format!(
@@ -296,7 +303,16 @@ pub fn separation(pairs: &[(f64, bool)], categorical: bool) -> Option<f64> {
         }
         pairs.iter().map(|(code, y)| (rate[&code.to_bits()].0 / rate[&code.to_bits()].1, *y)).collect()
     } else {
-        pairs.iter().filter(|(v, _)| !v.is_nan()).copied().collect()
+        // Whether a value is there at all can give the answer away too (a closing date that is
+        // blank for every customer who stayed).
+        let missing: Vec<(f64, bool)> = pairs.iter().map(|(v, y)| (v.is_nan() as u8 as f64, *y)).collect();
+        let by_missing = roc_auc(&missing).map(|auc| auc.max(1.0 - auc));
+        let present: Vec<(f64, bool)> = pairs.iter().filter(|(v, _)| !v.is_nan()).copied().collect();
+        let by_value = roc_auc(&present).map(|auc| auc.max(1.0 - auc));
+        return match (by_value, by_missing) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
     };
     roc_auc(&scores).map(|auc| auc.max(1.0 - auc))
 }
@@ -324,11 +340,21 @@ pub fn roc_auc(scores: &[(f64, bool)]) -> Option<f64> {
     Some((rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos as f64 * neg as f64))
 }
 
+/// Named like an id (`id`, `customer_id`, `customerID`, `CustomerId`, `CLIENTNUM`, `RowNumber`;
+/// not `AmountPaid`) and different in every row.
 fn looks_like_id(c: &ColumnStats, rows: usize) -> bool {
-    let n = c.name.to_ascii_lowercase().replace(['_', '-', ' '], "");
-    let named =
-        n == "id" || n.ends_with("id") || n.ends_with("num") || n.ends_with("number") || n.contains("clientnum");
-    named && c.present() == rows && (c.overflow || c.distinct() == Some(rows))
+    let name = c.name.as_str();
+    let lower = name.to_ascii_lowercase();
+    let before_id = name.len().checked_sub(2).and_then(|i| name.get(..i)).and_then(|h| h.chars().last());
+    let id_word = lower == "id"
+        || (lower.ends_with("id")
+            && (name.ends_with("ID") || name.ends_with("Id") || before_id.is_some_and(|b| !b.is_alphanumeric())));
+    let named = id_word || lower.ends_with("num") || lower.ends_with("number");
+    if !named || c.present() != rows {
+        return false;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(c.cells.len());
+    c.cells.iter().all(|cell| cell.as_ref().is_some_and(|t| seen.insert(t.as_str())))
 }
 
 fn guess_target(columns: &[ColumnStats]) -> Option<&ColumnStats> {
@@ -436,6 +462,32 @@ mod tests {
         assert_eq!(s.ignore, vec!["Score".to_string()]);
         assert_eq!(s.target.positive, "1");
         assert!(s.id.is_none());
+    }
+
+    #[test]
+    fn ids_are_whole_words_and_unique_and_a_blank_closing_date_is_leakage() {
+        let header = ["\u{feff}RowNumber", "CustomerId", "AmountPaid", "closed_on", "Exited"];
+        let rows: Vec<[String; 5]> = (0..300)
+            .map(|i| {
+                let y = i % 4 == 0;
+                [
+                    i.to_string(),
+                    (1000 + i).to_string(),
+                    (i % 50).to_string(),
+                    if y { format!("2020-01-{:02}", 1 + i % 28) } else { String::new() },
+                    if y { "1.0" } else { "0.0" }.into(),
+                ]
+            })
+            .collect();
+        let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+        let toml = draft("t", &stats(&header, &slices), None).unwrap();
+        let s = Schema::from_toml(&toml, "draft").unwrap();
+        assert_eq!(s.id.as_deref(), Some("RowNumber"), "{toml}");
+        assert_eq!(s.ignore, vec!["CustomerId".to_string(), "closed_on".to_string()], "{toml}");
+        assert!(s.field_index("AmountPaid").is_some());
+        assert_eq!(s.parse_label("1.0").unwrap(), 1);
+        assert_eq!(s.parse_label("0").unwrap(), 0);
     }
 
     #[test]

@@ -163,9 +163,12 @@ impl Schema {
     /// Parses a target cell into 1 (positive), 0 (negative) or an error naming both labels.
     pub fn parse_label(&self, raw: &str) -> Result<u8, FieldError> {
         let t = raw.trim();
-        if t == self.target.positive {
+        // A 0/1 target written as floats by the tool that saved it ("1.0").
+        let whole =
+            t.parse::<f64>().ok().filter(|v| v.fract() == 0.0 && v.abs() < 1e15).map(|v| (v as i64).to_string());
+        if t == self.target.positive || whole.as_deref() == Some(self.target.positive.as_str()) {
             Ok(1)
-        } else if t == self.target.negative {
+        } else if t == self.target.negative || whole.as_deref() == Some(self.target.negative.as_str()) {
             Ok(0)
         } else {
             Err(FieldError::new(

@@ -192,6 +192,13 @@ impl Field {
                         owned = (v as i64).to_string();
                         owned.as_str()
                     }
+                    Raw::Bool(b) => {
+                        if b {
+                            "true"
+                        } else {
+                            "false"
+                        }
+                    }
                     _ => {
                         return Err(FieldError::new(
                             FieldErrorCode::WrongType,
@@ -326,6 +333,12 @@ mod tests {
     #[test]
     fn categorical_levels_parse_to_their_index() {
         assert_eq!(field("Contract").parse(Raw::Text("Two year")).unwrap(), 2.0);
+        let flag = Schema::from_toml(
+            "name='x'\n[target]\ncolumn='y'\npositive='1'\nnegative='0'\n[[field]]\nname='f'\nkind='categorical'\nvalues=['false','true']\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(flag.fields[0].parse(Raw::Bool(true)).unwrap(), 1.0);
         assert_eq!(field("Contract").parse(Raw::Text(" One year ")).unwrap(), 1.0);
     }
 

@@ -158,11 +158,8 @@ fn a_table_of_another_shape_goes_from_raw_csv_to_model_in_two_commands() {
         let (u, v) = (next(), next());
         let left = u + 0.3 * v > 0.8;
         let minutes = if i % 50 == 0 { "NA".to_string() } else { format!("{:.1}", 100.0 + 400.0 * v) };
-        let last = if i % 40 == 0 {
-            "NaT".to_string()
-        } else {
-            format!("2019-{:02}-{:02}", 1 + (u * 11.0) as u32, 1 + i % 28)
-        };
+        let last =
+            if i % 40 == 0 { "NaT".to_string() } else { format!("2019-{:02}-{:02}", 1 + (i * 7) % 12, 1 + i % 28) };
         let area = ["\"415\"", "\"408\"", "510.0"][i % 3];
         let plan = ["basic", "plus"][(v > 0.5) as usize];
         csv.push_str(&format!(
