@@ -3,6 +3,7 @@
 //! (free text, other ids, leakage). The draft is TOML with comments saying why, for a person to
 //! read and correct before training on it. No I/O here: the CLI feeds the cells.
 
+use super::value::whole_number_text;
 use super::{DateSpec, Schema};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -77,10 +78,7 @@ impl ColumnStats {
         }
         if !self.overflow {
             // Integer-coded levels written as floats ("187.0") count as their integer.
-            let key = match number {
-                Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => (v as i64).to_string(),
-                _ => t.to_string(),
-            };
+            let key = normalise(t);
             *self.levels.entry(key).or_default() += 1;
             if self.levels.len() > MAX_LEVELS {
                 self.overflow = true;
@@ -382,10 +380,7 @@ fn positive_label(labels: &[String]) -> (String, String) {
 
 /// A level as the stats keyed it (integers written as floats become integers).
 fn normalise(cell: &str) -> String {
-    match cell.parse::<f64>() {
-        Ok(v) if v.fract() == 0.0 && v.abs() < 1e15 => (v as i64).to_string(),
-        _ => cell.to_string(),
-    }
+    whole_number_text(cell).unwrap_or_else(|| cell.to_string())
 }
 
 fn toml_str(s: &str) -> String {

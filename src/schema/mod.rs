@@ -164,8 +164,7 @@ impl Schema {
     pub fn parse_label(&self, raw: &str) -> Result<u8, FieldError> {
         let t = raw.trim();
         // A 0/1 target written as floats by the tool that saved it ("1.0").
-        let whole =
-            t.parse::<f64>().ok().filter(|v| v.fract() == 0.0 && v.abs() < 1e15).map(|v| (v as i64).to_string());
+        let whole = value::whole_number_text(t);
         if t == self.target.positive || whole.as_deref() == Some(self.target.positive.as_str()) {
             Ok(1)
         } else if t == self.target.negative || whole.as_deref() == Some(self.target.negative.as_str()) {

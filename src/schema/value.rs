@@ -192,7 +192,9 @@ impl Field {
                         owned = (v as i64).to_string();
                         owned.as_str()
                     }
-                    Raw::Bool(b) => {
+                    // A boolean (a Parquet bool column) is a level only of a field whose levels
+                    // are the words true and false; elsewhere it is the wrong type.
+                    Raw::Bool(b) if spec.values.iter().any(|v| v == if b { "true" } else { "false" }) => {
                         if b {
                             "true"
                         } else {
@@ -213,8 +215,7 @@ impl Field {
                 }
                 // An integer-coded level written as a float by the tool that saved the table
                 // ("187.0" for the level "187").
-                if let Some(v) = parse_number(text).filter(|v| v.fract() == 0.0 && v.abs() < 1e15) {
-                    let code = (v as i64).to_string();
+                if let Some(code) = whole_number_text(text) {
                     if let Some(i) = spec.values.iter().position(|l| *l == code) {
                         return Ok(i as f64);
                     }
@@ -292,6 +293,13 @@ impl Field {
             FieldKind::Categorical(_) => String::new(),
         }
     }
+}
+
+/// The text of a whole number written as a float by the tool that saved a table ("187.0" ->
+/// "187"), the one rule by which integer-coded levels and 0/1 labels match however they were
+/// written. None for anything else.
+pub fn whole_number_text(t: &str) -> Option<String> {
+    parse_number(t).filter(|v| v.fract() == 0.0 && v.abs() < 1e15).map(|v| (v as i64).to_string())
 }
 
 /// Strict number parsing: Rust's `f64::from_str` also takes "NaN", "inf" and "infinity",
