@@ -44,9 +44,12 @@ FROM scratch
 COPY --from=build /out/ /
 ARG MODEL_DIR=model
 COPY ${MODEL_DIR} /model
+# Models fetched from an MLflow server are cached under /tmp (writable also when the root file
+# system is read-only, as in the ECS task).
 ENV MODEL_URI=/model \
     HOST=0.0.0.0 \
-    PORT=8000
+    PORT=8000 \
+    CHURN_CACHE_DIR=/tmp/churn-cache
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/churn", "healthcheck"]

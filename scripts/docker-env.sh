@@ -49,4 +49,19 @@ if ! docker image inspect rust:1.95-bookworm >/dev/null 2>&1 && ! docker pull -q
   printf 'FROM local/rust-base\nCOPY resolv.conf /etc/resolv.conf\nCOPY ca.crt /etc/ssl/certs/ca-certificates.crt\n' >"$work/fix/Dockerfile"
   docker build -q -t rust:1.95-bookworm "$work/fix" >/dev/null
 fi
-echo "docker-env: engine up, rust:1.95-bookworm present" >&2
+# The local stack's base images (docker-compose.yml, tests/integration/compose.rs): where the
+# official ones cannot be pulled, stand-ins built from Debian under the same names.
+standin() {
+  local image=$1 dir=$2 ctx
+  docker image inspect "$image" >/dev/null 2>&1 && return 0
+  docker pull -q "$image" >/dev/null 2>&1 && return 0
+  echo "docker-env: building a local stand-in for $image ($dir)" >&2
+  ctx="$work/standin-$(basename "$dir")"
+  rm -rf "$ctx" && cp -r "$root/$dir" "$ctx"
+  cp /etc/resolv.conf "$ctx/resolv.conf"
+  cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca.crt"
+  docker build -q --network host -t "$image" "$ctx" >/dev/null
+}
+standin postgres:15-bookworm tests/support/images/postgres
+standin python:3.11-slim-bookworm tests/support/images/python
+echo "docker-env: engine up; rust:1.95-bookworm, postgres:15-bookworm, python:3.11-slim-bookworm present" >&2

@@ -5,7 +5,7 @@
 #   .venv-lint   hadolint, actionlint, cfn-lint, checkov and moto (tests/deploy/requirements.txt)
 #   Chromium + playwright-core (tests/browser) for the UI and report checks
 #   a Docker engine and the Dockerfile's base images (scripts/docker-env.sh)
-#   docker-compose, to resolve the local stack file
+#   docker-compose, to resolve and start the local stack (docker-compose.yml)
 #   wrk, the load the fault-injection tests put on the server
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -7,13 +7,15 @@
 #   system packages, only when missing and only as root (otherwise it prints the apt-get line):
 #     a C linker and CA certificates; chromium, nodejs, npm, docker-compose, wrk; docker.io
 #   in the checkout: .venv-test, .venv-lint, tests/browser/node_modules    (rm -rf them)
-#   Docker base images rust:1.95-bookworm and debian:bookworm-slim, built locally where no
-#   registry answers, and the image build's cache (labelled churn.stage=build); kept to make the
-#   next run fast, removed with:
+#   Docker base images rust:1.95-bookworm, debian:bookworm-slim, postgres:15-bookworm and
+#   python:3.11-slim-bookworm (built locally where no registry answers), the image build's
+#   cache (labelled churn.stage=build), the tested image churn:integration-test and the local
+#   stack's MLflow server churn-mlflow:3.17.2; kept to make the next run fast, removed with:
 #     docker image prune -f --filter label=churn.stage=build
-#     docker image rm rust:1.95-bookworm debian:bookworm-slim
-# A Docker engine this script started is stopped when it ends; the images the tests build are
-# removed by the tests.
+#     docker image rm churn:integration-test churn-mlflow:3.17.2 postgres:15-bookworm \
+#       python:3.11-slim-bookworm rust:1.95-bookworm debian:bookworm-slim
+# A Docker engine this script started is stopped when it ends; the compose stack the tests
+# start is taken down with its volumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -5,12 +5,14 @@
 //! - headless Chromium driving the web UI and the report;
 //! - schemathesis fuzzing the served OpenAPI document;
 //! - hadolint, actionlint, cfn-lint, checkov, moto and a real Docker build of the image;
+//! - the compose stack (PostgreSQL, an MLflow server, churn) started, trained against and reloaded;
 //! - the real IBM Telco file (quality bar, a bundle, the generator's calibration).
 //! - the README's "Using it" block, verbatim, after the demo.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod compose;
 mod deploy;
 mod faults;
 mod fuzz;

@@ -1,0 +1,171 @@
+//! The local stack (docker-compose.yml) started for real: PostgreSQL, an MLflow server on it
+//! proxying artifacts, and churn serving the registered `@champion`. churn trains against the
+//! server, registers, serves, and picks up a new champion on reload after the alias moves.
+//! Images: the churn image of the deploy test, the MLflow server built by compose from
+//! infra/mlflow, postgres/python as pulled or (no registry) built by scripts/docker-env.sh.
+
+use crate::deploy::{churn_image, docker};
+use crate::support::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Stack {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Stack {
+    fn compose(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("docker-compose");
+        cmd.args(args).current_dir(self.dir.path());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("docker-compose runs (scripts/test-env.sh installs it)")
+    }
+
+    fn compose_ok(&self, args: &[&str]) -> String {
+        let out = self.compose(args);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            let logs = self.compose(&["logs", "--no-color", "--tail", "40"]);
+            panic!("docker-compose {args:?} failed:\n{text}\nlogs:\n{}", String::from_utf8_lossy(&logs.stdout));
+        }
+        text
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        self.compose_ok(&["exec", "-T", "postgres", "psql", "-U", "mlflow", "-d", "mlflow", "-tAc", sql])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let out = self.compose(&["down", "-v", "--timeout", "10"]);
+        if !out.status.success() {
+            eprintln!("docker-compose down: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+fn wait_http(url: &str, within: Duration) {
+    let start = Instant::now();
+    let agent = agent();
+    while !agent.get(url).call().is_ok_and(|r| r.status() == 200) {
+        assert!(start.elapsed() < within, "{url} did not answer 200 within {within:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The model in service, as GET /model describes it.
+fn served(url: &str) -> Value {
+    let (st, _, body) = call("GET", url, None, b"", &[]);
+    assert_eq!(st, 200, "GET {url}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice::<Value>(&body).unwrap()["model"].clone()
+}
+
+fn train_and_register(dir: &Path, seed: u64, tracking: &str) -> String {
+    let data = synth(dir, 1500, seed);
+    let out = dir.join(format!("model-{seed}"));
+    run_ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&out),
+        "--trials",
+        "0",
+        "--tracking-uri",
+        tracking,
+        "--experiment",
+        "compose",
+        "--register",
+        "churn",
+        "--alias",
+        "champion",
+    ])
+}
+
+#[test]
+fn the_stack_trains_registers_serves_and_reloads_the_new_champion() {
+    let image = churn_image();
+    let dir = tmp();
+    for entry in ["docker-compose.yml", "infra"] {
+        let ok = Command::new("cp")
+            .arg("-r")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(entry))
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "copy {entry}");
+    }
+    let (mlflow_port, churn_port) = (free_port(), free_port());
+    let stack = Stack {
+        env: vec![
+            ("COMPOSE_PROJECT_NAME".into(), format!("churn-it-{}", std::process::id())),
+            ("MLFLOW_PORT".into(), mlflow_port.to_string()),
+            ("CHURN_PORT".into(), churn_port.to_string()),
+            ("CHURN_IMAGE".into(), image.to_string()),
+            ("POSTGRES_PASSWORD".into(), format!("pw-{}", std::process::id())),
+            ("CHURN_ADMIN_KEY".into(), "compose-admin".into()),
+            ("MODEL_URI".into(), "models:/churn@champion".into()),
+        ],
+        dir,
+    };
+    let started = Instant::now();
+    // MLflow waits for PostgreSQL's health check; the server image is built here (cached after).
+    stack.compose_ok(&["up", "-d", "--build", "mlflow"]);
+    let tracking = format!("http://127.0.0.1:{mlflow_port}");
+    wait_http(&format!("{tracking}/health"), Duration::from_secs(120));
+    eprintln!("postgres + mlflow healthy after {:.1} s", started.elapsed().as_secs_f64());
+
+    // A registered champion, then churn serving it from the registry (no model in the request path).
+    let work = tmp();
+    let first = train_and_register(work.path(), 3, &tracking);
+    assert!(first.contains("registered: models:/churn/1, alias @champion -> version 1"), "{first}");
+    stack.compose_ok(&["up", "-d", "--no-build", "churn"]);
+    let url = |p: &str| format!("http://127.0.0.1:{churn_port}{p}");
+    wait_http(&url("/"), Duration::from_secs(60));
+    let model = served(&url("/model"));
+    assert_eq!(model["version"], "1", "{model}");
+    assert_eq!(model["uri"], "models:/churn@champion", "{model}");
+    let first_run = model["run_id"].as_str().unwrap().to_string();
+    let sample = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/sample_customer.json")).unwrap();
+    let (st, _, body) = call("POST", &url("/predict"), Some("application/json"), &sample, &[]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let before: Value = serde_json::from_slice(&body).unwrap();
+
+    // The runs and the registry are in PostgreSQL, the artifacts behind the server's proxy.
+    assert_eq!(stack.psql("select count(*) from runs"), "1");
+    let artifact_uri = stack.psql("select artifact_uri from runs");
+    assert!(artifact_uri.starts_with("mlflow-artifacts:/"), "{artifact_uri}");
+
+    // A new champion: the alias moves; the served model changes only on reload, then at once.
+    train_and_register(work.path(), 11, &tracking);
+    assert_eq!(stack.psql("select version from registered_model_aliases where alias = 'champion'"), "2");
+    assert_eq!(served(&url("/model"))["version"], "1");
+    let auth = [("authorization", "Bearer compose-admin")];
+    let (st, _, body) = call("POST", &url("/admin/reload"), None, b"", &auth);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let model = served(&url("/model"));
+    assert_eq!(model["version"], "2", "{model}");
+    assert_eq!(model["generation"], 2, "{model}");
+    assert_ne!(model["run_id"].as_str().unwrap(), first_run);
+    let (st, _, body) = call("POST", &url("/predict"), Some("application/json"), &sample, &[]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let after: Value = serde_json::from_slice(&body).unwrap();
+    assert_ne!(before["churn_probability"], after["churn_probability"], "{before} / {after}");
+
+    // The server is the whole truth: churn restarted from scratch resolves the new champion.
+    stack.compose_ok(&["restart", "churn"]);
+    wait_http(&url("/"), Duration::from_secs(60));
+    assert_eq!(served(&url("/model"))["version"], "2");
+    let id = stack.compose_ok(&["ps", "-q", "churn"]);
+    assert_eq!(docker(&["inspect", "--format", "{{.Config.User}}", id.trim()]), "10001:10001");
+    eprintln!("compose stack test: {:.1} s", started.elapsed().as_secs_f64());
+}
