@@ -49,6 +49,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         max_rounds: a.boosting.max_rounds,
         early_stopping: a.boosting.early_stopping,
         base_params: a.boosting.base_params()?,
+        time_budget: a.boosting.time_budget(),
         ..TrainOptions::default()
     };
     let (report, warnings) =

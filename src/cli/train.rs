@@ -16,6 +16,10 @@ pub struct BoostingArgs {
     /// With `--trials 0` exactly these parameters are used.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// Seconds the parameter search may take (per fold of `evaluate`); 0 = no limit. The two
+    /// fixed sets always finish; screened draws start only within it.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::training::DEFAULT_TIME_BUDGET_SECS as f64)]
+    pub time_budget: f64,
     /// Upper bound on boosting rounds (early stopping usually ends sooner).
     #[arg(long, default_value_t = 5000)]
     pub max_rounds: usize,
@@ -25,6 +29,10 @@ pub struct BoostingArgs {
 }
 
 impl BoostingArgs {
+    pub fn time_budget(&self) -> Option<std::time::Duration> {
+        (self.time_budget > 0.0).then(|| std::time::Duration::from_secs_f64(self.time_budget.min(1e9)))
+    }
+
     pub fn base_params(&self) -> Result<crate::training::BoostParams, CliError> {
         crate::training::BoostParams::default().with_overrides(&self.params).map_err(CliError::Usage)
     }
@@ -145,6 +153,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             threads: a.threads,
             policy: a.offer.policy()?,
             base_params: a.boosting.base_params()?,
+            time_budget: a.boosting.time_budget(),
         },
     };
     let Outcome { trained, report, tracked } = train_report_track(&request, (!a.no_track).then_some(&a.tracking))?;
@@ -199,6 +208,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
     }
     if let Some(t) = &tracked {
         println!("  MLflow run {} ({}), model {}", t.run_id, t.tracking_uri, t.model_uri);
+        if let Some((name, version)) = &t.registered {
+            let alias =
+                a.tracking.alias.as_ref().map(|x| format!(", alias @{x} -> version {version}")).unwrap_or_default();
+            println!("  registered: models:/{name}/{version}{alias}");
+        }
     }
     Ok(())
 }

@@ -24,6 +24,6 @@ pub mod xgboost_library;
 
 pub use params::{BoostParams, TrialResult};
 #[cfg(feature = "train")]
-pub use procedure::{cross_validate, train, CvReport, TrainError, TrainOptions, Trained};
+pub use procedure::{cross_validate, train, CvReport, TrainError, TrainOptions, Trained, DEFAULT_TIME_BUDGET_SECS};
 #[cfg(feature = "train")]
 pub use service::{evaluate, train_bundle, TrainRequest, TrainedBundle};

@@ -11,7 +11,7 @@ pub struct BoostParams {
     pub min_child_weight: f64,
     pub subsample: f64,
     pub colsample_bynode: f64,
-    /// Not searched (1.0); settable with `--param colsample_bytree=...`.
+    /// 1.0 in the two fixed sets, drawn in the search; `--param colsample_bytree=...`.
     #[serde(default = "one")]
     pub colsample_bytree: f64,
     pub reg_lambda: f64,
@@ -62,21 +62,23 @@ impl BoostParams {
         }
     }
 
-    /// One draw from the tuning space.
+    /// One draw from the tuning space: wide enough for interactions (depth up to 8) and for
+    /// strong regularisation, since the defaults above cover the additive and the plain-deep
+    /// cases. Draws are screened on one fold before they get a full cross-validation.
     pub fn sample(rng: &mut Rng) -> BoostParams {
         let log_uniform = |rng: &mut Rng, lo: f64, hi: f64| (lo.ln() + rng.uniform() * (hi.ln() - lo.ln())).exp();
         let pick =
             |rng: &mut Rng, options: &[f64]| options[(rng.uniform() * options.len() as f64) as usize % options.len()];
         BoostParams {
-            eta: round4(log_uniform(rng, 0.02, 0.15)),
-            max_depth: pick(rng, &[1.0, 1.0, 2.0, 2.0, 3.0]) as u32,
-            min_child_weight: round4(log_uniform(rng, 1.0, 20.0)),
-            subsample: round4(0.6 + 0.4 * rng.uniform()),
+            eta: round4(log_uniform(rng, 0.02, 0.2)),
+            max_depth: pick(rng, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0]) as u32,
+            min_child_weight: round4(log_uniform(rng, 1.0, 30.0)),
+            subsample: round4(0.5 + 0.5 * rng.uniform()),
             colsample_bynode: round4(0.4 + 0.6 * rng.uniform()),
-            colsample_bytree: 1.0,
-            reg_lambda: round4(log_uniform(rng, 0.5, 20.0)),
-            reg_alpha: pick(rng, &[0.0, 0.1, 1.0]),
-            gamma: pick(rng, &[0.0, 0.5, 1.0]),
+            colsample_bytree: round4(0.5 + 0.5 * rng.uniform()),
+            reg_lambda: round4(log_uniform(rng, 0.5, 30.0)),
+            reg_alpha: pick(rng, &[0.0, 0.1, 1.0, 5.0]),
+            gamma: pick(rng, &[0.0, 0.5, 1.0, 2.0]),
             max_bin: pick(rng, &[32.0, 64.0, 128.0, 256.0]) as u32,
         }
     }
@@ -157,6 +159,10 @@ pub struct TrialResult {
     /// Mean of the folds' early-stopped round counts: the final model's rounds if chosen.
     pub rounds: usize,
     pub fold_rounds: Vec<usize>,
+    /// Scored on every tuning fold; a draw screened out on the first fold is not, and is
+    /// never chosen.
+    #[serde(default = "yes")]
+    pub complete: bool,
 }
 
 impl TrialResult {
@@ -170,6 +176,10 @@ impl TrialResult {
             fold_rounds: self.fold_rounds.clone(),
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> f64 {
@@ -189,10 +199,11 @@ mod tests {
         let mut rng = Rng::new(5);
         for _ in 0..500 {
             let p = BoostParams::sample(&mut rng);
-            assert!((0.02..=0.15).contains(&p.eta));
-            assert!((1..=3).contains(&p.max_depth));
-            assert!((0.6..=1.0).contains(&p.subsample));
+            assert!((0.02..=0.2).contains(&p.eta));
+            assert!((1..=8).contains(&p.max_depth));
+            assert!((0.5..=1.0).contains(&p.subsample));
             assert!((0.4..=1.0).contains(&p.colsample_bynode));
+            assert!((0.5..=1.0).contains(&p.colsample_bytree));
             assert!([32, 64, 128, 256].contains(&p.max_bin));
         }
     }

@@ -27,6 +27,9 @@ pub struct TrainOptions {
     pub policy: ThresholdPolicy,
     /// The first (default) parameter set; the search adds random ones after it.
     pub base_params: BoostParams,
+    /// Wall time for the search: no new screening or promoted fit starts after it (the two
+    /// fixed sets always finish). None: no limit (the search is then fully reproducible).
+    pub time_budget: Option<std::time::Duration>,
 }
 
 impl Default for TrainOptions {
@@ -40,9 +43,14 @@ impl Default for TrainOptions {
             threads: parallel::default_threads(),
             policy: ThresholdPolicy::F1,
             base_params: BoostParams::default(),
+            time_budget: Some(std::time::Duration::from_secs(DEFAULT_TIME_BUDGET_SECS)),
         }
     }
 }
+
+/// The default search budget per `churn train` (and per fold of `churn evaluate`): small tables
+/// never reach it; on 50k-row tables it bounds the search on a 2-core laptop.
+pub const DEFAULT_TIME_BUDGET_SECS: u64 = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -116,6 +124,7 @@ fn check_trainable(data: &Dataset, folds: usize) -> Result<(), TrainError> {
 
 struct FoldOutcome {
     trial: usize,
+    fold: usize,
     test_rows: Vec<usize>,
     probs: Vec<f64>,
     rounds: usize,
@@ -129,6 +138,7 @@ struct FoldOutcome {
 /// than it gains (Breiman's one-standard-error rule).
 fn choose_trial(trials: &[TrialResult], outcomes: &[FoldOutcome]) -> usize {
     let best = (0..trials.len())
+        .filter(|&t| trials[t].complete)
         .min_by(|&a, &b| trials[a].cv_log_loss.total_cmp(&trials[b].cv_log_loss))
         .expect("at least one trial");
     if best == 0 {
@@ -177,10 +187,14 @@ pub fn train(
     } else {
         split::kfold(y, opts.folds, &mut Rng::stream(opts.seed, 11))
     };
-    let jobs: Vec<(usize, usize)> =
-        (0..candidates.len()).flat_map(|c| (0..splits.len()).map(move |f| (c, f))).collect();
-    progress.stage("tuning", jobs.len() as u64);
-    let outcomes: Vec<Result<FoldOutcome, TrainError>> = parallel::map(jobs, opts.threads, |(c, f)| {
+    let fixed = candidates.len().min(2);
+    let n_folds = splits.len();
+    let deadline = opts.time_budget.map(|b| tuning_start + b);
+    let fit_fold = |c: usize, f: usize| -> Result<Option<FoldOutcome>, TrainError> {
+        if c >= fixed && deadline.is_some_and(|d| Instant::now() >= d) {
+            progress.advance(1);
+            return Ok(None);
+        }
         let (tr, te) = &splits[f];
         let gather = |rows: &[usize]| {
             let mut xs = Vec::with_capacity(rows.len() * m);
@@ -212,20 +226,45 @@ pub fn train(
         let probs: Vec<f64> =
             xgboost::predict(&fitted.booster, &xte, yte.len())?.into_iter().map(|p| p as f64).collect();
         progress.advance(1);
-        Ok(FoldOutcome {
+        Ok(Some(FoldOutcome {
             trial: c,
+            fold: f,
             test_rows: te.clone(),
             log_loss: metrics::log_loss(&yte, &probs),
             roc_auc: metrics::roc_auc(&yte, &probs),
             probs,
             rounds: fitted.rounds,
-        })
-    });
-    let outcomes: Vec<FoldOutcome> = outcomes.into_iter().collect::<Result<_, _>>()?;
+        }))
+    };
+    let run = |jobs: Vec<(usize, usize)>| -> Result<Vec<FoldOutcome>, TrainError> {
+        let done = parallel::map(jobs, opts.threads, |(c, f)| fit_fold(c, f));
+        Ok(done.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
+    };
+    // Successive halving over folds. The fixed sets (the user's or the stumps, and the
+    // interaction set) get every fold; each random draw is screened on the first fold, and only
+    // the best third of those that match the fixed sets there get the remaining folds.
+    let draws = candidates.len() - fixed;
+    let promote = draws.div_ceil(3);
+    progress.stage("tuning", ((fixed + promote) * n_folds + draws - promote) as u64);
+    let jobs =
+        (0..fixed).flat_map(|c| (0..n_folds).map(move |f| (c, f))).chain((fixed..candidates.len()).map(|c| (c, 0)));
+    let mut outcomes = run(jobs.collect())?;
+    let first_fold_bar =
+        outcomes.iter().filter(|o| o.trial < fixed && o.fold == 0).map(|o| o.log_loss).fold(f64::INFINITY, f64::min);
+    let mut screened: Vec<&FoldOutcome> =
+        outcomes.iter().filter(|o| o.trial >= fixed && o.log_loss <= first_fold_bar).collect();
+    screened.sort_by(|a, b| a.log_loss.total_cmp(&b.log_loss));
+    let promoted: Vec<usize> = screened.iter().take(promote).map(|o| o.trial).collect();
+    progress.advance(((promote - promoted.len()) * (n_folds - 1)) as u64);
+    let rest = run(promoted.iter().flat_map(|&c| (1..n_folds).map(move |f| (c, f))).collect())?;
+    outcomes.extend(rest);
 
     let mut trials = Vec::with_capacity(candidates.len());
     for (c, params) in candidates.iter().enumerate() {
         let mine: Vec<&FoldOutcome> = outcomes.iter().filter(|o| o.trial == c).collect();
+        if mine.is_empty() {
+            continue; // not started within the time budget
+        }
         let fold_rounds: Vec<usize> = mine.iter().map(|o| o.rounds).collect();
         let mean = |f: &dyn Fn(&FoldOutcome) -> f64| mine.iter().map(|o| f(o)).sum::<f64>() / mine.len() as f64;
         trials.push(TrialResult {
@@ -233,8 +272,20 @@ pub fn train(
             cv_log_loss: mean(&|o| o.log_loss),
             cv_roc_auc: mean(&|o| o.roc_auc),
             rounds: (fold_rounds.iter().sum::<usize>() as f64 / fold_rounds.len() as f64).round().max(1.0) as usize,
+            complete: mine.len() == n_folds,
             fold_rounds,
         });
+    }
+    // Outcomes name trials by their index in `trials` from here on.
+    let index: std::collections::HashMap<usize, usize> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| outcomes.iter().any(|o| o.trial == *c))
+        .enumerate()
+        .map(|(i, (c, _))| (c, i))
+        .collect();
+    for o in &mut outcomes {
+        o.trial = index[&o.trial];
     }
     let chosen = choose_trial(&trials, &outcomes);
     let mut oof_labels = Vec::new();
@@ -248,7 +299,7 @@ pub fn train(
     let threshold = threshold::choose(&oof_labels, &oof_probs, &opts.policy);
     let tuning_seconds = tuning_start.elapsed().as_secs_f64();
 
-    let params = candidates[chosen].clone();
+    let params = trials[chosen].params.clone();
     let rounds = trials[chosen].rounds;
     let fit_opts = FitOptions {
         params: &params,

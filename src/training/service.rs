@@ -130,6 +130,9 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
     )?;
     let settings = vec![
         ("trials".to_string(), opts.trials.to_string()),
+        ("trials_run".to_string(), trained.trials.len().to_string()),
+        ("trials_complete".to_string(), trained.trials.iter().filter(|t| t.complete).count().to_string()),
+        ("time_budget_s".to_string(), opts.time_budget.map_or("none".into(), |b| b.as_secs_f64().to_string())),
         ("tuning_folds".to_string(), opts.folds.to_string()),
         ("test_fraction".to_string(), req.test_fraction.to_string()),
         ("early_stopping_rounds".to_string(), opts.early_stopping.to_string()),

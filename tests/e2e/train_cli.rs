@@ -221,3 +221,30 @@ fn a_table_of_another_shape_goes_from_raw_csv_to_model_in_two_commands() {
     let p = csv_column(&scored, "churn_probability");
     assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
 }
+
+/// The search: the two fixed sets on every fold, each draw screened on the first fold, at most a
+/// third of the draws promoted to the rest, and only a fully scored set chosen. A budget that
+/// is spent at once leaves the fixed sets alone.
+#[test]
+fn the_search_screens_draws_on_one_fold_and_keeps_to_its_time_budget() {
+    let d = tmp();
+    let data = synth(d.path(), 1500, 4);
+    let tuning = |out: &str, budget: &str| {
+        let dir = d.path().join(out);
+        run_ok(&["train", "--data", s(&data), "--output", s(&dir), "--trials", "8", "--no-track", "--time-budget", budget]);
+        let e: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("churn/evaluation.json")).unwrap()).unwrap();
+        let folds: Vec<usize> =
+            e["tuning"].as_array().unwrap().iter().map(|t| t["fold_rounds"].as_array().unwrap().len()).collect();
+        (folds, e["chosen_trial"].as_u64().unwrap() as usize)
+    };
+    let (folds, chosen) = tuning("free", "0");
+    assert_eq!(folds.len(), 8, "{folds:?}");
+    assert_eq!(&folds[..2], &[5, 5], "{folds:?}");
+    assert!(folds[2..].iter().all(|&f| f == 1 || f == 5), "{folds:?}");
+    assert!(folds[2..].iter().filter(|&&f| f == 5).count() <= 2, "{folds:?}");
+    assert_eq!(folds[chosen], 5, "a screened-out draw was chosen: {folds:?} / {chosen}");
+    let (folds, chosen) = tuning("spent", "0.000001");
+    assert_eq!(folds, vec![5, 5]);
+    assert!(chosen < 2);
+}
