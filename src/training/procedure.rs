@@ -50,7 +50,7 @@ impl Default for TrainOptions {
 
 /// The default search budget per `churn train` (and per fold of `churn evaluate`): small tables
 /// never reach it; on 50k-row tables it bounds the search on a 2-core laptop.
-pub const DEFAULT_TIME_BUDGET_SECS: u64 = 300;
+pub const DEFAULT_TIME_BUDGET_SECS: u64 = 120;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

@@ -231,7 +231,18 @@ fn the_search_screens_draws_on_one_fold_and_keeps_to_its_time_budget() {
     let data = synth(d.path(), 1500, 4);
     let tuning = |out: &str, budget: &str| {
         let dir = d.path().join(out);
-        run_ok(&["train", "--data", s(&data), "--output", s(&dir), "--trials", "8", "--no-track", "--time-budget", budget]);
+        run_ok(&[
+            "train",
+            "--data",
+            s(&data),
+            "--output",
+            s(&dir),
+            "--trials",
+            "8",
+            "--no-track",
+            "--time-budget",
+            budget,
+        ]);
         let e: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("churn/evaluation.json")).unwrap()).unwrap();
         let folds: Vec<usize> =
