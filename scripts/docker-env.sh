@@ -15,7 +15,8 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
   fi
   command -v dockerd >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io >/dev/null
-  # No bridge and no iptables: containers run with --network host (loopback only here).
+  # No default bridge and no iptables: containers run with --network host, or on a user-defined
+  # network (the compose stack) whose ports the userland proxy publishes on loopback.
   nohup dockerd --bridge=none --iptables=false --ip-masq=false >"$work/dockerd.log" 2>&1 &
   echo $! >"$work/dockerd.pid"
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
@@ -51,16 +52,19 @@ if ! docker image inspect rust:1.95-bookworm >/dev/null 2>&1 && ! docker pull -q
 fi
 # The local stack's base images (docker-compose.yml, tests/integration/compose.rs): where the
 # official ones cannot be pulled, stand-ins built from Debian under the same names.
+# A stand-in carries the hash of its folder as a label and is rebuilt when the folder changes.
 standin() {
-  local image=$1 dir=$2 ctx
-  docker image inspect "$image" >/dev/null 2>&1 && return 0
+  local image=$1 dir=$2 ctx hash
+  hash=$(cd "$root/$dir" && find . -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)
+  [ "$(docker image inspect --format '{{index .Config.Labels "churn.standin"}}' "$image" 2>/dev/null)" = "$hash" ] && return 0
+  # The real image where a registry answers (a pull also refreshes an outdated local copy).
   docker pull -q "$image" >/dev/null 2>&1 && return 0
   echo "docker-env: building a local stand-in for $image ($dir)" >&2
   ctx="$work/standin-$(basename "$dir")"
   rm -rf "$ctx" && cp -r "$root/$dir" "$ctx"
   cp /etc/resolv.conf "$ctx/resolv.conf"
   cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca.crt"
-  docker build -q --network host -t "$image" "$ctx" >/dev/null
+  docker build -q --network host --label "churn.standin=$hash" -t "$image" "$ctx" >/dev/null
 }
 standin postgres:15-bookworm tests/support/images/postgres
 standin python:3.11-slim-bookworm tests/support/images/python

@@ -9,10 +9,12 @@
 #   in the checkout: .venv-test, .venv-lint, tests/browser/node_modules    (rm -rf them)
 #   Docker base images rust:1.95-bookworm, debian:bookworm-slim, postgres:15-bookworm and
 #   python:3.11-slim-bookworm (built locally where no registry answers), the image build's
-#   cache (labelled churn.stage=build), the tested image churn:integration-test and the local
-#   stack's MLflow server churn-mlflow:3.17.2; kept to make the next run fast, removed with:
+#   cache (labelled churn.stage=build), the last run's tested image churn:it-<pid> (earlier
+#   runs' are removed by the next) and the local stack's MLflow server churn-mlflow:3.17.2;
+#   kept to make the next run fast, removed with:
 #     docker image prune -f --filter label=churn.stage=build
-#     docker image rm churn:integration-test churn-mlflow:3.17.2 postgres:15-bookworm \
+#     docker images churn --format '{{.Repository}}:{{.Tag}}' | grep ':it-' | xargs -r docker rmi
+#     docker image rm churn-mlflow:3.17.2 postgres:15-bookworm \
 #       python:3.11-slim-bookworm rust:1.95-bookworm debian:bookworm-slim
 # A Docker engine this script started is stopped when it ends; the compose stack the tests
 # start is taken down with its volumes.

@@ -15,9 +15,7 @@ fn usable(preferred: PathBuf) -> PathBuf {
     match std::fs::create_dir_all(&preferred) {
         Ok(()) => preferred,
         Err(e) => {
-            let fallback = fallback();
-            // Its own failure surfaces where a file is written, with the path.
-            let _ = std::fs::create_dir_all(&fallback);
+            let fallback = private_temp();
             static NOTE: Once = Once::new();
             NOTE.call_once(|| {
                 eprintln!(
@@ -36,14 +34,30 @@ fn preferred() -> PathBuf {
     var("CHURN_CACHE_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("churn")))
         .or_else(|| var("HOME").map(|d| d.join(".cache/churn")))
-        .unwrap_or_else(fallback)
+        .unwrap_or_else(private_temp)
 }
 
-fn fallback() -> PathBuf {
-    // Per user: another user's folder in a shared /tmp would not be writable.
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").map(|m| m.uid().to_string()).unwrap_or_else(|_| "user".into());
-    std::env::temp_dir().join(format!("churn-cache-{uid}"))
+/// `churn-cache-<uid>` in the shared temp dir, made 0700 by this user. A folder of that name
+/// that is a symlink, belongs to someone else or is writable by others is refused (the cache
+/// holds a library churn loads): a fresh folder of this process's own is used then.
+fn private_temp() -> PathBuf {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+    let path = std::env::temp_dir().join(format!("churn-cache-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&path);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0 => {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
+            path
+        }
+        _ => tempfile::Builder::new()
+            .prefix("churn-cache-")
+            .tempdir()
+            .map(|d| d.keep())
+            // Nothing writable in the temp dir: the error shows where a file is written.
+            .unwrap_or(path),
+    }
 }
 
 #[cfg(test)]
@@ -52,12 +66,13 @@ mod tests {
     use std::path::Path;
 
     #[test]
-    fn an_unwritable_home_falls_back_to_the_temp_dir() {
+    fn an_unwritable_home_falls_back_to_a_private_temp_folder() {
         // Not through the environment (tests run in parallel): the rule itself.
-        let blocked = Path::new("/proc/churn-cannot-be-made/churn");
-        let chosen = usable(blocked.to_path_buf());
-        assert_eq!(chosen, fallback());
+        use std::os::unix::fs::MetadataExt;
+        let chosen = usable(Path::new("/proc/churn-cannot-be-made/churn").to_path_buf());
         assert!(chosen.starts_with(std::env::temp_dir()) && chosen.is_dir(), "{}", chosen.display());
+        let m = std::fs::symlink_metadata(&chosen).unwrap();
+        assert!(!m.file_type().is_symlink() && m.mode() & 0o077 == 0, "{:o}", m.mode());
         let fine = tempfile::tempdir().unwrap();
         assert_eq!(usable(fine.path().join("churn")), fine.path().join("churn"));
     }

@@ -16,9 +16,10 @@ pub struct BoostingArgs {
     /// With `--trials 0` exactly these parameters are used.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-    /// Seconds the parameter search may take (per fold of `evaluate`); 0 = no limit. The two
-    /// fixed sets always finish; screened draws start only within it.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::training::DEFAULT_TIME_BUDGET_SECS as f64)]
+    /// Seconds after which the parameter search starts no new fit (per training, so per fold
+    /// of `evaluate`); 0 = no limit. The two fixed sets always finish, and fits already running
+    /// end normally, so a search can run past it.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value_t = crate::training::DEFAULT_TIME_BUDGET_SECS as f64)]
     pub time_budget: f64,
     /// Upper bound on boosting rounds (early stopping usually ends sooner).
     #[arg(long, default_value_t = 5000)]
@@ -26,6 +27,13 @@ pub struct BoostingArgs {
     /// Rounds without improvement of the validation log loss before stopping.
     #[arg(long, default_value_t = 50)]
     pub early_stopping: usize,
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{text:?} is not a number of seconds >= 0")),
+    }
 }
 
 impl BoostingArgs {
@@ -189,6 +197,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
         meta.threshold,
         meta.policy.describe()
     );
+    if a.trials > 1 && trained.trials < a.trials {
+        println!(
+            "  search: {} of {} parameter sets started within --time-budget {} s (which ran depends on the machine's speed; --time-budget 0 makes it reproducible)",
+            trained.trials, a.trials, a.boosting.time_budget
+        );
+    }
     println!(
         "  held-out ({} rows): roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  accuracy {:.4}  f1 {:.4}",
         meta.data.held_out_rows, m.roc_auc, m.pr_auc, m.log_loss, m.brier, m.accuracy, m.f1

@@ -336,12 +336,17 @@ fn html(model: &LoadedModel, meta: &Metadata, eval: &Evaluation, e: &Economics, 
         .zip(eval.cross_validated.pairs().iter())
         .map(|((k, v), (_, w))| (*k, *v, *w))
         .collect();
+    // A draw screened out on its first fold has a one-fold score: said so, not ranked with the rest.
+    let folds = eval.tuning.iter().map(|t| t.fold_rounds.len()).max().unwrap_or(0);
     let tuning = eval
         .tuning
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let mut params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            if t.fold_rounds.len() < folds {
+                params.insert(0, format!("(screened out on {} of {folds} folds)", t.fold_rounds.len()));
+            }
             (i + 1, i == eval.chosen_trial, t, params.join(" · "))
         })
         .collect();

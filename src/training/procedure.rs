@@ -242,7 +242,9 @@ pub fn train(
     };
     // Successive halving over folds. The fixed sets (the user's or the stumps, and the
     // interaction set) get every fold; each random draw is screened on the first fold, and only
-    // the best third of those that match the fixed sets there get the remaining folds.
+    // of the draws whose first-fold loss is at most the best fixed set's there, the best ones
+    // (no more than a third of all draws) get the remaining folds. A promoted draw's mean keeps
+    // the fold it was selected on, a slight optimism the one-standard-error rule tempers.
     let draws = candidates.len() - fixed;
     let promote = draws.div_ceil(3);
     progress.stage("tuning", ((fixed + promote) * n_folds + draws - promote) as u64);

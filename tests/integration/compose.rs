@@ -52,6 +52,38 @@ impl Drop for Stack {
     }
 }
 
+/// Stacks of test runs that were killed before their clean-up (containers, network, volumes).
+fn sweep_stacks_of_ended_runs() {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=com.docker.compose.project",
+            "--format",
+            "{{.Label \"com.docker.compose.project\"}}",
+        ])
+        .output()
+        .unwrap();
+    let mut projects: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    projects.sort();
+    projects.dedup();
+    for p in projects {
+        let ended = p
+            .strip_prefix("churn-it-")
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists());
+        if ended {
+            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
+            let _ = Command::new("docker-compose")
+                .args(["-p", &p, "-f"])
+                .arg(&file)
+                .args(["down", "-v", "--timeout", "5"])
+                .output();
+        }
+    }
+}
+
 fn wait_http(url: &str, within: Duration) {
     let start = Instant::now();
     let agent = agent();
@@ -104,12 +136,10 @@ fn the_stack_trains_registers_serves_and_reloads_the_new_champion() {
             .success();
         assert!(ok, "copy {entry}");
     }
-    let (mlflow_port, churn_port) = (free_port(), free_port());
-    let stack = Stack {
+    sweep_stacks_of_ended_runs();
+    let mut stack = Stack {
         env: vec![
             ("COMPOSE_PROJECT_NAME".into(), format!("churn-it-{}", std::process::id())),
-            ("MLFLOW_PORT".into(), mlflow_port.to_string()),
-            ("CHURN_PORT".into(), churn_port.to_string()),
             ("CHURN_IMAGE".into(), image.to_string()),
             ("POSTGRES_PASSWORD".into(), format!("pw-{}", std::process::id())),
             ("CHURN_ADMIN_KEY".into(), "compose-admin".into()),
@@ -118,8 +148,12 @@ fn the_stack_trains_registers_serves_and_reloads_the_new_champion() {
         dir,
     };
     let started = Instant::now();
-    // MLflow waits for PostgreSQL's health check; the server image is built here (cached after).
-    stack.compose_ok(&["up", "-d", "--build", "mlflow"]);
+    // The server image is built first (cached after), so each port is taken just before use.
+    stack.compose_ok(&["build", "mlflow"]);
+    let mlflow_port = free_port();
+    stack.env.push(("MLFLOW_PORT".into(), mlflow_port.to_string()));
+    // MLflow waits for PostgreSQL's health check.
+    stack.compose_ok(&["up", "-d", "--no-build", "mlflow"]);
     let tracking = format!("http://127.0.0.1:{mlflow_port}");
     wait_http(&format!("{tracking}/health"), Duration::from_secs(120));
     eprintln!("postgres + mlflow healthy after {:.1} s", started.elapsed().as_secs_f64());
@@ -128,6 +162,8 @@ fn the_stack_trains_registers_serves_and_reloads_the_new_champion() {
     let work = tmp();
     let first = train_and_register(work.path(), 3, &tracking);
     assert!(first.contains("registered: models:/churn/1, alias @champion -> version 1"), "{first}");
+    let churn_port = free_port();
+    stack.env.push(("CHURN_PORT".into(), churn_port.to_string()));
     stack.compose_ok(&["up", "-d", "--no-build", "churn"]);
     let url = |p: &str| format!("http://127.0.0.1:{churn_port}{p}");
     wait_http(&url("/"), Duration::from_secs(60));
