@@ -41,6 +41,12 @@ fn preferred() -> PathBuf {
 /// that is a symlink, belongs to someone else or is writable by others is refused (the cache
 /// holds a library churn loads): a fresh folder of this process's own is used then.
 fn private_temp() -> PathBuf {
+    // Chosen once per process: a refused name would otherwise give each call a new folder.
+    static CHOSEN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHOSEN.get_or_init(choose_private_temp).clone()
+}
+
+fn choose_private_temp() -> PathBuf {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
     let path = std::env::temp_dir().join(format!("churn-cache-{uid}"));
