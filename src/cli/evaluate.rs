@@ -34,6 +34,10 @@ pub struct Args {
     /// Threads: outer folds run in parallel.
     #[arg(long, default_value_t = crate::parallel::default_threads())]
     pub threads: usize,
+    /// Write the outer fold of every row here first (CSV: one column per repeat, one line per
+    /// data row in file order), to score another stack on the same folds (bench/tables.py).
+    #[arg(long, value_name = "FILE")]
+    pub folds_out: Option<PathBuf>,
     /// Print one JSON object (each metric as {"mean": .., "std": ..}) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -52,8 +56,16 @@ pub fn run(a: Args) -> Result<(), CliError> {
         time_budget: a.boosting.time_budget(),
         ..TrainOptions::default()
     };
-    let (report, warnings) =
-        crate::training::evaluate(&a.data, &schema, &opts, a.folds, a.repeats, a.seed, &Bar::new())?;
+    let (report, warnings) = crate::training::evaluate(
+        &a.data,
+        &schema,
+        &opts,
+        a.folds,
+        a.repeats,
+        a.seed,
+        a.folds_out.as_deref(),
+        &Bar::new(),
+    )?;
     for w in &warnings {
         eprintln!("warning: {}: {w}", a.data.display());
     }

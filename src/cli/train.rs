@@ -17,7 +17,7 @@ pub struct BoostingArgs {
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Seconds after which the parameter search starts no new fit (per training, so per fold
-    /// of `evaluate`); 0 = no limit. The two fixed sets always finish, and fits already running
+    /// of `evaluate`); 0 = no limit. The three fixed sets always finish, and fits already running
     /// end normally, so a search can run past it.
     #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value_t = crate::training::DEFAULT_TIME_BUDGET_SECS as f64)]
     pub time_budget: f64,

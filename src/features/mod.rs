@@ -9,7 +9,14 @@
 //!   earlier column there, is dropped: e.g. `OnlineSecurity = No internet service` is exactly
 //!   `InternetService = No`, and such twins only dilute column sampling and split the credit in
 //!   the reasons.
-//! - a missing categorical value sets all of its indicators to missing.
+//! - a missing categorical value sets all of its indicators to missing;
+//! - a categorical field with more than `MANY_LEVELS` levels (a service area, a state) becomes
+//!   two numbers instead: the level's churn rate, shrunk toward the overall rate, and its share of
+//!   the training rows. 747 indicators made each boosting round ten times dearer and split
+//!   thin levels by chance; CatBoost's target statistics are the model. The rate is leak-free in
+//!   training: each training row gets the rate of the *other* folds (out-of-fold, the folds the
+//!   search validates on), so no row sees its own label; new rows get the rate of all training
+//!   rows.
 //!
 //! Derived features (tenure buckets, average charge, service counts, charge residuals) were
 //! measured too and did not improve cross-validated AUC or log loss, so none is derived.
@@ -19,7 +26,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Bumped whenever the saved form or the meaning of an encoding changes.
-pub const PIPELINE_VERSION: u32 = 1;
+pub const PIPELINE_VERSION: u32 = 2;
+
+/// Categorical fields with more levels than this get a churn rate and a share, not indicators.
+pub const MANY_LEVELS: usize = 16;
+
+/// Weight, in rows, of the overall churn rate in a level's rate: a level seen 10 times is
+/// half its own rate and half the overall one.
+const RATE_PRIOR_ROWS: f64 = 10.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pipeline {
@@ -38,11 +52,47 @@ pub struct Feature {
     pub encoding: Encoding,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Encoding {
     Number,
-    Indicator { level: u16 },
+    Indicator {
+        level: u16,
+    },
+    /// The level's shrunk churn rate on the training rows (indexed by level).
+    LevelRate {
+        rates: Vec<f32>,
+    },
+    /// The level's share of the training rows (indexed by level).
+    LevelShare {
+        shares: Vec<f32>,
+    },
+}
+
+/// Per-level counts of a categorical field over some rows: (rows, churners) for each level.
+fn level_counts<'a>(
+    rows: impl Iterator<Item = (&'a [f64], u8)>,
+    k: usize,
+    levels: usize,
+) -> (Vec<f64>, Vec<f64>, f64, f64) {
+    let mut count = vec![0f64; levels];
+    let mut pos = vec![0f64; levels];
+    let (mut all, mut all_pos) = (0f64, 0f64);
+    for (row, y) in rows {
+        let v = row[k];
+        all += 1.0;
+        all_pos += y as f64;
+        if !v.is_nan() {
+            count[v as usize] += 1.0;
+            pos[v as usize] += y as f64;
+        }
+    }
+    (count, pos, all, all_pos)
+}
+
+fn shrunk_rates(count: &[f64], pos: &[f64], all: f64, all_pos: f64) -> Vec<f32> {
+    let prior = if all > 0.0 { all_pos / all } else { 0.0 };
+    count.iter().zip(pos).map(|(&c, &p)| ((p + RATE_PRIOR_ROWS * prior) / (c + RATE_PRIOR_ROWS)) as f32).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +104,9 @@ pub enum PipelineError {
 }
 
 impl Pipeline {
-    /// Fits the pipeline on training rows (`values` is row-major, one value per schema field).
-    pub fn fit(schema: &Schema, values: &[f64]) -> Pipeline {
+    /// Fits the pipeline on training rows (`values` is row-major, one value per schema field;
+    /// `labels` the rows' targets, used only by the level rates of many-level fields).
+    pub fn fit(schema: &Schema, values: &[f64], labels: &[u8]) -> Pipeline {
         let d = schema.fields.len();
         let n = values.len().checked_div(d).unwrap_or(0);
         let mut features = Vec::new();
@@ -68,6 +119,21 @@ impl Pipeline {
                     field: k,
                     encoding: Encoding::Number,
                 }),
+                FieldKind::Categorical(spec) if spec.values.len() > MANY_LEVELS => {
+                    let rows = values.chunks(d.max(1)).zip(labels.iter().copied());
+                    let (count, pos, all, all_pos) = level_counts(rows, k, spec.values.len());
+                    let total = count.iter().sum::<f64>().max(1.0);
+                    features.push(Feature {
+                        name: column_name(&format!("{} churn rate", field.name), None),
+                        field: k,
+                        encoding: Encoding::LevelRate { rates: shrunk_rates(&count, &pos, all, all_pos) },
+                    });
+                    features.push(Feature {
+                        name: column_name(&format!("{} share", field.name), None),
+                        field: k,
+                        encoding: Encoding::LevelShare { shares: count.iter().map(|&c| (c / total) as f32).collect() },
+                    });
+                }
                 FieldKind::Categorical(spec) => {
                     let levels: Vec<u16> =
                         if spec.values.len() == 2 { vec![1] } else { (0..spec.values.len() as u16).collect() };
@@ -107,9 +173,11 @@ impl Pipeline {
                     self.schema.fields.len()
                 )));
             };
-            match (&field.kind, f.encoding) {
+            match (&field.kind, &f.encoding) {
                 (FieldKind::Numeric(_), Encoding::Number) => {}
-                (FieldKind::Categorical(c), Encoding::Indicator { level }) if (level as usize) < c.values.len() => {}
+                (FieldKind::Categorical(c), Encoding::Indicator { level }) if (*level as usize) < c.values.len() => {}
+                (FieldKind::Categorical(c), Encoding::LevelRate { rates: t } | Encoding::LevelShare { shares: t })
+                    if t.len() == c.values.len() && t.iter().all(|v| v.is_finite()) => {}
                 _ => {
                     return Err(PipelineError::Inconsistent(format!(
                         "feature `{}` does not fit field `{}`",
@@ -135,15 +203,22 @@ impl Pipeline {
         debug_assert_eq!(out.len(), self.features.len());
         for (o, f) in out.iter_mut().zip(&self.features) {
             let v = values[f.field];
-            *o = match f.encoding {
+            *o = match &f.encoding {
                 Encoding::Number => v as f32,
                 Encoding::Indicator { level } => {
                     if v.is_nan() {
                         f32::NAN
-                    } else if v as u16 == level {
+                    } else if v as u16 == *level {
                         1.0
                     } else {
                         0.0
+                    }
+                }
+                Encoding::LevelRate { rates: t } | Encoding::LevelShare { shares: t } => {
+                    if v.is_nan() {
+                        f32::NAN
+                    } else {
+                        t.get(v as usize).copied().unwrap_or(f32::NAN)
                     }
                 }
             };
@@ -158,6 +233,36 @@ impl Pipeline {
         let mut out = vec![0f32; n * m];
         for (row, dst) in values.chunks(d).zip(out.chunks_mut(m)) {
             self.encode(row, dst);
+        }
+        out
+    }
+
+    /// Encodes the rows the pipeline was fitted on, for training: as `encode_rows`, except that
+    /// a level rate is computed without the row's own fold (`fold_of`, one fold number per row),
+    /// so no training row's feature contains its own label.
+    pub fn encode_training_rows(&self, values: &[f64], labels: &[u8], fold_of: &[usize]) -> Vec<f32> {
+        let mut out = self.encode_rows(values);
+        let d = self.schema.fields.len().max(1);
+        let m = self.features.len();
+        let folds = fold_of.iter().max().map_or(0, |&f| f + 1);
+        for (j, f) in self.features.iter().enumerate() {
+            let Encoding::LevelRate { rates } = &f.encoding else { continue };
+            for fold in 0..folds {
+                let others = values
+                    .chunks(d)
+                    .zip(labels.iter().copied())
+                    .zip(fold_of)
+                    .filter(|(_, &g)| g != fold)
+                    .map(|(r, _)| r);
+                let (count, pos, all, all_pos) = level_counts(others, f.field, rates.len());
+                let oof = shrunk_rates(&count, &pos, all, all_pos);
+                for (i, row) in values.chunks(d).enumerate().filter(|(i, _)| fold_of[*i] == fold) {
+                    let v = row[f.field];
+                    if !v.is_nan() {
+                        out[i * m + j] = oof[v as usize];
+                    }
+                }
+            }
         }
         out
     }
@@ -321,10 +426,89 @@ mod tests {
         " ",
     ];
 
+    /// Alternating labels, one per telco row.
+    fn labels_for(values: &[f64]) -> Vec<u8> {
+        (0..values.len() / 19).map(|i| (i % 2) as u8).collect()
+    }
+
+    /// A schema with one many-level field (`area`, 40 levels) and a number.
+    fn area_rows(n: usize) -> (Schema, Vec<f64>, Vec<u8>) {
+        let areas: Vec<String> = (0..40).map(|i| format!("A{i}")).collect();
+        let text = format!(
+            "name = \"t\"\n[target]\ncolumn = \"Churn\"\npositive = \"Yes\"\nnegative = \"No\"\n\n[[field]]\nname = \"area\"\nkind = \"categorical\"\nvalues = [{}]\n\n[[field]]\nname = \"x\"\nkind = \"numeric\"\nblank = \"missing\"\n",
+            areas.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ")
+        );
+        let s = Schema::from_toml(&text, "test").unwrap();
+        let mut values = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            // Areas below 10 churn always, the others never; a few rows' area is missing.
+            let area = i % 40;
+            values.push(if i % 50 == 49 { f64::NAN } else { area as f64 });
+            values.push(i as f64);
+            labels.push((area < 10) as u8);
+        }
+        (s, values, labels)
+    }
+
+    #[test]
+    fn many_level_fields_become_a_shrunk_rate_and_a_share() {
+        let (s, v, y) = area_rows(400);
+        let p = Pipeline::fit(&s, &v, &y);
+        p.validate().unwrap();
+        assert_eq!(p.feature_names(), ["area churn rate", "area share", "x"]);
+        let Encoding::LevelRate { rates } = &p.features[0].encoding else { panic!() };
+        // Seen 10 times, churning always: pulled toward the overall rate by 10 prior rows.
+        let overall = y.iter().map(|&l| l as f64).sum::<f64>() / y.len() as f64;
+        let expected = (10.0 + 10.0 * overall) / 20.0;
+        assert!((rates[3] as f64 - expected).abs() < 1e-6, "{} vs {expected}", rates[3]);
+        assert!(rates[3] > 0.5 && rates[30] < 0.2, "{rates:?}");
+        let mut out = vec![0f32; 3];
+        p.encode(&[3.0, 1.0], &mut out);
+        assert_eq!(out[0], rates[3]);
+        assert!((out[1] - 10.0 / 392.0).abs() < 1e-6, "{}", out[1]);
+        p.encode(&[f64::NAN, 1.0], &mut out);
+        assert!(out[0].is_nan() && out[1].is_nan());
+    }
+
+    #[test]
+    fn training_rates_never_contain_the_rows_own_label() {
+        let (s, v, mut y) = area_rows(400);
+        let p = Pipeline::fit(&s, &v, &y);
+        let folds: Vec<usize> = (0..400).map(|i| (i / 3) % 5).collect();
+        let x = p.encode_training_rows(&v, &y, &folds);
+        // Flipping one row's label changes no rate in its own fold (itself included), and the
+        // rate of its level in every other fold.
+        let row = 17;
+        y[row] ^= 1;
+        let x2 = p.encode_training_rows(&v, &y, &folds);
+        for i in 0..400 {
+            let changed = x[i * 3] != x2[i * 3];
+            if folds[i] == folds[row] {
+                assert!(!changed, "row {i} (fold {}) saw row {row}'s label", folds[i]);
+            } else if v[i * 2] == v[row * 2] {
+                assert!(changed, "row {i} of another fold kept the old rate");
+            }
+        }
+        // Other columns are encoded as for new rows.
+        let plain = p.encode_rows(&v);
+        assert!(
+            (0..400).all(|i| x[i * 3 + 2] == plain[i * 3 + 2] && x[i * 3 + 1].to_bits() == plain[i * 3 + 1].to_bits())
+        );
+    }
+
+    #[test]
+    fn a_rate_table_of_the_wrong_length_is_refused() {
+        let (s, v, y) = area_rows(50);
+        let mut p = Pipeline::fit(&s, &v, &y);
+        p.features[0].encoding = Encoding::LevelRate { rates: vec![0.5; 3] };
+        assert!(matches!(p.validate(), Err(PipelineError::Inconsistent(_))));
+    }
+
     #[test]
     fn redundant_indicators_are_dropped_and_twins_found() {
         let (s, v) = telco_rows(&[A, B, C, D]);
-        let p = Pipeline::fit(&s, &v);
+        let p = Pipeline::fit(&s, &v, &labels_for(&v));
         let names = p.feature_names();
         assert!(names.contains(&"InternetService_No".to_string()));
         assert!(!names.iter().any(|n| n.ends_with("_No internet service")), "{names:?}");
@@ -337,14 +521,15 @@ mod tests {
     #[test]
     fn encode_matches_the_levels() {
         let (s, v) = telco_rows(&[A, B, C, D]);
-        let p = Pipeline::fit(&s, &v);
+        let p = Pipeline::fit(&s, &v, &labels_for(&v));
         let mut out = vec![0f32; p.n_features()];
         for row in v.chunks(19) {
             p.encode(row, &mut out);
             for (o, f) in out.iter().zip(&p.features) {
-                let expected = match f.encoding {
+                let expected = match &f.encoding {
                     Encoding::Number => row[f.field] as f32,
-                    Encoding::Indicator { level } => (row[f.field] as u16 == level) as u8 as f32,
+                    Encoding::Indicator { level } => (row[f.field] as u16 == *level) as u8 as f32,
+                    other => panic!("no many-level field in the telco schema: {other:?}"),
                 };
                 assert_eq!(o.to_bits(), expected.to_bits(), "{}", f.name);
             }
@@ -357,7 +542,7 @@ mod tests {
     #[test]
     fn pipeline_round_trips_through_json() {
         let (s, v) = telco_rows(&[A, B, C, D]);
-        let p = Pipeline::fit(&s, &v);
+        let p = Pipeline::fit(&s, &v, &labels_for(&v));
         let back: Pipeline = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(p, back);
     }
@@ -365,7 +550,7 @@ mod tests {
     #[test]
     fn newer_pipelines_are_refused() {
         let (s, v) = telco_rows(&[A, B]);
-        let mut p = Pipeline::fit(&s, &v);
+        let mut p = Pipeline::fit(&s, &v, &labels_for(&v));
         p.version = PIPELINE_VERSION + 1;
         assert!(matches!(p.validate(), Err(PipelineError::TooNew { .. })));
     }
@@ -386,7 +571,7 @@ mod tests {
                 if *missing { r[s.field_index("TotalCharges").unwrap()] = f64::NAN; }
                 values.extend(r);
             }
-            let p = Pipeline::fit(&s, &values);
+            let p = Pipeline::fit(&s, &values, &labels_for(&values));
             p.validate().unwrap();
             let enc = p.encode_rows(&values);
             let m = p.n_features();

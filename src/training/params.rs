@@ -11,7 +11,7 @@ pub struct BoostParams {
     pub min_child_weight: f64,
     pub subsample: f64,
     pub colsample_bynode: f64,
-    /// 1.0 in the two fixed sets, drawn in the search; `--param colsample_bytree=...`.
+    /// 1.0 in the fixed sets, drawn in the search; `--param colsample_bytree=...`.
     #[serde(default = "one")]
     pub colsample_bytree: f64,
     pub reg_lambda: f64,
@@ -42,6 +42,13 @@ impl Default for BoostParams {
 }
 
 impl BoostParams {
+    /// The third candidate of every search: the interaction set four levels deep. Between
+    /// the additive stumps and depth 6: where only a few fields interact, depth 6 over-fits
+    /// what depth 4 fits (5x3 CV alone, Bank churners: log loss 0.0695 against depth 6's 0.0711).
+    pub fn shallow_interactions() -> BoostParams {
+        BoostParams { max_depth: 4, ..BoostParams::interactions() }
+    }
+
     /// The second candidate of every search: trees deep enough for interactions (XGBoost's
     /// depth 6 and 256 bins, a slower rate, row and column sampling). Where churn is additive
     /// (the IBM file) the stumps stay within the noise and are kept; where fields interact it

@@ -14,6 +14,10 @@ use crate::training::xgboost::{self, Curves, FitOptions, Matrix, XgbError};
 use serde::Serialize;
 use std::time::Instant;
 
+/// Parameter sets every search scores on all folds: the user's (or the stumps) and the two
+/// interaction sets.
+const FIXED_SETS: usize = 3;
+
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     /// Parameter sets tried by cross-validated search; 0 = the default, no search.
@@ -161,13 +165,23 @@ pub fn train(
     held_out: Option<&Dataset>,
     progress: &dyn Progress,
 ) -> Result<Trained, TrainError> {
+    if opts.trials > 0 && opts.folds < 2 {
+        return Err(TrainError::Settings(format!(
+            "the parameter search cross-validates on at least 2 folds, not {} (--folds of train, --tuning-folds of evaluate; --trials 0 needs none)",
+            opts.folds
+        )));
+    }
     super::xgboost_library::ensure()?;
     check_trainable(data, opts.folds.max(2))?;
-    let pipeline = Pipeline::fit(&data.schema, &data.values);
+    let y = &data.labels;
+    let pipeline = Pipeline::fit(&data.schema, &data.values, y);
     let m = pipeline.n_features();
     let names = pipeline.feature_names();
-    let x = pipeline.encode_rows(&data.values);
-    let y = &data.labels;
+    // Level rates of training rows come from the other folds: the same folds the search
+    // validates on (the same stream as `split::kfold` below), so a validation row's rate is
+    // computed from its fold's training rows only, as a new customer's is from all of them.
+    let fold_of = split::stratified_folds(y, opts.folds.max(2), &mut Rng::stream(opts.seed, 11));
+    let x = pipeline.encode_training_rows(&data.values, y, &fold_of);
     let base_score = data.positive_rate();
 
     let tuning_start = Instant::now();
@@ -175,10 +189,11 @@ pub fn train(
         vec![opts.base_params.clone()]
     } else {
         let mut rng = Rng::stream(opts.seed, 13);
-        // The stumps (or the user's set) and the interaction set always; random draws after.
-        [opts.base_params.clone(), BoostParams::interactions()]
+        // The stumps (or the user's set) and the interaction sets always; random draws after.
+        [opts.base_params.clone(), BoostParams::interactions(), BoostParams::shallow_interactions()]
             .into_iter()
-            .chain((2..opts.trials).map(|_| BoostParams::sample(&mut rng)))
+            .take(opts.trials)
+            .chain((FIXED_SETS..opts.trials).map(|_| BoostParams::sample(&mut rng)))
             .collect()
     };
     let splits: Vec<(Vec<usize>, Vec<usize>)> = if opts.trials == 0 {
@@ -187,7 +202,7 @@ pub fn train(
     } else {
         split::kfold(y, opts.folds, &mut Rng::stream(opts.seed, 11))
     };
-    let fixed = candidates.len().min(2);
+    let fixed = candidates.len().min(FIXED_SETS);
     let n_folds = splits.len();
     let deadline = opts.time_budget.map(|b| tuning_start + b);
     let fit_fold = |c: usize, f: usize| -> Result<Option<FoldOutcome>, TrainError> {
@@ -240,8 +255,8 @@ pub fn train(
         let done = parallel::map(jobs, opts.threads, |(c, f)| fit_fold(c, f));
         Ok(done.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
     };
-    // Successive halving over folds. The fixed sets (the user's or the stumps, and the
-    // interaction set) get every fold; each random draw is screened on the first fold, and only
+    // Successive halving over folds. The fixed sets (the user's or the stumps, and the two
+    // interaction sets) get every fold; each random draw is screened on the first fold, and only
     // of the draws whose first-fold loss is at most the best fixed set's there, the best ones
     // (no more than a third of all draws) get the remaining folds. A promoted draw's mean keeps
     // the fold it was selected on, a slight optimism the one-standard-error rule tempers.

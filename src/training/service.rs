@@ -152,7 +152,10 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
     })
 }
 
-/// `churn evaluate`: repeated stratified k-fold of exactly what `train_bundle` does.
+/// `churn evaluate`: repeated stratified k-fold of exactly what `train_bundle` does. With
+/// `folds_out`, the outer fold of every row is written there first (CSV, one column per repeat,
+/// one line per data row in file order) so that another stack can be scored on the same folds.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     data: &Path,
     schema: &Schema,
@@ -160,12 +163,24 @@ pub fn evaluate(
     folds: usize,
     repeats: usize,
     seed: u64,
+    folds_out: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<(CvReport, Vec<Warning>), TrainError> {
     if folds < 2 || repeats < 1 {
         return Err(TrainError::Settings("--folds must be at least 2 and --repeats at least 1".into()));
     }
     let data = Dataset::load(data, schema)?;
+    if let Some(path) = folds_out {
+        let ids = crate::evaluation::split::repeated_fold_ids(&data.labels, folds, repeats, seed);
+        let mut csv = (1..=repeats).map(|r| format!("repeat_{r}")).collect::<Vec<_>>().join(",");
+        csv.push('\n');
+        for row in 0..data.len() {
+            csv.push_str(&ids.iter().map(|f| f[row].to_string()).collect::<Vec<_>>().join(","));
+            csv.push('\n');
+        }
+        crate::atomic::write_file(path, csv.as_bytes())
+            .map_err(|e| TrainError::Settings(format!("--folds-out {}: {e}", path.display())))?;
+    }
     let report = procedure::cross_validate(&data, opts, folds, repeats, seed, progress)?;
     Ok((report, data.warnings))
 }

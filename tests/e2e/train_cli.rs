@@ -251,11 +251,105 @@ fn the_search_screens_draws_on_one_fold_and_keeps_to_its_time_budget() {
     };
     let (folds, chosen) = tuning("free", "0");
     assert_eq!(folds.len(), 8, "{folds:?}");
-    assert_eq!(&folds[..2], &[5, 5], "{folds:?}");
-    assert!(folds[2..].iter().all(|&f| f == 1 || f == 5), "{folds:?}");
-    assert!(folds[2..].iter().filter(|&&f| f == 5).count() <= 2, "{folds:?}");
+    assert_eq!(&folds[..3], &[5, 5, 5], "{folds:?}");
+    assert!(folds[3..].iter().all(|&f| f == 1 || f == 5), "{folds:?}");
+    assert!(folds[3..].iter().filter(|&&f| f == 5).count() <= 2, "{folds:?}");
     assert_eq!(folds[chosen], 5, "a screened-out draw was chosen: {folds:?} / {chosen}");
     let (folds, chosen) = tuning("spent", "0.000001");
-    assert_eq!(folds, vec![5, 5]);
-    assert!(chosen < 2);
+    assert_eq!(folds, vec![5, 5, 5]);
+    assert!(chosen < 3);
+}
+
+/// A categorical field of many levels (an area code, a state) is its out-of-fold churn rate and
+/// its share, not one indicator per level; the model uses it and scores new rows with it.
+#[test]
+fn a_many_level_field_becomes_its_churn_rate_and_share() {
+    let d = tmp();
+    let data = d.path().join("areas.csv");
+    let mut csv = String::from("area,minutes,left\n");
+    let mut state = 11u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for i in 0..3000 {
+        // Forty areas; the first ten churn far more. Minutes add a little.
+        let area = (next() * 40.0) as usize;
+        let minutes = next();
+        let risk = if area < 10 { 0.6 } else { 0.1 } + 0.2 * minutes;
+        let left = next() < risk;
+        csv.push_str(&format!("A{area:02},{:.3},{}\n", 100.0 * minutes, if left { "yes" } else { "no" }));
+        let _ = i;
+    }
+    std::fs::write(&data, csv).unwrap();
+    let schema = d.path().join("areas.toml");
+    run_ok(&["schema", "--infer", s(&data), "--output", s(&schema)]);
+    let model = d.path().join("model");
+    run_ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--schema",
+        s(&schema),
+        "--output",
+        s(&model),
+        "--trials",
+        "3",
+        "--no-track",
+    ]);
+    let pipeline: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("churn/pipeline.json")).unwrap()).unwrap();
+    let names: Vec<&str> =
+        pipeline["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["area churn rate", "area share", "minutes"]);
+    let e: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("churn/evaluation.json")).unwrap()).unwrap();
+    let auc = e["held_out"]["metrics"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.72, "the area's rate carries the signal: held-out ROC AUC {auc}");
+    let scored = d.path().join("scored.csv");
+    run_ok(&["predict", "--model", s(&model), "--input", s(&data), "--output", s(&scored)]);
+    let p = csv_column(&scored, "churn_probability");
+    assert_eq!(p.len(), 3000);
+    assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
+}
+
+/// `--folds-out` writes the outer fold of every row, one column per repeat, before evaluating;
+/// a search that cannot cross-validate is refused with the flag's name, not a panic.
+#[test]
+fn evaluate_exports_its_folds_and_a_one_fold_search_is_refused() {
+    let d = tmp();
+    let data = synth(d.path(), 600, 5);
+    let folds = d.path().join("folds.csv");
+    run_ok(&[
+        "evaluate",
+        "--data",
+        s(&data),
+        "--folds",
+        "3",
+        "--repeats",
+        "2",
+        "--trials",
+        "1",
+        "--json",
+        "--folds-out",
+        s(&folds),
+    ]);
+    let text = std::fs::read_to_string(&folds).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("repeat_1,repeat_2"));
+    let rows: Vec<Vec<usize>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 600);
+    for r in 0..2 {
+        let mut sizes = [0usize; 3];
+        rows.iter().for_each(|row| sizes[row[r]] += 1);
+        assert!(sizes.iter().all(|&n| n == 200), "repeat {r}: {sizes:?}");
+    }
+    assert!(rows.iter().any(|row| row[0] != row[1]), "each repeat shuffles anew");
+    for args in [
+        vec!["train", "--data", s(&data), "--output", s(&d.path().join("m")), "--folds", "1", "--no-track"],
+        vec!["evaluate", "--data", s(&data), "--tuning-folds", "0", "--trials", "2"],
+    ] {
+        let (ok, _, err) = run(&args);
+        assert!(!ok && err.contains("at least 2 folds") && !err.contains("panicked"), "{err}");
+    }
 }

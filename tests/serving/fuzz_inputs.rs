@@ -197,7 +197,7 @@ fn profile_json() {
 fn schema_toml() {
     fuzz("schema", |b| {
         if let Ok(s) = Schema::from_toml(&String::from_utf8_lossy(b), "fuzz") {
-            let _ = Pipeline::fit(&s, &s.default_values());
+            let _ = Pipeline::fit(&s, &s.default_values(), &[1]);
         }
     });
 }
