@@ -101,6 +101,13 @@ pub struct Trial {
     pub rounds: usize,
     #[serde(default)]
     pub fold_rounds: Vec<usize>,
+    /// Scored on every fold (a draw screened out on the first fold is not, and cannot be chosen).
+    #[serde(default = "yes")]
+    pub complete: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

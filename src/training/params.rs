@@ -181,6 +181,7 @@ impl TrialResult {
             cv_roc_auc: self.cv_roc_auc,
             rounds: self.rounds,
             fold_rounds: self.fold_rounds.clone(),
+            complete: self.complete,
         }
     }
 }

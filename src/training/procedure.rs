@@ -205,7 +205,9 @@ pub fn train(
     let fixed = candidates.len().min(FIXED_SETS);
     let n_folds = splits.len();
     let deadline = opts.time_budget.map(|b| tuning_start + b);
-    let fit_fold = |c: usize, f: usize| -> Result<Option<FoldOutcome>, TrainError> {
+    // Fits run side by side, one thread each; fewer fits than threads (`--trials 0`, or the last
+    // promoted draws) share the threads out instead of leaving cores idle.
+    let fit_fold = |c: usize, f: usize, threads: usize| -> Result<Option<FoldOutcome>, TrainError> {
         if c >= fixed && deadline.is_some_and(|d| Instant::now() >= d) {
             progress.advance(1);
             return Ok(None);
@@ -227,7 +229,7 @@ pub fn train(
             max_rounds: opts.max_rounds,
             early_stopping: Some(opts.early_stopping),
             seed: opts.seed,
-            threads: 1,
+            threads,
             base_score,
             feature_names: None,
             track_train_curve: false,
@@ -252,7 +254,8 @@ pub fn train(
         }))
     };
     let run = |jobs: Vec<(usize, usize)>| -> Result<Vec<FoldOutcome>, TrainError> {
-        let done = parallel::map(jobs, opts.threads, |(c, f)| fit_fold(c, f));
+        let per_fit = (opts.threads / jobs.len().max(1)).max(1);
+        let done = parallel::map(jobs, opts.threads, |(c, f)| fit_fold(c, f, per_fit));
         Ok(done.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
     };
     // Successive halving over folds. The fixed sets (the user's or the stumps, and the two

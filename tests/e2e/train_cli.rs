@@ -247,6 +247,9 @@ fn the_search_screens_draws_on_one_fold_and_keeps_to_its_time_budget() {
             serde_json::from_slice(&std::fs::read(dir.join("churn/evaluation.json")).unwrap()).unwrap();
         let folds: Vec<usize> =
             e["tuning"].as_array().unwrap().iter().map(|t| t["fold_rounds"].as_array().unwrap().len()).collect();
+        for (t, &f) in e["tuning"].as_array().unwrap().iter().zip(&folds) {
+            assert_eq!(t["complete"].as_bool(), Some(f == 5), "{t}");
+        }
         (folds, e["chosen_trial"].as_u64().unwrap() as usize)
     };
     let (folds, chosen) = tuning("free", "0");
