@@ -149,11 +149,7 @@ fn a_table_of_another_shape_goes_from_raw_csv_to_model_in_two_commands() {
     let d = tmp();
     let data = d.path().join("usage.csv");
     let mut csv = String::from("\"area\",plan,minutes,last_call,note,refund_issued,left\n");
-    let mut state = 7u64;
-    let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (state >> 33) as f64 / (1u64 << 31) as f64
-    };
+    let mut next = uniforms(7);
     for i in 0..1200 {
         let (u, v) = (next(), next());
         let left = u + 0.3 * v > 0.8;
@@ -270,19 +266,14 @@ fn a_many_level_field_becomes_its_churn_rate_and_share() {
     let d = tmp();
     let data = d.path().join("areas.csv");
     let mut csv = String::from("area,minutes,left\n");
-    let mut state = 11u64;
-    let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (state >> 33) as f64 / (1u64 << 31) as f64
-    };
-    for i in 0..3000 {
+    let mut next = uniforms(11);
+    for _ in 0..3000 {
         // Forty areas; the first ten churn far more. Minutes add a little.
         let area = (next() * 40.0) as usize;
         let minutes = next();
         let risk = if area < 10 { 0.6 } else { 0.1 } + 0.2 * minutes;
         let left = next() < risk;
         csv.push_str(&format!("A{area:02},{:.3},{}\n", 100.0 * minutes, if left { "yes" } else { "no" }));
-        let _ = i;
     }
     std::fs::write(&data, csv).unwrap();
     let schema = d.path().join("areas.toml");

@@ -49,6 +49,15 @@ pub fn telco_csv() -> PathBuf {
     p
 }
 
+/// A reproducible stream of uniform numbers in [0, 1) (a 64-bit LCG), for hand-made tables.
+pub fn uniforms(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    }
+}
+
 /// Writes `rows` synthetic customers and returns the path.
 pub fn synth(dir: &Path, rows: u64, seed: u64) -> PathBuf {
     let p = dir.join(format!("synth-{rows}-{seed}.csv"));
