@@ -25,7 +25,8 @@ pub fn kfold(labels: &[u8], k: usize, rng: &mut Rng) -> Vec<(Vec<usize>, Vec<usi
     folds_of(&stratified_folds(labels, k, rng), k)
 }
 
-fn folds_of(fold: &[usize], k: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+/// (train rows, test rows) for each of the k folds of a fold assignment.
+pub fn folds_of(fold: &[usize], k: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
     (0..k)
         .map(|f| {
             let test: Vec<usize> = (0..fold.len()).filter(|&i| fold[i] == f).collect();

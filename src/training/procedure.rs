@@ -178,8 +178,8 @@ pub fn train(
     let m = pipeline.n_features();
     let names = pipeline.feature_names();
     // Level rates of training rows come from the other folds: the same folds the search
-    // validates on (the same stream as `split::kfold` below), so a validation row's rate is
-    // computed from its fold's training rows only, as a new customer's is from all of them.
+    // validates on, so a validation row's rate is computed from its fold's training rows only,
+    // as a new customer's is from all of them.
     let fold_of = split::stratified_folds(y, opts.folds.max(2), &mut Rng::stream(opts.seed, 11));
     let x = pipeline.encode_training_rows(&data.values, y, &fold_of);
     let base_score = data.positive_rate();
@@ -200,7 +200,7 @@ pub fn train(
         let (a, b) = split::train_test(y, 0.2, &mut Rng::stream(opts.seed, 7));
         vec![(a, b)]
     } else {
-        split::kfold(y, opts.folds, &mut Rng::stream(opts.seed, 11))
+        split::folds_of(&fold_of, opts.folds)
     };
     let fixed = candidates.len().min(FIXED_SETS);
     let n_folds = splits.len();
