@@ -12,11 +12,22 @@ pub use threshold::ThresholdPolicy;
 use serde::{Deserialize, Serialize};
 use tables::{CalibrationBin, CurvePoint, LiftRow};
 
-/// Per-round log loss of the final fit: on its training rows and on the held-out rows.
+/// Log loss of the final fit by boosting round: on its training rows and on the held-out rows.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LearningCurves {
+    /// The round (1-based) of each point: every round, or every few on tables above 100k
+    /// training rows. Empty in bundles written before it: then one point per round.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<usize>,
     pub train_log_loss: Vec<f64>,
     pub held_out_log_loss: Vec<f64>,
+}
+
+impl LearningCurves {
+    /// The boosting round (1-based) of point `i`.
+    pub fn round_of(&self, i: usize) -> usize {
+        self.rounds.get(i).copied().unwrap_or(i + 1)
+    }
 }
 
 /// What the held-out rows say about a trained model.

@@ -14,9 +14,11 @@
 use super::{Gate, MissingColumns, Problem};
 use crate::schema::{FieldError, Raw, Schema};
 use crate::table::{Format, Location, RawBatch, TableError, TableReader};
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
 /// Rows of validated customers, held column-agnostic as one `f64` per field: a number for a
@@ -267,7 +269,7 @@ impl Dataset {
 }
 
 fn check_unique_ids(path: &Path, column: &str, ids: &[String], locations: &[Location]) -> Result<(), DataError> {
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    let mut seen: FxHashMap<&str, usize> = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
     let mut first_dup: Option<(usize, usize)> = None;
     let mut total = 0;
     for (i, id) in ids.iter().enumerate() {
@@ -295,18 +297,41 @@ fn check_unique_ids(path: &Path, column: &str, ids: &[String], locations: &[Loca
 }
 
 fn count_duplicate_rows(values: &[f64], d: usize, locations: &[Location], has_ids: bool, w: &mut WarningCounter) {
-    let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
+    // Rows are keyed by a 64-bit hash of their values (no key allocated per row); a row whose
+    // hash was seen is compared value by value with every earlier row of that hash, so a
+    // collision never counts as a duplicate.
+    let row = |i: usize| &values[i * d..(i + 1) * d];
+    let same = |a: usize, b: usize| row(a).iter().zip(row(b)).all(|(x, y)| x.to_bits() == y.to_bits());
+    let n = values.len().checked_div(d).unwrap_or(0);
+    let mut first: FxHashMap<u64, u32> = FxHashMap::with_capacity_and_hasher(n, Default::default());
+    // Later rows that share a hash with a different earlier row (almost never any).
+    let mut others: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
     let mut count = 0;
     let mut example = String::new();
-    for (i, row) in values.chunks(d).enumerate() {
-        let key: Vec<u64> = row.iter().map(|v| v.to_bits()).collect();
-        if let Some(&j) = seen.get(&key) {
+    for i in 0..n {
+        let mut h = FxHasher::default();
+        row(i).iter().for_each(|v| h.write_u64(v.to_bits()));
+        let key = h.finish();
+        let earlier = match first.get(&key) {
+            None => {
+                first.insert(key, i as u32);
+                continue;
+            }
+            Some(&j) if same(j as usize, i) => Some(j as usize),
+            Some(_) => {
+                let chain = others.entry(key).or_default();
+                let hit = chain.iter().map(|&j| j as usize).find(|&j| same(j, i));
+                if hit.is_none() {
+                    chain.push(i as u32);
+                }
+                hit
+            }
+        };
+        if let Some(j) = earlier {
             if count == 0 {
                 example = format!("{} repeats {}", locations[i], locations[j]);
             }
             count += 1;
-        } else {
-            seen.insert(key, i);
         }
     }
     let kind =
@@ -319,10 +344,18 @@ fn count_duplicate_rows(values: &[f64], d: usize, locations: &[Location], has_id
 /// service. It is loud, not fatal: a person decides (`ignore` in the schema).
 fn flag_leakage(schema: &Schema, values: &[f64], labels: &[u8], warnings: &mut WarningCounter) {
     let d = schema.fields.len();
-    for (k, field) in schema.fields.iter().enumerate() {
-        let pairs: Vec<(f64, bool)> =
-            values.iter().skip(k).step_by(d).zip(labels).map(|(v, y)| (*v, *y == 1)).collect();
-        if let Some(auc) = crate::schema::infer::separation(&pairs, field.is_categorical()) {
+    // One field per job: each ranks a million values on its own.
+    let separations = crate::parallel::map(
+        schema.fields.iter().enumerate().collect(),
+        crate::parallel::default_threads(),
+        |(k, field)| {
+            let pairs: Vec<(f64, bool)> =
+                values.iter().skip(k).step_by(d).zip(labels).map(|(v, y)| (*v, *y == 1)).collect();
+            crate::schema::infer::separation(&pairs, field.is_categorical())
+        },
+    );
+    for (field, auc) in schema.fields.iter().zip(separations) {
+        if let Some(auc) = auc {
             if auc >= crate::schema::infer::LEAKAGE_AUC {
                 warnings.add_n(
                     "LEAKAGE? the field alone separates the target (add it to `ignore` in the schema unless it is known before the customer leaves)",
@@ -332,5 +365,29 @@ fn flag_leakage(schema: &Schema, values: &[f64], labels: &[u8], warnings: &mut W
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_rows_are_counted_with_the_first_repeat_as_example() {
+        // Rows a b a c b a (two fields; NaN equals NaN, 0.0 and -0.0 differ as stored).
+        let (a, b, c) = ([1.0, f64::NAN], [2.0, 0.0], [2.0, -0.0]);
+        let values: Vec<f64> = [a, b, a, c, b, a].concat();
+        let locations: Vec<Location> = (2..8).map(Location::Line).collect();
+        let mut w = WarningCounter::default();
+        count_duplicate_rows(&values, 2, &locations, false, &mut w);
+        let warnings = w.into_warnings();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].kind, "row identical to an earlier one");
+        assert_eq!(warnings[0].count, 3);
+        assert_eq!(warnings[0].example, "line 4 repeats line 2");
+
+        let mut w = WarningCounter::default();
+        count_duplicate_rows(&[a, b, c].concat(), 2, &locations, true, &mut w);
+        assert!(w.into_warnings().is_empty(), "no repeats, no warning");
     }
 }

@@ -92,6 +92,10 @@ impl<R: Read> Read for LfOnly<R> {
             if n == 0 {
                 return Ok(0);
             }
+            // Most files (and every read of a LF-only file) hold no CR: nothing to rewrite.
+            if !self.after_cr && !buf[..n].contains(&b'\r') {
+                return Ok(n);
+            }
             let mut out = 0;
             for i in 0..n {
                 let b = buf[i];

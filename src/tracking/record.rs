@@ -86,11 +86,13 @@ impl RunRecord {
             metrics.push(m("tuning_cv_log_loss", t.cv_log_loss, i as i64));
             metrics.push(m("tuning_cv_roc_auc", t.cv_roc_auc, i as i64));
         }
-        for (round, v) in evaluation.curves.train_log_loss.iter().enumerate() {
-            metrics.push(m("train_log_loss", *v, round as i64));
+        // Step = rounds done - 1, so a curve with a point every round has steps 0, 1, 2, ...
+        let curves = &evaluation.curves;
+        for (i, v) in curves.train_log_loss.iter().enumerate() {
+            metrics.push(m("train_log_loss", *v, curves.round_of(i) as i64 - 1));
         }
-        for (round, v) in evaluation.curves.held_out_log_loss.iter().enumerate() {
-            metrics.push(m("held_out_log_loss", *v, round as i64));
+        for (i, v) in curves.held_out_log_loss.iter().enumerate() {
+            metrics.push(m("held_out_log_loss", *v, curves.round_of(i) as i64 - 1));
         }
         for (k, v) in &metadata.seconds {
             metrics.push(m(&format!("seconds_{k}"), *v, 0));

@@ -73,6 +73,7 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         tuning: trained.trials.iter().map(|t| t.to_trial()).collect(),
         chosen_trial: trained.chosen_trial,
         curves: LearningCurves {
+            rounds: trained.curves.rounds.clone(),
             train_log_loss: trained.curves.train.clone(),
             held_out_log_loss: trained.curves.valid.clone(),
         },

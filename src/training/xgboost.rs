@@ -44,11 +44,24 @@ impl Matrix<'_> {
     }
 }
 
-/// Per-round log loss, for the tracked learning curves.
+/// Log loss by boosting round, for the tracked learning curves.
 #[derive(Debug, Clone, Default)]
 pub struct Curves {
+    /// The round (1-based) of each point: every round, or every few on large tables
+    /// (`curve_step`), always ending at the last.
+    pub rounds: Vec<usize>,
     pub train: Vec<f64>,
     pub valid: Vec<f64>,
+}
+
+/// Training rows per evaluated round of a learning curve. Evaluating every round costs about a
+/// third of a round on large tables (XGBoost scores all rows and sums the loss each time), so
+/// above this many rows the curves take a point every `rows / CURVE_ROWS` rounds.
+const CURVE_ROWS: usize = 100_000;
+
+/// Rounds between two points of the final fit's learning curves.
+pub fn curve_step(train_rows: usize) -> usize {
+    train_rows.div_ceil(CURVE_ROWS).max(1)
 }
 
 pub struct Fitted {
@@ -96,12 +109,20 @@ pub fn fit(
     }
     let mut curves = Curves::default();
     let mut best: Option<(usize, f64)> = None;
+    let mut done = 0;
+    // Early stopping needs the validation loss every round; curves alone can be thinner.
+    let step = if opts.early_stopping.is_some() { 1 } else { curve_step(train.y.len()) };
     for round in 0..opts.max_rounds {
         booster.update(&dtrain, round as i32)?;
-        if opts.track_train_curve {
+        done = round + 1;
+        let on_curve = done % step == 0 || done == opts.max_rounds;
+        if on_curve && (opts.track_train_curve || dvalid.is_some()) {
+            curves.rounds.push(done);
+        }
+        if opts.track_train_curve && on_curve {
             curves.train.push(logloss_of(&booster, &dtrain)?);
         }
-        if let Some(d) = &dvalid {
+        if let Some(d) = dvalid.as_ref().filter(|_| on_curve) {
             let loss = logloss_of(&booster, d)?;
             curves.valid.push(loss);
             if best.is_none_or(|(_, b)| loss < b) {
@@ -109,17 +130,17 @@ pub fn fit(
             }
             if let (Some(patience), Some((best_round, _))) = (opts.early_stopping, best) {
                 if round - best_round >= patience {
-                    on_round(round + 1);
+                    on_round(done);
                     break;
                 }
             }
         }
-        on_round(round + 1);
+        on_round(done);
     }
     let (rounds, booster, valid_log_loss) = match (best, opts.early_stopping) {
         (Some((best_round, loss)), Some(_)) => {
             let kept = best_round + 1;
-            let sliced = if kept < curves.valid.len() { booster.slice(0, kept as i32)? } else { booster };
+            let sliced = if kept < done { booster.slice(0, kept as i32)? } else { booster };
             (kept, sliced, Some(loss))
         }
         (Some(_), None) => (opts.max_rounds, booster, curves.valid.last().copied()),
