@@ -1,7 +1,7 @@
 """How much of `churn evaluate`'s ROC AUC is the fold assignment? Python's XGBoost (the same
 library) with churn's default parameter set, scored on churn's own folds and on scikit-learn's.
 
-usage (from the repository root, after `cargo build --release --examples`):
+usage (from the repository root, after `cargo build --release`):
     $SEEDSTACK_VENV/bin/python bench/fold_noise.py [--seeds 3]
 Needs the reference stack's venv (pandas, scikit-learn, xgboost 3.2.0) and ../shared/data/telco.
 
@@ -30,7 +30,6 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 REPO = Path(__file__).resolve().parents[1]
 SHARED = next((p / "shared" for p in REPO.parents if (p / "shared" / "data" / "telco").is_dir()), None)
 CHURN = REPO / "target" / "release" / "churn"
-CV_FOLDS = REPO / "target" / "release" / "examples" / "cv_folds"
 
 
 def churn_default_params(data: Path) -> dict:
@@ -55,11 +54,17 @@ def load(data: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def churn_folds(data: Path, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    out = subprocess.run([str(CV_FOLDS), str(data), "--seed", str(seed)], check=True, capture_output=True, text=True)
+    """The outer folds `churn evaluate --seed S` uses (written by `--folds-out` before it
+    evaluates; the evaluation itself is cut to one round without a search)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "folds.csv"
+        subprocess.run([str(CHURN), "evaluate", "--data", str(data), "--seed", str(seed), "--folds-out", str(out),
+                        "--trials", "0", "--max-rounds", "1", "--json"], check=True, capture_output=True)
+        ids = pd.read_csv(out)
     splits = []
-    for line in out.stdout.split():
-        fold = np.array([int(v) for v in line.split(",")])
-        splits += [(np.where(fold != k)[0], np.where(fold == k)[0]) for k in range(5)]
+    for col in ids.columns:
+        fold = ids[col].to_numpy()
+        splits += [(np.where(fold != k)[0], np.where(fold == k)[0]) for k in sorted(set(fold))]
     return splits
 
 

@@ -309,6 +309,15 @@ impl TryFrom<RawSchema> for Schema {
                 return Err(format!("names column `{}` twice (fields, id and target must differ)", f.name));
             }
             let mut field = field_from_raw(f)?;
+            // A token read as "no value" before the field sees it would make the level unreachable.
+            if let FieldKind::Categorical(c) = &field.kind {
+                if let Some(t) = raw.missing.iter().find(|t| c.values.contains(t)) {
+                    return Err(format!(
+                        "field `{}`: level \"{t}\" is also a missing token (`missing`): drop it from one of the two",
+                        field.name
+                    ));
+                }
+            }
             field.missing = raw.missing.clone();
             fields.push(field);
         }
@@ -563,8 +572,14 @@ mod tests {
             ("[[field]]\nname='a'\nkind='text'\n", "kind = \"text\""),
             ("[[field]]\nname='y'\nkind='numeric'\n", "names column `y` twice"),
             ("[[field]]\nname='a'\nkind='categorical'\nvalues=['p','q']\ndefault='r'\n", "default"),
+            (
+                "[[field]]\nname='a'\nkind='categorical'\nvalues=['p','NA']\n",
+                "field `a`: level \"NA\" is also a missing token",
+            ),
         ];
         for (fields, expected) in cases {
+            let base =
+                if expected.contains("missing token") { format!("missing=['NA']\n{base}") } else { base.to_string() };
             let err = Schema::from_toml(&format!("{base}{fields}"), "t").unwrap_err().to_string();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
