@@ -20,11 +20,6 @@ pub fn stratified_folds(labels: &[u8], k: usize, rng: &mut Rng) -> Vec<usize> {
     fold
 }
 
-/// (train rows, test rows) for each of the k folds.
-pub fn kfold(labels: &[u8], k: usize, rng: &mut Rng) -> Vec<(Vec<usize>, Vec<usize>)> {
-    folds_of(&stratified_folds(labels, k, rng), k)
-}
-
 /// (train rows, test rows) for each of the k folds of a fold assignment.
 pub fn folds_of(fold: &[usize], k: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
     (0..k)
@@ -37,7 +32,7 @@ pub fn folds_of(fold: &[usize], k: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
 }
 
 /// Fold number of every row for each of `repeats` independent shuffles: the assignment of
-/// `churn evaluate` (also printed by `examples/cv_folds.rs` for cross-stack comparisons).
+/// `churn evaluate` (also written by its `--folds-out` for cross-stack comparisons).
 pub fn repeated_fold_ids(labels: &[u8], k: usize, repeats: usize, seed: u64) -> Vec<Vec<usize>> {
     (0..repeats).map(|r| stratified_folds(labels, k, &mut Rng::stream(seed, 1_000 + r as u64))).collect()
 }
@@ -74,7 +69,7 @@ mod tests {
     #[test]
     fn folds_partition_rows_and_keep_the_class_ratio() {
         let y = labels(1003, 4);
-        let folds = kfold(&y, 5, &mut Rng::new(0));
+        let folds = folds_of(&stratified_folds(&y, 5, &mut Rng::new(0)), 5);
         let mut seen = vec![0; y.len()];
         for (train, test) in &folds {
             assert_eq!(train.len() + test.len(), y.len());
