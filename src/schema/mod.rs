@@ -95,7 +95,7 @@ pub enum Blank {
 pub enum SchemaError {
     #[error("cannot read schema file {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("schema file {path} is not valid TOML: {message}")]
+    #[error("schema file {path} is not a valid schema: {message}")]
     Toml { path: String, message: String },
 }
 
