@@ -31,13 +31,21 @@ pub struct Metadata {
     /// The chosen booster parameters, by XGBoost's names (training owns their meaning).
     pub params: Params,
     pub xgboost_params: BTreeMap<String, String>,
+    /// Boosting rounds of each averaged model.
     pub rounds: usize,
+    /// Models (fits under different seeds) averaged into model.ubj (older bundles: one).
+    #[serde(default = "one")]
+    pub seeds: usize,
     pub xgboost_version: String,
     pub features: usize,
     pub data: DataInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,
     pub seconds: BTreeMap<String, f64>,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,7 +105,7 @@ pub struct Trial {
     pub params: Params,
     pub cv_log_loss: f64,
     pub cv_roc_auc: f64,
-    /// Mean of the folds' early-stopped round counts: the final model's rounds if chosen.
+    /// Mean of the folds' early-stopped round counts (the final fit, if chosen, takes 1.2x).
     pub rounds: usize,
     #[serde(default)]
     pub fold_rounds: Vec<usize>,

@@ -54,6 +54,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         early_stopping: a.boosting.early_stopping,
         base_params: a.boosting.base_params()?,
         time_budget: a.boosting.time_budget(),
+        seeds: a.boosting.seeds.map(|s| s as usize),
         ..TrainOptions::default()
     };
     let (report, warnings) = crate::training::evaluate(

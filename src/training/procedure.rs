@@ -34,6 +34,9 @@ pub struct TrainOptions {
     /// Wall time for the search: no new screening or promoted fit starts after it (the two
     /// fixed sets always finish). None: no limit (the search is then fully reproducible).
     pub time_budget: Option<std::time::Duration>,
+    /// Models fitted under different seeds and averaged into the final one; None: as
+    /// [`default_seeds`] decides.
+    pub seeds: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -48,6 +51,7 @@ impl Default for TrainOptions {
             policy: ThresholdPolicy::F1,
             base_params: BoostParams::default(),
             time_budget: Some(std::time::Duration::from_secs(DEFAULT_TIME_BUDGET_SECS)),
+            seeds: None,
         }
     }
 }
@@ -55,6 +59,33 @@ impl Default for TrainOptions {
 /// The default search budget per `churn train` (and per fold of `churn evaluate`): small tables
 /// never reach it; on 50k-row tables it bounds the search on a 2-core laptop.
 pub const DEFAULT_TIME_BUDGET_SECS: u64 = 120;
+
+/// Training rows up to which a tuned model is the average of [`AVERAGED_SEEDS`] fits.
+pub const AVERAGE_UP_TO_ROWS: usize = 200_000;
+pub const AVERAGED_SEEDS: usize = 3;
+
+/// Rounds of the final fit on all training rows, from the cross-validated rounds: each fold's
+/// early stopping saw a fifth fewer rows, and more rows carry more rounds before over-fitting.
+/// 1.2x, with three seeds averaged (5x3 CV, every default): log loss 0.0688 -> 0.0685 on Bank
+/// churners, 0.5545 -> 0.5542 on Cell2Cell, 0.4104 -> 0.4103 on the IBM file, AV bank churn
+/// unchanged (README).
+fn refit_rounds(cv_rounds: usize) -> usize {
+    ((cv_rounds as f64) * 1.2).round().max(1.0) as usize
+}
+
+/// Final models averaged when `--seeds` is not given. After a search (`trials` > 0), on tables
+/// of up to [`AVERAGE_UP_TO_ROWS`] rows, three fits under different seeds (their row and column
+/// samples differ) are averaged: one fit's sampling noise costs more there than the two extra
+/// fits. 5x3 CV, every default: log loss 0.0695 -> 0.0688 on Bank churners, 0.3385 -> 0.3377 on
+/// AV bank churn, 0.4105 -> 0.4104 on the IBM file (README). `--trials 0` stays one quick fit,
+/// and above that many rows one fit is steady enough for its cost.
+pub fn default_seeds(trials: usize, rows: usize) -> usize {
+    if trials > 0 && rows <= AVERAGE_UP_TO_ROWS {
+        AVERAGED_SEEDS
+    } else {
+        1
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -81,7 +112,9 @@ pub struct Trained {
     pub params: BoostParams,
     /// Every parameter sent to XGBoost for the final fit (for tracking).
     pub xgboost_params: Vec<(String, String)>,
+    /// Rounds of each averaged model (the model holds `seeds` x `rounds` trees).
     pub rounds: usize,
+    pub seeds: usize,
     pub base_score: f64,
     pub threshold: f64,
     pub policy: ThresholdPolicy,
@@ -320,7 +353,8 @@ pub fn train(
     let tuning_seconds = tuning_start.elapsed().as_secs_f64();
 
     let params = trials[chosen].params.clone();
-    let rounds = trials[chosen].rounds;
+    let rounds =
+        if opts.trials > 0 { refit_rounds(trials[chosen].rounds).min(opts.max_rounds) } else { trials[chosen].rounds };
     let fit_opts = FitOptions {
         params: &params,
         max_rounds: rounds,
@@ -332,26 +366,36 @@ pub fn train(
         track_train_curve: true,
     };
     let held = held_out.map(|h| (pipeline.encode_rows(&h.values), h.labels.clone()));
+    let seeds = opts.seeds.unwrap_or_else(|| default_seeds(opts.trials, data.len())).max(1);
     let fit_start = Instant::now();
-    progress.stage("final fit", rounds as u64);
+    progress.stage("final fit", (rounds * seeds) as u64);
+    let matrix = Matrix { x: &x, y, n_features: m };
     let fitted = xgboost::fit(
-        &Matrix { x: &x, y, n_features: m },
+        &matrix,
         held.as_ref().map(|(hx, hy)| Matrix { x: hx, y: hy, n_features: m }).as_ref(),
         &fit_opts,
         |_| progress.advance(1),
     )?;
+    // The learning curves are the first model's; the others differ only in their samples.
+    let mut boosters = vec![fitted.booster];
+    for s in 1..seeds {
+        let opts_s = FitOptions { seed: opts.seed.wrapping_add(s as u64), track_train_curve: false, ..fit_opts };
+        boosters.push(xgboost::fit(&matrix, None, &opts_s, |_| progress.advance(1))?.booster);
+    }
+    let booster = xgboost::average(boosters)?;
     let fit_seconds = fit_start.elapsed().as_secs_f64();
     progress.finish();
-    let model_ubj = xgboost::to_ubj(&fitted.booster)?;
+    let model_ubj = xgboost::to_ubj(&booster)?;
     let forest = Forest::from_bytes(&model_ubj)?;
     Ok(Trained {
         pipeline,
         xgboost_params: xgboost::tracked_params(&fit_opts),
-        booster: fitted.booster,
+        booster,
         model_ubj,
         forest,
         params,
         rounds,
+        seeds,
         base_score,
         threshold,
         policy: opts.policy,

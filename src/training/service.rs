@@ -95,6 +95,7 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         params: trained.params.to_params(),
         xgboost_params: trained.xgboost_params.iter().cloned().collect(),
         rounds: trained.rounds,
+        seeds: trained.seeds,
         xgboost_version: crate::bundle::mlmodel::XGBOOST_VERSION.to_string(),
         features: trained.pipeline.n_features(),
         data: DataInfo {

@@ -189,6 +189,78 @@ pub fn contributions(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f3
     Ok(booster.predict_contributions(&d)?.0)
 }
 
+/// One booster whose margin is the mean of the given boosters' margins: all their trees, one
+/// model after the other, each leaf divided by their number. The boosters must be fits of one
+/// parameter set on one matrix (same features, objective and `base_score`), e.g. under
+/// different seeds. The result is an ordinary XGBoost model: XGBoost's predict and
+/// contributions, MLflow's xgboost flavor and the served forest all read it as any other.
+pub fn average(mut boosters: Vec<Booster>) -> Result<Booster, XgbError> {
+    if boosters.len() <= 1 {
+        return boosters.pop().ok_or_else(|| XgbError("no model to average".into()));
+    }
+    let bad = |what: &str| XgbError(format!("cannot average the models: {what}"));
+    let mut docs = Vec::with_capacity(boosters.len());
+    for b in &boosters {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&b.save_buffer(false)?).map_err(|e| bad(&format!("unreadable JSON ({e})")))?;
+        docs.push(doc);
+    }
+    let model_of = |doc: &serde_json::Value| doc.pointer("/learner/gradient_booster/model").cloned();
+    let base_of = |doc: &serde_json::Value| doc.pointer("/learner/learner_model_param").cloned();
+    let scale = 1.0 / docs.len() as f32;
+    let (mut trees, mut tree_info, mut indptr) = (Vec::new(), Vec::new(), vec![serde_json::Value::from(0)]);
+    for doc in &docs {
+        if base_of(doc) != base_of(&docs[0]) {
+            return Err(bad("their base scores or features differ"));
+        }
+        let model = model_of(doc).ok_or_else(|| bad("not a tree model"))?;
+        let (Some(these), Some(info), Some(ptr)) =
+            (model["trees"].as_array(), model["tree_info"].as_array(), model["iteration_indptr"].as_array())
+        else {
+            return Err(bad("no trees, tree_info or iteration_indptr"));
+        };
+        let offset = trees.len() as u64;
+        for tree in these {
+            let mut tree = tree.clone();
+            scale_leaves(&mut tree, scale).ok_or_else(|| bad("a tree without leaf values"))?;
+            tree["id"] = serde_json::Value::from(trees.len());
+            trees.push(tree);
+        }
+        tree_info.extend(info.iter().cloned());
+        indptr.extend(ptr.iter().skip(1).filter_map(|v| v.as_u64()).map(|v| serde_json::Value::from(v + offset)));
+    }
+    let n = trees.len();
+    let mut merged = docs.swap_remove(0);
+    let model = merged.pointer_mut("/learner/gradient_booster/model").ok_or_else(|| bad("not a tree model"))?;
+    model["trees"] = serde_json::Value::Array(trees);
+    model["tree_info"] = serde_json::Value::Array(tree_info);
+    model["iteration_indptr"] = serde_json::Value::Array(indptr);
+    model["gbtree_model_param"]["num_trees"] = serde_json::Value::from(n.to_string());
+    let bytes = serde_json::to_vec(&merged).map_err(|e| bad(&e.to_string()))?;
+    Ok(Booster::load_buffer(&bytes)?)
+}
+
+/// Multiplies a JSON tree's leaf values (and node weights, for consistency) by `scale`, in
+/// float32 as XGBoost stores them.
+fn scale_leaves(tree: &mut serde_json::Value, scale: f32) -> Option<()> {
+    let left: Vec<i64> = tree["left_children"].as_array()?.iter().map(|v| v.as_i64().unwrap_or(0)).collect();
+    let times = |v: &mut serde_json::Value| {
+        if let Some(x) = v.as_f64() {
+            *v = serde_json::Value::from(((x as f32) * scale) as f64);
+        }
+    };
+    let values = tree["split_conditions"].as_array_mut()?;
+    for (v, &l) in values.iter_mut().zip(&left) {
+        if l == -1 {
+            times(v);
+        }
+    }
+    if let Some(weights) = tree["base_weights"].as_array_mut() {
+        weights.iter_mut().for_each(times);
+    }
+    Some(())
+}
+
 /// The model as UBJSON bytes, MLflow's default `model.ubj`.
 pub fn to_ubj(booster: &Booster) -> Result<Vec<u8>, XgbError> {
     Ok(booster.save_buffer(true)?)

@@ -14,9 +14,14 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn check(params: BoostParams, rows: u64) {
+    check_seeds(params, rows, 1);
+}
+
+fn check_seeds(params: BoostParams, rows: u64, seeds: usize) {
     let d = tmp();
     let data = Dataset::load(&synth(d.path(), rows, 11), &Schema::telco()).unwrap();
-    let opts = TrainOptions { trials: 0, threads: 1, base_params: params, ..TrainOptions::default() };
+    let opts =
+        TrainOptions { trials: 0, threads: 1, base_params: params, seeds: Some(seeds), ..TrainOptions::default() };
     let trained = train(&data, &opts, None, &churn::progress::Silent).unwrap();
     // Through the bundle on disk, as serve and predict load it.
     let dir = d.path().join("bundle");
@@ -53,4 +58,52 @@ fn stumps_match_xgboost() {
 fn deep_trees_with_missing_values_match_xgboost() {
     let p = BoostParams { max_depth: 6, eta: 0.1, colsample_bynode: 0.7, ..BoostParams::default() };
     check(p, 4000);
+}
+
+#[test]
+fn averaged_seeds_match_xgboost() {
+    let p = BoostParams { max_depth: 4, eta: 0.1, subsample: 0.7, colsample_bynode: 0.7, ..BoostParams::default() };
+    check_seeds(p, 3000, 3);
+    check_seeds(BoostParams::default(), 3000, 2);
+}
+
+/// The averaged model's margin is the mean of the single fits' margins, and its trees are theirs.
+#[test]
+fn averaged_model_is_the_mean_of_its_fits() {
+    use churn::training::xgboost::{average, fit, FitOptions, Matrix};
+    let d = tmp();
+    let data = Dataset::load(&synth(d.path(), 2000, 5), &Schema::telco()).unwrap();
+    let pipeline = Pipeline::fit(&data.schema, &data.values, &data.labels);
+    let x = pipeline.encode_rows(&data.values);
+    let m = pipeline.n_features();
+    let params = BoostParams { max_depth: 3, subsample: 0.6, colsample_bynode: 0.6, ..BoostParams::default() };
+    let fit_seed = |seed: u64| {
+        let opts = FitOptions {
+            params: &params,
+            max_rounds: 40,
+            early_stopping: None,
+            seed,
+            threads: 1,
+            base_score: data.positive_rate(),
+            feature_names: None,
+            track_train_curve: false,
+        };
+        fit(&Matrix { x: &x, y: &data.labels, n_features: m }, None, &opts, |_| {}).unwrap().booster
+    };
+    let boosters: Vec<_> = (0..3).map(fit_seed).collect();
+    let forests: Vec<_> =
+        boosters.iter().map(|b| churn::forest::Forest::from_bytes(&xgboost::to_ubj(b).unwrap()).unwrap()).collect();
+    assert!(
+        forests[0].n_trees() == 40 && forests[0].predict(&x[..m]) != forests[1].predict(&x[..m]),
+        "seeds must differ"
+    );
+    let merged = average(boosters).unwrap();
+    let forest = churn::forest::Forest::from_bytes(&xgboost::to_ubj(&merged).unwrap()).unwrap();
+    assert_eq!(forest.n_trees(), 120);
+    let theirs = xgboost::predict(&merged, &x, data.len()).unwrap();
+    for (i, row) in x.chunks(m).enumerate() {
+        let mean = forests.iter().map(|f| f.margin(row)).sum::<f32>() / 3.0;
+        assert!((forest.margin(row) - mean).abs() < 1e-5, "row {i}: {} vs mean {mean}", forest.margin(row));
+        assert!((theirs[i] - churn::forest::sigmoid(mean)).abs() < 1e-6, "row {i}: XGBoost disagrees");
+    }
 }
