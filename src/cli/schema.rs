@@ -52,6 +52,10 @@ pub fn run(a: Args) -> Result<(), CliError> {
                                 number = b.to_string();
                                 number.as_str()
                             }
+                            Raw::Date(d) => {
+                                number = d.to_string();
+                                number.as_str()
+                            }
                             Raw::Null | Raw::Composite => "",
                         };
                         c.push(cell);

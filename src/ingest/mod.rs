@@ -293,6 +293,9 @@ impl Gate {
             Raw::Number(v) => {
                 let _ = write!(out, "{v}");
             }
+            Raw::Date(d) => {
+                let _ = write!(out, "{d}");
+            }
             Raw::Bool(_) | Raw::Null | Raw::Composite => {}
         }
         let len = out.len() - start;
@@ -321,6 +324,7 @@ impl Gate {
             Raw::Bool(b) => b.to_string(),
             Raw::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => (v as i64).to_string(),
             Raw::Number(v) => v.to_string(),
+            Raw::Date(d) => d.to_string(),
             Raw::Null | Raw::Composite => String::new(),
         };
         self.schema.parse_label(&text)

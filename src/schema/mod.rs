@@ -561,6 +561,13 @@ mod tests {
         }
         assert!(age.parse(Raw::Number(3.0)).is_err());
         assert_eq!(age.format_value(1e9), "1000000000 days");
+        // A Parquet date cell arrives as a date, not as text.
+        let new_year = jiff::civil::date(2019, 12, 31);
+        assert_eq!(age.parse(Raw::Date(new_year)).unwrap(), 1.0);
+        assert_eq!(seen.parse(Raw::Date(jiff::civil::date(1970, 1, 11))).unwrap(), 10.0);
+        let numeric = Schema::telco().fields.into_iter().find(|f| f.name == "tenure").unwrap();
+        let err = numeric.parse(Raw::Date(new_year)).unwrap_err();
+        assert!(err.message.contains("the date 2019-12-31"), "{}", err.message);
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum Raw<'a> {
     Null,
     /// Something that is not a scalar (a JSON object or array).
     Composite,
+    /// A calendar date (a Parquet date or timestamp cell: its date in UTC).
+    Date(jiff::civil::Date),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,6 +95,7 @@ fn describe(raw: &Raw) -> String {
         Raw::Bool(b) => format!("{b}"),
         Raw::Null => "null".into(),
         Raw::Composite => "an object or array".into(),
+        Raw::Date(d) => format!("the date {d}"),
     }
 }
 
@@ -132,6 +135,7 @@ impl Field {
         }
         match &self.kind {
             FieldKind::Numeric(NumericSpec { date: Some(d), .. }) => match raw {
+                Raw::Date(date) => Ok(d.days(date)),
                 Raw::Text(t) => DateSpec::parse(t).map(|date| d.days(date)).ok_or_else(|| {
                     FieldError::new(
                         FieldErrorCode::NotADate,
@@ -150,7 +154,9 @@ impl Field {
                     Raw::Number(v) => v,
                     Raw::Integer(i) => i as f64,
                     Raw::Text(t) => parse_number(t).ok_or_else(|| self.not_a_number(&raw, spec.integer))?,
-                    Raw::Bool(_) | Raw::Composite | Raw::Null => return Err(self.not_a_number(&raw, spec.integer)),
+                    Raw::Bool(_) | Raw::Composite | Raw::Null | Raw::Date(_) => {
+                        return Err(self.not_a_number(&raw, spec.integer))
+                    }
                 };
                 if !v.is_finite() {
                     return Err(self.not_a_number(&raw, spec.integer));

@@ -17,6 +17,8 @@ pub enum ArrowColumn<'a> {
     Float32(&'a arrow_array::Float32Array),
     Boolean(&'a arrow_array::BooleanArray),
     Dictionary(Box<ArrowColumn<'a>>, Vec<Option<usize>>),
+    /// A date or timestamp column, as the cells' dates (UTC), decoded once per batch.
+    Dates(Vec<Raw<'static>>),
     Unsupported(&'a dyn Array),
 }
 
@@ -39,6 +41,23 @@ impl<'a> ArrowColumn<'a> {
                 let d = a.as_dictionary::<Int32Type>();
                 let keys = (0..d.len()).map(|i| d.is_valid(i).then(|| d.keys().value(i) as usize)).collect();
                 ArrowColumn::Dictionary(Box::new(ArrowColumn::of(d.values().as_ref())), keys)
+            }
+            DataType::Date32 => dates(a.as_primitive::<Date32Type>(), |v| v as i64),
+            DataType::Date64 => dates(a.as_primitive::<Date64Type>(), |v| v.div_euclid(86_400_000)),
+            DataType::Timestamp(unit, _) => {
+                use arrow_schema::TimeUnit;
+                match unit {
+                    TimeUnit::Second => dates(a.as_primitive::<TimestampSecondType>(), |v| v.div_euclid(86_400)),
+                    TimeUnit::Millisecond => {
+                        dates(a.as_primitive::<TimestampMillisecondType>(), |v| v.div_euclid(86_400_000))
+                    }
+                    TimeUnit::Microsecond => {
+                        dates(a.as_primitive::<TimestampMicrosecondType>(), |v| v.div_euclid(86_400_000_000))
+                    }
+                    TimeUnit::Nanosecond => {
+                        dates(a.as_primitive::<TimestampNanosecondType>(), |v| v.div_euclid(86_400_000_000_000))
+                    }
+                }
             }
             _ => ArrowColumn::Unsupported(a),
         }
@@ -67,6 +86,7 @@ impl<'a> ArrowColumn<'a> {
             ArrowColumn::Float64(a) => cell!(a, Raw::Number),
             ArrowColumn::Float32(a) => cell!(a, |v: f32| Raw::Number(v as f64)),
             ArrowColumn::Boolean(a) => cell!(a, Raw::Bool),
+            ArrowColumn::Dates(cells) => cells[i],
             ArrowColumn::Dictionary(values, keys) => match keys[i] {
                 Some(k) => values.get(k),
                 None => Raw::Null,
@@ -80,6 +100,29 @@ impl<'a> ArrowColumn<'a> {
             }
         }
     }
+}
+
+/// The cells of a date or timestamp array as dates: `days` turns a stored value into days since
+/// 1970-01-01 (UTC for timestamps). A date outside the calendar (years -9999 to 9999) is a value
+/// of the wrong kind, reported as such, not a missing one.
+fn dates<'a, T: arrow_array::ArrowPrimitiveType>(
+    a: &arrow_array::PrimitiveArray<T>,
+    days: impl Fn(T::Native) -> i64,
+) -> ArrowColumn<'a> {
+    let epoch = jiff::civil::date(1970, 1, 1);
+    let cells = (0..a.len())
+        .map(|i| {
+            if a.is_null(i) {
+                return Raw::Null;
+            }
+            let d = days(a.value(i));
+            match i32::try_from(d).ok().and_then(|d| epoch.checked_add(jiff::Span::new().try_days(d).ok()?).ok()) {
+                Some(date) => Raw::Date(date),
+                None => Raw::Composite,
+            }
+        })
+        .collect();
+    ArrowColumn::Dates(cells)
 }
 
 const PARQUET_ROWS_PER_BATCH: usize = 65_536;
@@ -189,5 +232,44 @@ impl ParquetSink {
         self.flush(path)?;
         let file = self.writer.into_inner().map_err(err(path))?;
         file.sync_all().map_err(|source| TableError::Io { path: path.to_path_buf(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Date32Array, Date64Array, TimestampMicrosecondArray, TimestampSecondArray};
+
+    fn date_of(col: &ArrowColumn, i: usize) -> Option<String> {
+        match col.get(i) {
+            Raw::Date(d) => Some(d.to_string()),
+            Raw::Null => None,
+            other => panic!("row {i}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn date_and_timestamp_cells_are_dates() {
+        let d32 = Date32Array::from(vec![Some(0), None, Some(19_723), Some(-1)]);
+        let col = ArrowColumn::of(&d32);
+        let got: Vec<_> = (0..4).map(|i| date_of(&col, i)).collect();
+        assert_eq!(got, [Some("1970-01-01".into()), None, Some("2024-01-01".into()), Some("1969-12-31".into())]);
+
+        let d64 = Date64Array::from(vec![Some(19_723 * 86_400_000 + 5)]);
+        assert_eq!(date_of(&ArrowColumn::of(&d64), 0).as_deref(), Some("2024-01-01"));
+
+        // A timestamp is its UTC date, a second before midnight included; a time zone changes
+        // only how it is shown, not the stored instant.
+        let us = TimestampMicrosecondArray::from(vec![Some(19_723 * 86_400_000_000 - 1), None])
+            .with_timezone("America/New_York");
+        let col = ArrowColumn::of(&us);
+        assert_eq!(date_of(&col, 0).as_deref(), Some("2023-12-31"));
+        assert_eq!(date_of(&col, 1), None);
+    }
+
+    #[test]
+    fn a_date_outside_the_calendar_is_not_a_missing_value() {
+        let far = TimestampSecondArray::from(vec![Some(i64::MAX / 2)]);
+        assert!(matches!(ArrowColumn::of(&far).get(0), Raw::Composite));
     }
 }
