@@ -69,18 +69,29 @@ impl Explainer {
         Explainer { groups: (0..names.len()).map(|j| vec![j]).collect(), names: names.to_vec(), labels: names.to_vec() }
     }
 
-    /// Mean |SHAP| (log-odds) per field over many rows of model inputs, by field label.
-    pub fn importance(&self, forest: &Forest, rows: &[f32]) -> Vec<(String, f64)> {
-        let m = forest.num_feature;
-        let mut sums = vec![0f64; self.groups.len()];
-        let mut phi = vec![0f32; m + 1];
-        let mut scratch = shap::Scratch::default();
-        let n = rows.len() / m.max(1);
-        for x in rows.chunks(m) {
-            forest.contributions(x, &mut phi, &mut scratch);
-            for (k, cols) in self.groups.iter().enumerate() {
-                sums[k] += cols.iter().map(|&j| phi[j] as f64).sum::<f64>().abs();
+    /// Mean |SHAP| (log-odds) per field over many rows of model inputs, by field label. Rows
+    /// are taken in fixed blocks on `threads` threads and the blocks summed in order, so the
+    /// figures are the same under any thread count.
+    pub fn importance(&self, forest: &Forest, rows: &[f32], threads: usize) -> Vec<(String, f64)> {
+        const BLOCK_ROWS: usize = 256;
+        let m = forest.num_feature.max(1);
+        let n = rows.len() / m;
+        let blocks: Vec<&[f32]> = rows.chunks(BLOCK_ROWS * m).collect();
+        let partial = crate::parallel::map(blocks, threads, |block| {
+            let mut sums = vec![0f64; self.groups.len()];
+            let mut phi = vec![0f32; m + 1];
+            let mut scratch = shap::Scratch::default();
+            for x in block.chunks(m) {
+                forest.contributions(x, &mut phi, &mut scratch);
+                for (k, cols) in self.groups.iter().enumerate() {
+                    sums[k] += cols.iter().map(|&j| phi[j] as f64).sum::<f64>().abs();
+                }
             }
+            sums
+        });
+        let mut sums = vec![0f64; self.groups.len()];
+        for p in partial {
+            sums.iter_mut().zip(p).for_each(|(s, v)| *s += v);
         }
         self.labels.iter().cloned().zip(sums.into_iter().map(|s| s / n.max(1) as f64)).collect()
     }
@@ -132,5 +143,30 @@ impl Explainer {
             })
             .collect();
         Explanation { base_probability: p_base, reasons }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn importance_is_the_mean_absolute_contribution_under_any_thread_count() {
+        let forest = Forest::from_json(&crate::forest::tests::tiny_model()).unwrap();
+        let explainer = Explainer::for_columns(&["a".to_string(), "b".to_string()]);
+        // 1,000 rows (several blocks): feature 0 below and above the split, and missing.
+        let rows: Vec<f32> = (0..1000).flat_map(|i| [[0.0, 1.0], [0.9, 2.0], [f32::NAN, 3.0]][i % 3]).collect();
+        let mut expected = [0f64; 2];
+        let (mut phi, mut scratch) = (vec![0f32; 3], shap::Scratch::default());
+        for x in rows.chunks(2) {
+            forest.contributions(x, &mut phi, &mut scratch);
+            expected[0] += phi[0].abs() as f64 / 1000.0;
+            expected[1] += phi[1].abs() as f64 / 1000.0;
+        }
+        let one = explainer.importance(&forest, &rows, 1);
+        assert_eq!(one, explainer.importance(&forest, &rows, 2));
+        assert_eq!(one[0].0, "a");
+        assert!(one[0].1 > 0.0 && (one[0].1 - expected[0]).abs() < 1e-9, "{one:?} vs {expected:?}");
+        assert_eq!(one[1].1, 0.0, "feature b is never split on");
     }
 }

@@ -79,7 +79,7 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         },
         risk_cuts: tables::risk_cuts(&probs),
         examples: examples(&test_part, &probs),
-        importance: Explainer::for_pipeline(&trained.pipeline).importance(&trained.forest, &x),
+        importance: Explainer::for_pipeline(&trained.pipeline).importance(&trained.forest, &x, opts.threads),
         score_histogram: bundle::ScoreHistogram::of(&test_part.labels, &probs, 20),
     };
     let profile = Profile::fit(&req.schema, &train_part.values);
