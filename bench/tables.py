@@ -7,8 +7,10 @@ other default, exporting its fold assignment (`--folds-out`), then the four Pyth
 stack's venv) on exactly those folds, rows and columns. One after the other, so each has both
 cores. Writes bench/results/tables.json and prints a Markdown table for the README.
 
-usage: python3 bench/tables.py [TABLE,...] [--python MODEL,...|none]
-    (`--python none` reruns churn only and keeps the Python figures already in the results)
+usage: python3 bench/tables.py [TABLE,...] [--python MODEL,...|none] [--churn none]
+    (`--python none` reruns churn only and keeps the Python figures already in the results;
+    `--churn none` reruns the Python defaults only and keeps churn's: the folds still come from
+    `churn evaluate --trials 0 --folds-out`, since the fold assignment does not depend on the trials)
     (after cargo build --release; the venv: $SEEDSTACK_VENV, default <tmp>/seedstack-venv, made by
     ../shared/anchors/seed-stack/setup_venv.sh)
 """
@@ -32,10 +34,10 @@ PYTHON = ["logreg", "xgb_default", "lgbm_default", "catboost_default"]
 VENV = Path(os.environ.get("SEEDSTACK_VENV", Path(tempfile.gettempdir()) / "seedstack-venv"))
 
 
-def evaluate(name, path, folds_csv):
+def evaluate(name, path, folds_csv, extra=()):
     schema = ROOT / "examples" / "schemas" / f"{name}.toml"
     cmd = [str(ROOT / "target" / "release" / "churn"), "evaluate", "--data", str(path), "--schema", str(schema),
-           "--folds", "5", "--repeats", "3", "--seed", "0", "--json", "--folds-out", str(folds_csv)]
+           "--folds", "5", "--repeats", "3", "--seed", "0", "--json", "--folds-out", str(folds_csv), *extra]
     t = time.time()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
@@ -57,6 +59,13 @@ def main():
         i = args.index("--python")
         models = [m for m in args[i + 1].split(",") if m != "none"]
         del args[i:i + 2]
+    rerun_churn = True
+    if "--churn" in args:
+        i = args.index("--churn")
+        if args[i + 1] != "none":
+            sys.exit("--churn takes only `none`")
+        rerun_churn = False
+        del args[i:i + 2]
     names = args[0].split(",") if args else list(TABLES)
     if not (VENV / "bin" / "python").exists():
         sys.exit(f"no reference venv at {VENV}: run ../shared/anchors/seed-stack/setup_venv.sh (or set SEEDSTACK_VENV)")
@@ -65,10 +74,14 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             folds_csv = Path(tmp) / f"{name}-folds.csv"
-            print(f"{name}: churn evaluate ...", file=sys.stderr, flush=True)
-            churn = evaluate(name, SHARED / "data" / TABLES[name], folds_csv)
-            print(f"  churn             AUC {churn['roc_auc']:.4f}  log loss {churn['log_loss']:.4f}  ({churn['wall_s']:.0f} s)",
-                  file=sys.stderr, flush=True)
+            if rerun_churn:
+                print(f"{name}: churn evaluate ...", file=sys.stderr, flush=True)
+                churn = evaluate(name, SHARED / "data" / TABLES[name], folds_csv)
+                print(f"  churn             AUC {churn['roc_auc']:.4f}  log loss {churn['log_loss']:.4f}  ({churn['wall_s']:.0f} s)",
+                      file=sys.stderr, flush=True)
+            else:
+                evaluate(name, SHARED / "data" / TABLES[name], folds_csv, ["--trials", "0"])
+                churn = results[name]["churn"]
             py = {}
             if models:
                 print(f"{name}: Python defaults on the same folds ...", file=sys.stderr, flush=True)

@@ -21,7 +21,8 @@ pub struct BoostingArgs {
     /// end normally, so a search can run past it.
     #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value_t = crate::training::DEFAULT_TIME_BUDGET_SECS as f64)]
     pub time_budget: f64,
-    /// Upper bound on boosting rounds (early stopping usually ends sooner).
+    /// Upper bound on boosting rounds (early stopping usually ends sooner). After a search the
+    /// final fit runs at half the chosen rate, so with up to twice as many.
     #[arg(long, default_value_t = 5000)]
     pub max_rounds: usize,
     /// Rounds without improvement of the validation log loss before stopping.

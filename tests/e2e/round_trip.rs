@@ -107,3 +107,23 @@ fn averaged_model_is_the_mean_of_its_fits() {
         assert!((theirs[i] - churn::forest::sigmoid(mean)).abs() < 1e-6, "row {i}: XGBoost disagrees");
     }
 }
+
+/// After a search the final model is the chosen set at half its rate, with twice 1.2x its
+/// cross-validated rounds (capped by twice `max_rounds`), averaged over three seeds.
+#[test]
+fn the_final_fit_after_a_search_is_slower_longer_and_averaged() {
+    let d = tmp();
+    let data = Dataset::load(&synth(d.path(), 2000, 3), &Schema::telco()).unwrap();
+    for max_rounds in [5000, 20] {
+        let opts = TrainOptions { trials: 3, threads: 2, max_rounds, time_budget: None, ..TrainOptions::default() };
+        let trained = train(&data, &opts, None, &churn::progress::Silent).unwrap();
+        let chosen = &trained.trials[trained.chosen_trial];
+        assert_eq!(trained.params, BoostParams { eta: chosen.params.eta / 2.0, ..chosen.params.clone() });
+        let cv = (chosen.rounds as f64 * 1.2).round() as usize;
+        assert_eq!(trained.rounds, 2 * cv.min(max_rounds), "cv rounds {} / cap {max_rounds}", chosen.rounds);
+        assert_eq!(trained.seeds, 3);
+        assert_eq!(trained.forest.n_trees(), trained.rounds * 3);
+        let eta = trained.xgboost_params.iter().find(|(k, _)| k == "eta").map(|(_, v)| v.parse::<f64>().unwrap());
+        assert_eq!(eta, Some(chosen.params.eta / 2.0), "the tracked eta is the final fit's");
+    }
+}
