@@ -10,7 +10,7 @@ cores. Writes bench/results/tables.json and prints a Markdown table for the READ
 usage: python3 bench/tables.py [TABLE,...] [--python MODEL,...|none] [--churn none]
     (`--python none` reruns churn only and keeps the Python figures already in the results;
     `--churn none` reruns the Python defaults only and keeps churn's: the folds still come from
-    `churn evaluate --trials 0 --folds-out`, since the fold assignment does not depend on the trials)
+    `churn evaluate --trials 0 --max-rounds 1 --folds-out`, since the fold assignment does not depend on the trials)
     (after cargo build --release; the venv: $SEEDSTACK_VENV, default <tmp>/seedstack-venv, made by
     ../shared/anchors/seed-stack/setup_venv.sh)
 """
@@ -80,7 +80,10 @@ def main():
                 print(f"  churn             AUC {churn['roc_auc']:.4f}  log loss {churn['log_loss']:.4f}  ({churn['wall_s']:.0f} s)",
                       file=sys.stderr, flush=True)
             else:
-                evaluate(name, SHARED / "data" / TABLES[name], folds_csv, ["--trials", "0"])
+                if "churn" not in results.get(name, {}):
+                    sys.exit(f"--churn none: no churn figures for {name} in {results_path} yet; run without it first")
+                # Only the fold assignment is wanted: the cheapest evaluate that writes it.
+                evaluate(name, SHARED / "data" / TABLES[name], folds_csv, ["--trials", "0", "--max-rounds", "1"])
                 churn = results[name]["churn"]
             py = {}
             if models:

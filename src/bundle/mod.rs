@@ -28,7 +28,8 @@ pub struct Metadata {
     pub created_ms: u64,
     pub threshold: f64,
     pub policy: ThresholdPolicy,
-    /// The chosen booster parameters, by XGBoost's names (training owns their meaning).
+    /// The final fit's booster parameters, by XGBoost's names (training owns their meaning):
+    /// after a search, the chosen trial's at half its rate.
     pub params: Params,
     pub xgboost_params: BTreeMap<String, String>,
     /// Boosting rounds of each averaged model.
@@ -105,7 +106,8 @@ pub struct Trial {
     pub params: Params,
     pub cv_log_loss: f64,
     pub cv_roc_auc: f64,
-    /// Mean of the folds' early-stopped round counts (the final fit, if chosen, takes 1.2x).
+    /// Mean of the folds' early-stopped round counts (the final fit, if chosen, takes twice
+    /// 1.2x them at half the rate).
     pub rounds: usize,
     #[serde(default)]
     pub fold_rounds: Vec<usize>,

@@ -44,18 +44,22 @@ impl<'a> ArrowColumn<'a> {
             }
             DataType::Date32 => dates(a.as_primitive::<Date32Type>(), |v| v as i64),
             DataType::Date64 => dates(a.as_primitive::<Date64Type>(), |v| v.div_euclid(86_400_000)),
-            DataType::Timestamp(unit, _) => {
+            DataType::Timestamp(unit, tz) => {
                 use arrow_schema::TimeUnit;
+                // Days of the stored instant as the column's zone reads it: the date a person
+                // sees in pandas and writes to a CSV export, which the text path reads.
+                let zone = Zone::of(tz.as_deref());
+                let day = move |v: i64, per_second: i64| zone.day(v.div_euclid(per_second));
                 match unit {
-                    TimeUnit::Second => dates(a.as_primitive::<TimestampSecondType>(), |v| v.div_euclid(86_400)),
+                    TimeUnit::Second => dates(a.as_primitive::<TimestampSecondType>(), move |v| day(v, 1)),
                     TimeUnit::Millisecond => {
-                        dates(a.as_primitive::<TimestampMillisecondType>(), |v| v.div_euclid(86_400_000))
+                        dates(a.as_primitive::<TimestampMillisecondType>(), move |v| day(v, 1_000))
                     }
                     TimeUnit::Microsecond => {
-                        dates(a.as_primitive::<TimestampMicrosecondType>(), |v| v.div_euclid(86_400_000_000))
+                        dates(a.as_primitive::<TimestampMicrosecondType>(), move |v| day(v, 1_000_000))
                     }
                     TimeUnit::Nanosecond => {
-                        dates(a.as_primitive::<TimestampNanosecondType>(), |v| v.div_euclid(86_400_000_000_000))
+                        dates(a.as_primitive::<TimestampNanosecondType>(), move |v| day(v, 1_000_000_000))
                     }
                 }
             }
@@ -102,8 +106,58 @@ impl<'a> ArrowColumn<'a> {
     }
 }
 
+/// The time zone of a timestamp column. Without one the stored value is a wall time (pandas'
+/// naive timestamps); with one it is a UTC instant, read in that zone: a fixed offset
+/// (`+01:00`, `UTC`) or a zone name looked up in the system's zoneinfo (`Europe/Paris`). A name
+/// the system does not know is read as UTC.
+#[derive(Clone)]
+enum Zone {
+    Fixed(i64),
+    Named(jiff::tz::TimeZone),
+}
+
+impl Zone {
+    fn of(tz: Option<&str>) -> Zone {
+        let Some(name) = tz.map(str::trim) else { return Zone::Fixed(0) };
+        if let Some(seconds) = fixed_offset(name) {
+            return Zone::Fixed(seconds);
+        }
+        jiff::tz::TimeZone::get(name).map(Zone::Named).unwrap_or(Zone::Fixed(0))
+    }
+
+    /// Days since 1970-01-01 of the local date at `seconds` since the epoch.
+    fn day(&self, seconds: i64) -> i64 {
+        let offset = match self {
+            Zone::Fixed(o) => *o,
+            Zone::Named(tz) => {
+                jiff::Timestamp::from_second(seconds).map(|t| tz.to_offset(t).seconds() as i64).unwrap_or(0)
+            }
+        };
+        seconds.saturating_add(offset).div_euclid(86_400)
+    }
+}
+
+/// `UTC`, `Z`, `GMT`, `Etc/UTC` or `+HH:MM` / `-HHMM` / `+HH`, in seconds east of UTC.
+fn fixed_offset(name: &str) -> Option<i64> {
+    if ["UTC", "Z", "GMT", "Etc/UTC", "Etc/GMT", "utc"].contains(&name) {
+        return Some(0);
+    }
+    let (sign, rest) = match name.as_bytes().first()? {
+        b'+' => (1, &name[1..]),
+        b'-' => (-1, &name[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !(digits.len() == 2 || digits.len() == 4) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i64 = digits[..2].parse().ok()?;
+    let minutes: i64 = if digits.len() == 4 { digits[2..].parse().ok()? } else { 0 };
+    Some(sign * (hours * 3600 + minutes * 60))
+}
+
 /// The cells of a date or timestamp array as dates: `days` turns a stored value into days since
-/// 1970-01-01 (UTC for timestamps). A date outside the calendar (years -9999 to 9999) is a value
+/// 1970-01-01 (for timestamps, in the column's zone). A date outside the calendar (years -9999 to 9999) is a value
 /// of the wrong kind, reported as such, not a missing one.
 fn dates<'a, T: arrow_array::ArrowPrimitiveType>(
     a: &arrow_array::PrimitiveArray<T>,
@@ -258,13 +312,34 @@ mod tests {
         let d64 = Date64Array::from(vec![Some(19_723 * 86_400_000 + 5)]);
         assert_eq!(date_of(&ArrowColumn::of(&d64), 0).as_deref(), Some("2024-01-01"));
 
-        // A timestamp is its UTC date, a second before midnight included; a time zone changes
-        // only how it is shown, not the stored instant.
-        let us = TimestampMicrosecondArray::from(vec![Some(19_723 * 86_400_000_000 - 1), None])
-            .with_timezone("America/New_York");
+        // A naive timestamp is its written date, a microsecond before midnight included.
+        let us = TimestampMicrosecondArray::from(vec![Some(19_723 * 86_400_000_000 - 1), None]);
         let col = ArrowColumn::of(&us);
         assert_eq!(date_of(&col, 0).as_deref(), Some("2023-12-31"));
         assert_eq!(date_of(&col, 1), None);
+    }
+
+    /// A zoned timestamp is the date in its zone, as pandas shows it and a CSV export writes it
+    /// (`2024-01-01 00:30+01:00` is 2023-12-31 23:30 UTC).
+    #[test]
+    fn a_zoned_timestamp_is_its_local_date() {
+        let utc = 19_723 * 86_400 - 30 * 60;
+        for (zone, want) in
+            [("+01:00", "2024-01-01"), ("+0100", "2024-01-01"), ("UTC", "2023-12-31"), ("-05", "2023-12-31")]
+        {
+            let s = TimestampSecondArray::from(vec![Some(utc)]).with_timezone(zone);
+            assert_eq!(date_of(&ArrowColumn::of(&s), 0).as_deref(), Some(want), "{zone}");
+        }
+        assert_eq!(fixed_offset("+05:30"), Some(19_800));
+        assert_eq!(fixed_offset("Europe/Paris"), None);
+        // A zone name is looked up in the system's zoneinfo (winter in Paris: UTC+1, so already
+        // Jan 1); where the system has none, the instant is read as UTC.
+        let paris = TimestampSecondArray::from(vec![Some(utc)]).with_timezone("Europe/Paris");
+        let known = std::path::Path::new("/usr/share/zoneinfo/Europe/Paris").exists();
+        let want = if known { "2024-01-01" } else { "2023-12-31" };
+        assert_eq!(date_of(&ArrowColumn::of(&paris), 0).as_deref(), Some(want), "zoneinfo present: {known}");
+        let unknown = TimestampSecondArray::from(vec![Some(utc)]).with_timezone("Nowhere/Atlantis");
+        assert_eq!(date_of(&ArrowColumn::of(&unknown), 0).as_deref(), Some("2023-12-31"));
     }
 
     #[test]

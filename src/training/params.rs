@@ -163,7 +163,8 @@ pub struct TrialResult {
     pub params: BoostParams,
     pub cv_log_loss: f64,
     pub cv_roc_auc: f64,
-    /// Mean of the folds' early-stopped round counts: the final model's rounds if chosen.
+    /// Mean of the folds' early-stopped round counts, from which the final fit's follow if chosen
+    /// (`--trials 0`: the same; after a search: twice 1.2x them, at half the rate).
     pub rounds: usize,
     pub fold_rounds: Vec<usize>,
     /// Scored on every tuning fold; a draw screened out on the first fold is not, and is
