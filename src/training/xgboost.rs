@@ -205,33 +205,34 @@ pub fn average(mut boosters: Vec<Booster>) -> Result<Booster, XgbError> {
             serde_json::from_slice(&b.save_buffer(false)?).map_err(|e| bad(&format!("unreadable JSON ({e})")))?;
         docs.push(doc);
     }
-    let model_of = |doc: &serde_json::Value| doc.pointer("/learner/gradient_booster/model").cloned();
+    const MODEL: &str = "/learner/gradient_booster/model";
     let base_of = |doc: &serde_json::Value| doc.pointer("/learner/learner_model_param").cloned();
+    let base = base_of(&docs[0]);
     let scale = 1.0 / docs.len() as f32;
     let (mut trees, mut tree_info, mut indptr) = (Vec::new(), Vec::new(), vec![serde_json::Value::from(0)]);
-    for doc in &docs {
-        if base_of(doc) != base_of(&docs[0]) {
+    // The trees move out of each model's document; the first document, emptied, takes them all.
+    for doc in &mut docs {
+        if base_of(doc) != base {
             return Err(bad("their base scores or features differ"));
         }
-        let model = model_of(doc).ok_or_else(|| bad("not a tree model"))?;
-        let (Some(these), Some(info), Some(ptr)) =
-            (model["trees"].as_array(), model["tree_info"].as_array(), model["iteration_indptr"].as_array())
+        let model = doc.pointer_mut(MODEL).ok_or_else(|| bad("not a tree model"))?;
+        let (serde_json::Value::Array(these), serde_json::Value::Array(info), Some(ptr)) =
+            (model["trees"].take(), model["tree_info"].take(), model["iteration_indptr"].as_array())
         else {
             return Err(bad("no trees, tree_info or iteration_indptr"));
         };
         let offset = trees.len() as u64;
-        for tree in these {
-            let mut tree = tree.clone();
+        indptr.extend(ptr.iter().skip(1).filter_map(|v| v.as_u64()).map(|v| serde_json::Value::from(v + offset)));
+        for mut tree in these {
             scale_leaves(&mut tree, scale).ok_or_else(|| bad("a tree without leaf values"))?;
             tree["id"] = serde_json::Value::from(trees.len());
             trees.push(tree);
         }
-        tree_info.extend(info.iter().cloned());
-        indptr.extend(ptr.iter().skip(1).filter_map(|v| v.as_u64()).map(|v| serde_json::Value::from(v + offset)));
+        tree_info.extend(info);
     }
     let n = trees.len();
     let mut merged = docs.swap_remove(0);
-    let model = merged.pointer_mut("/learner/gradient_booster/model").ok_or_else(|| bad("not a tree model"))?;
+    let model = merged.pointer_mut(MODEL).ok_or_else(|| bad("not a tree model"))?;
     model["trees"] = serde_json::Value::Array(trees);
     model["tree_info"] = serde_json::Value::Array(tree_info);
     model["iteration_indptr"] = serde_json::Value::Array(indptr);
