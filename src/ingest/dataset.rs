@@ -185,11 +185,24 @@ impl Dataset {
                     continue;
                 }
                 for (k, field) in schema.fields.iter().enumerate() {
-                    if is_blank(cells.get(r, cols.fields[k]), &schema.missing) {
+                    let raw = cells.get(r, cols.fields[k]);
+                    if is_blank(raw, &schema.missing) {
                         let v = row_values[k];
-                        let kind = if v.is_nan() { "blank value read as missing" } else { "blank value filled" };
+                        // A declared token (`NA`, `?`) is named as such: "blank" would send the
+                        // reader looking for empty cells that are not there.
+                        let token = match raw {
+                            Raw::Text(t) if !t.trim().is_empty() => Some(t.trim()),
+                            _ => None,
+                        };
+                        let kind = match (token.is_some(), v.is_nan()) {
+                            (false, true) => "blank value read as missing",
+                            (false, false) => "blank value filled",
+                            (true, true) => "missing-value token read as missing",
+                            (true, false) => "missing-value token filled",
+                        };
                         warnings.add(kind, Some(&field.name), || {
-                            format!("{loc} -> {}", if v.is_nan() { "missing".into() } else { v.to_string() })
+                            let shown = token.map(|t| format!(" {t:?}")).unwrap_or_default();
+                            format!("{loc}{shown} -> {}", if v.is_nan() { "missing".into() } else { v.to_string() })
                         });
                     }
                 }
@@ -389,5 +402,24 @@ mod tests {
         let mut w = WarningCounter::default();
         count_duplicate_rows(&[a, b, c].concat(), 2, &locations, true, &mut w);
         assert!(w.into_warnings().is_empty(), "no repeats, no warning");
+    }
+
+    #[test]
+    fn a_missing_value_token_is_named_apart_from_blank_cells() {
+        let schema = Schema::from_toml(
+            "name = \"t\"\nmissing = [\"?\"]\n[target]\ncolumn = \"y\"\npositive = \"1\"\nnegative = \"0\"\n\
+             [[field]]\nname = \"a\"\nkind = \"numeric\"\nblank = \"missing\"\n",
+            "test",
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("churn-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.csv");
+        std::fs::write(&path, "a,y\n1,0\n?,1\n,0\n?,1\n5,0\n").unwrap();
+        let data = Dataset::load(&path, &schema).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let find = |kind: &str| data.warnings.iter().find(|w| w.kind == kind).map(|w| (w.count, w.example.clone()));
+        assert_eq!(find("missing-value token read as missing"), Some((2, "line 3 \"?\" -> missing".into())));
+        assert_eq!(find("blank value read as missing"), Some((1, "line 4 -> missing".into())));
     }
 }
