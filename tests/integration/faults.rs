@@ -266,9 +266,14 @@ fn abandoned_requests_leave_no_trace_in_flight() {
     let d = tmp();
     let model = d.path().join("m");
     run_ok(&["train", "--data", s(&synth(d.path(), 2000, 7)), "--output", s(&model), "--trials", "0", "--no-track"]);
-    let batch = std::fs::read(synth(d.path(), 40_000, 1)).unwrap();
-    let srv =
-        Server::start(s(&model), &["--quiet", "--max-body-bytes", "64000000", "--request-timeout-ms", "300"], &[]);
+    // Scoring must outlast the timeout by far on any machine: 40,000 rows against 300 ms was
+    // scored in time on a fast one, so the timeout never fired.
+    let batch = std::fs::read(synth(d.path(), 150_000, 1)).unwrap();
+    let srv = Server::start(
+        s(&model),
+        &["--quiet", "--max-body-bytes", "64000000", "--max-batch-rows", "200000", "--request-timeout-ms", "100"],
+        &[],
+    );
     // Hang up while the server scores.
     for _ in 0..4 {
         use std::io::Write;
