@@ -66,7 +66,13 @@ def main():
                 base = f"http://127.0.0.1:{port}"
                 bench.wait_healthy(base + "/", proc)
                 bench.wrk(base + "/predict", 4, 2, lua, proc.pid)  # warm-up
-                r = {"max_depth": meta["params"]["max_depth"], "trees": meta["rounds"] * meta.get("seeds", 1), "seeds": meta.get("seeds", 1),
+                seeds = meta.get("seeds", 1)
+                blend = meta.get("blend")
+                # A stacked margin serves every member's trees (each member's fits, seeds averaged).
+                members = blend["members"] if blend else [{"trial": evaluation["chosen_trial"] + 1, "rounds": meta["rounds"]}]
+                depths = sorted({evaluation["tuning"][m["trial"] - 1]["params"]["max_depth"] for m in members})
+                r = {"max_depth": "/".join(map(str, depths)), "trees": sum(m["rounds"] for m in members) * seeds, "seeds": seeds,
+                     "blend": blend["kind"] if blend else "plain", "train_s": round(meta["seconds"]["total"], 1),
                      "features": len(meta["features"]) if isinstance(meta["features"], list) else meta["features"]}
                 for label, path in [("reasons", "/predict"), ("no_reasons", "/predict?explain=false")]:
                     r[label] = {**latency(base + path, lua, 5), "rps_c16": bench.wrk(base + path, 16, 5, lua, proc.pid)["rps"]}
@@ -81,7 +87,8 @@ def main():
     for name, r in results.items():
         a, b = r["reasons"], r["no_reasons"]
         seeds = f" ({r['seeds']} seeds averaged)" if r.get("seeds", 1) > 1 else ""
-        print(f"| {name} | {r['trees']} trees of depth {r['max_depth']}{seeds}, {r['features']} inputs | "
+        blend = f", {r['blend']}" if r.get("blend", "plain") != "plain" else ""
+        print(f"| {name} | {r['trees']} trees of depth {r['max_depth']}{seeds}{blend}, {r['features']} inputs | "
               f"{a['p50_ms']} / {a['p99_ms']} ms, {a['rps_c16']:.0f}/s | {b['p50_ms']} / {b['p99_ms']} ms, {b['rps_c16']:.0f}/s |")
 
 

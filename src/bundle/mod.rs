@@ -37,6 +37,9 @@ pub struct Metadata {
     /// Models (fits under different seeds) averaged into model.ubj (older bundles: one).
     #[serde(default = "one")]
     pub seeds: usize,
+    /// How model.ubj's margin was made from the searched sets; absent: the chosen set alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend: Option<BlendInfo>,
     pub xgboost_version: String,
     pub features: usize,
     pub data: DataInfo,
@@ -47,6 +50,44 @@ pub struct Metadata {
 
 fn one() -> usize {
     1
+}
+
+/// The final margin as `intercept + sum(weight * margin of a parameter set's final fit)`,
+/// chosen on the search's out-of-fold margins (the training procedure in the README).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlendInfo {
+    /// `recalibrated` (the chosen set, rescaled and shifted) or `stacked` (several sets).
+    pub kind: String,
+    pub intercept: f64,
+    pub members: Vec<BlendMember>,
+    /// Mean out-of-fold log loss of the chosen set as it was, and of the blend (cross-fitted).
+    pub oof_log_loss_before: f64,
+    pub oof_log_loss_after: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlendMember {
+    /// The parameter set's number in the search (1-based, as the report lists them).
+    pub trial: usize,
+    pub weight: f64,
+    /// Rounds of each of its averaged fits.
+    pub rounds: usize,
+}
+
+impl BlendInfo {
+    /// `stacked: 0.824 x #3 + 0.213 x #2 + 0.294 (out-of-fold log loss 0.07340 -> 0.07261)`.
+    pub fn describe(&self) -> String {
+        let terms: Vec<String> = self.members.iter().map(|m| format!("{:.3} x #{}", m.weight, m.trial)).collect();
+        format!(
+            "{}: {} {} {:.3} (out-of-fold log loss {:.5} -> {:.5})",
+            self.kind,
+            terms.join(" + "),
+            if self.intercept < 0.0 { "-" } else { "+" },
+            self.intercept.abs(),
+            self.oof_log_loss_before,
+            self.oof_log_loss_after
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -452,4 +493,27 @@ pub fn record_run(dir: &Path, metadata: &Metadata, model_size: u64, features: &[
 
 fn pretty<T: Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).expect("bundle parts serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blend_describes_itself_as_its_formula() {
+        let b = BlendInfo {
+            kind: "stacked".into(),
+            intercept: -0.29351,
+            members: vec![
+                BlendMember { trial: 3, weight: 0.82483, rounds: 900 },
+                BlendMember { trial: 2, weight: 0.2127, rounds: 400 },
+            ],
+            oof_log_loss_before: 0.073401,
+            oof_log_loss_after: 0.072614,
+        };
+        assert_eq!(b.describe(), "stacked: 0.825 x #3 + 0.213 x #2 - 0.294 (out-of-fold log loss 0.07340 -> 0.07261)");
+        // Older bundles have no blend; a plain model writes none.
+        let text = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<BlendInfo>(&text).unwrap(), b);
+    }
 }

@@ -55,6 +55,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         base_params: a.boosting.base_params()?,
         time_budget: a.boosting.time_budget(),
         seeds: a.boosting.seeds.map(|s| s as usize),
+        blend: a.boosting.blend,
         ..TrainOptions::default()
     };
     let (report, warnings) = crate::training::evaluate(

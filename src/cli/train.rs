@@ -32,6 +32,12 @@ pub struct BoostingArgs {
     /// Default: 3 after a search on up to 200,000 training rows, otherwise 1.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=20))]
     pub seeds: Option<u64>,
+    /// How far the final margin may go beyond the chosen set, judged on the search's
+    /// out-of-fold margins: `stack` (recalibrate it, or stack it with the other fully scored
+    /// sets, whichever cross-fits best), `recalibrate` (at most rescale and shift it: no extra
+    /// trees to serve or explain), `none`.
+    #[arg(long, value_enum, default_value_t = crate::training::BlendLimit::Stack)]
+    pub blend: crate::training::BlendLimit,
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -105,6 +111,8 @@ struct Summary<'a> {
     params: &'a crate::bundle::Params,
     rounds: usize,
     seeds: usize,
+    /// How the margin was made from the searched sets; null: the chosen set alone.
+    blend: Option<&'a crate::bundle::BlendInfo>,
     seconds: &'a std::collections::BTreeMap<String, f64>,
     tracked: Option<&'a crate::tracking::Tracked>,
 }
@@ -169,6 +177,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             base_params: a.boosting.base_params()?,
             time_budget: a.boosting.time_budget(),
             seeds: a.boosting.seeds.map(|s| s as usize),
+            blend: a.boosting.blend,
         },
     };
     let Outcome { trained, report, tracked } = train_report_track(&request, (!a.no_track).then_some(&a.tracking))?;
@@ -187,6 +196,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             params: &meta.params,
             rounds: meta.rounds,
             seeds: meta.seeds,
+            blend: meta.blend.as_ref(),
             seconds: &seconds,
             tracked: tracked.as_ref(),
         };
@@ -206,6 +216,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
         meta.threshold,
         meta.policy.describe()
     );
+    if let Some(blend) = &meta.blend {
+        println!("  final margin: {}", blend.describe());
+    }
     if a.trials > 1 && trained.trials < a.trials {
         println!(
             "  search: {} of {} parameter sets started within --time-budget {} s (which ran depends on the machine's speed; --time-budget 0 makes it reproducible)",

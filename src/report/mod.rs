@@ -327,6 +327,7 @@ fn html(model: &LoadedModel, meta: &Metadata, eval: &Evaluation, e: &Economics, 
         ("churn rate", format!("{:.2}%", 100.0 * meta.data.positive_rate)),
         ("data sha256", meta.data.sha256.chars().take(16).collect::<String>() + "…"),
         ("tuning", format!("{} parameter sets, chose #{}", eval.tuning.len(), eval.chosen_trial + 1)),
+        ("final margin", meta.blend.as_ref().map_or_else(|| "the chosen set's".into(), |b| b.describe())),
     ];
     let quality = eval
         .held_out

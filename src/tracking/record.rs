@@ -57,6 +57,7 @@ impl RunRecord {
         let mut params: Vec<(String, String)> = metadata.xgboost_params.iter().map(|(k, v)| param(k, v)).collect();
         params.push(param("num_boost_round", metadata.rounds));
         params.push(param("seeds", metadata.seeds));
+        params.push(param("blend", metadata.blend.as_ref().map_or("plain".to_string(), |b| b.describe())));
         params.push(param("threshold_policy", metadata.policy.describe()));
         params.push(param("n_features", metadata.features));
         params.push(param("data_rows", metadata.data.rows));

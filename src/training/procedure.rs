@@ -1,6 +1,7 @@
 //! The training procedure on one table: fit the pipeline, tune XGBoost in cross-validation,
 //! fit the final model, choose the threshold out of fold; and the same repeated in k-fold CV.
 
+use super::blending::{self, BlendKind, BlendLimit};
 use super::{BoostParams, TrialResult};
 use crate::evaluation::metrics::{self, MeanStd, Metrics};
 use crate::evaluation::{split, threshold, ThresholdPolicy};
@@ -37,6 +38,8 @@ pub struct TrainOptions {
     /// Models fitted under different seeds and averaged into the final one; None: as
     /// [`default_seeds`] decides.
     pub seeds: Option<usize>,
+    /// How far the final margin may be blended beyond the chosen set.
+    pub blend: BlendLimit,
 }
 
 impl Default for TrainOptions {
@@ -52,6 +55,7 @@ impl Default for TrainOptions {
             base_params: BoostParams::default(),
             time_budget: Some(std::time::Duration::from_secs(DEFAULT_TIME_BUDGET_SECS)),
             seeds: None,
+            blend: BlendLimit::default(),
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct Trained {
     pub xgboost_params: Vec<(String, String)>,
     /// Rounds of each averaged model (the model holds `seeds` x `rounds` trees).
     pub rounds: usize,
+    /// How the margin was made from the searched sets; None: the chosen set alone.
+    pub blend: Option<crate::bundle::BlendInfo>,
     pub seeds: usize,
     pub base_score: f64,
     pub threshold: f64,
@@ -367,54 +373,113 @@ pub fn train(
             oof_probs.push(o.probs[k]);
         }
     }
+    // How the final margin is made: the chosen set as it is, recalibrated, or stacked with the
+    // other fully scored sets, judged on the search's out-of-fold margins (`blending`).
+    let mut members: Vec<(usize, f64)> = vec![(chosen, 1.0)];
+    let mut blend = None;
+    if opts.trials > 0 {
+        let sets: Vec<usize> = (0..trials.len()).filter(|&t| trials[t].complete).collect();
+        let columns: Vec<Vec<f64>> = sets
+            .iter()
+            .map(|&t| {
+                let mut margins = vec![0.0; y.len()];
+                for o in outcomes.iter().filter(|o| o.trial == t) {
+                    for (k, &r) in o.test_rows.iter().enumerate() {
+                        // XGBoost's probabilities are float32: keep their logits finite.
+                        let p = o.probs[k].clamp(1e-7, 1.0 - 1e-7);
+                        margins[r] = (p / (1.0 - p)).ln();
+                    }
+                }
+                margins
+            })
+            .collect();
+        let at = sets.iter().position(|&t| t == chosen).expect("the chosen set is fully scored");
+        let choice = blending::choose(&columns, at, opts.blend, chosen != 0, y, &fold_of, opts.folds);
+        if choice.kind != BlendKind::Plain {
+            // The chosen set first (its fit draws the learning curves), then by weight.
+            members = sets.iter().zip(&choice.blend.weights).filter(|(_, &w)| w > 0.0).map(|(&t, &w)| (t, w)).collect();
+            members.sort_by(|a, b| (b.0 == chosen).cmp(&(a.0 == chosen)).then(b.1.total_cmp(&a.1)));
+            oof_labels = y.to_vec();
+            oof_probs = choice.margins.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
+            blend = Some(crate::bundle::BlendInfo {
+                kind: if choice.kind == BlendKind::Stacked { "stacked" } else { "recalibrated" }.to_string(),
+                intercept: choice.blend.intercept,
+                members: members
+                    .iter()
+                    .map(|&(t, weight)| crate::bundle::BlendMember {
+                        trial: t + 1,
+                        weight,
+                        rounds: refit(&trials[t], opts.max_rounds).1,
+                    })
+                    .collect(),
+                oof_log_loss_before: choice.log_loss_before,
+                oof_log_loss_after: choice.log_loss_after,
+            });
+        }
+    }
     let threshold = threshold::choose(&oof_labels, &oof_probs, &opts.policy);
     let tuning_seconds = tuning_start.elapsed().as_secs_f64();
 
-    let (params, rounds) = if opts.trials > 0 {
-        refit(&trials[chosen], opts.max_rounds)
-    } else {
-        (trials[chosen].params.clone(), trials[chosen].rounds)
+    let final_settings = |t: usize| {
+        if opts.trials > 0 {
+            refit(&trials[t], opts.max_rounds)
+        } else {
+            (trials[t].params.clone(), trials[t].rounds)
+        }
     };
-    let fit_opts = FitOptions {
-        params: &params,
-        max_rounds: rounds,
-        early_stopping: None,
-        seed: opts.seed,
-        threads: opts.threads,
-        base_score,
-        feature_names: Some(&names),
-        track_train_curve: true,
-    };
+    let (params, rounds) = final_settings(members[0].0);
     let held = held_out.map(|h| (pipeline.encode_rows(&h.values), h.labels.clone()));
     let seeds = opts.seeds.unwrap_or_else(|| default_seeds(opts.trials, data.len())).max(1);
     let fit_start = Instant::now();
-    progress.stage("final fit", (rounds * seeds) as u64);
+    let total_rounds: usize = members.iter().map(|&(t, _)| final_settings(t).1).sum();
+    progress.stage("final fit", (total_rounds * seeds) as u64);
     let matrix = Matrix { x: &x, y, n_features: m };
-    let fitted = xgboost::fit(
-        &matrix,
-        held.as_ref().map(|(hx, hy)| Matrix { x: hx, y: hy, n_features: m }).as_ref(),
-        &fit_opts,
-        |_| progress.advance(1),
-    )?;
-    // The learning curves are the first model's; the others differ only in their samples.
-    let mut boosters = vec![fitted.booster];
-    for s in 1..seeds {
-        let opts_s = FitOptions { seed: opts.seed.wrapping_add(s as u64), track_train_curve: false, ..fit_opts };
-        boosters.push(xgboost::fit(&matrix, None, &opts_s, |_| progress.advance(1))?.booster);
+    let mut curves = None;
+    let mut tracked = Vec::new();
+    let mut parts = Vec::with_capacity(members.len());
+    for (i, &(t, weight)) in members.iter().enumerate() {
+        let (params_t, rounds_t) = final_settings(t);
+        let fit_opts = FitOptions {
+            params: &params_t,
+            max_rounds: rounds_t,
+            early_stopping: None,
+            seed: opts.seed,
+            threads: opts.threads,
+            base_score,
+            feature_names: Some(&names),
+            track_train_curve: i == 0,
+        };
+        if i == 0 {
+            tracked = xgboost::tracked_params(&fit_opts);
+        }
+        let held_matrix = held.as_ref().filter(|_| i == 0).map(|(hx, hy)| Matrix { x: hx, y: hy, n_features: m });
+        let fitted = xgboost::fit(&matrix, held_matrix.as_ref(), &fit_opts, |_| progress.advance(1))?;
+        // The learning curves are the chosen set's first fit's (before any blending): the other
+        // seeds differ only in their samples.
+        if i == 0 {
+            curves = Some(fitted.curves);
+        }
+        let mut boosters = vec![fitted.booster];
+        for s in 1..seeds {
+            let opts_s = FitOptions { seed: opts.seed.wrapping_add(s as u64), track_train_curve: false, ..fit_opts };
+            boosters.push(xgboost::fit(&matrix, None, &opts_s, |_| progress.advance(1))?.booster);
+        }
+        parts.push((xgboost::average(boosters)?, weight));
     }
-    let booster = xgboost::average(boosters)?;
+    let booster = xgboost::blend(parts, blend.as_ref().map_or(0.0, |b| b.intercept))?;
     let fit_seconds = fit_start.elapsed().as_secs_f64();
     progress.finish();
     let model_ubj = xgboost::to_ubj(&booster)?;
     let forest = Forest::from_bytes(&model_ubj)?;
     Ok(Trained {
         pipeline,
-        xgboost_params: xgboost::tracked_params(&fit_opts),
+        xgboost_params: tracked,
         booster,
         model_ubj,
         forest,
         params,
         rounds,
+        blend,
         seeds,
         base_score,
         threshold,
@@ -423,7 +488,7 @@ pub fn train(
         chosen_trial: chosen,
         oof_labels,
         oof_probs,
-        curves: fitted.curves,
+        curves: curves.unwrap_or_default(),
         tuning_seconds,
         fit_seconds,
     })

@@ -96,6 +96,7 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         xgboost_params: trained.xgboost_params.iter().cloned().collect(),
         rounds: trained.rounds,
         seeds: trained.seeds,
+        blend: trained.blend.clone(),
         xgboost_version: crate::bundle::mlmodel::XGBOOST_VERSION.to_string(),
         features: trained.pipeline.n_features(),
         data: DataInfo {
@@ -136,6 +137,7 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         ("trials_complete".to_string(), trained.trials.iter().filter(|t| t.complete).count().to_string()),
         ("time_budget_s".to_string(), opts.time_budget.map_or("none".into(), |b| b.as_secs_f64().to_string())),
         ("tuning_folds".to_string(), opts.folds.to_string()),
+        ("blend_limit".to_string(), opts.blend.as_str().to_string()),
         ("test_fraction".to_string(), req.test_fraction.to_string()),
         ("early_stopping_rounds".to_string(), opts.early_stopping.to_string()),
         ("max_rounds".to_string(), opts.max_rounds.to_string()),

@@ -194,24 +194,37 @@ pub fn contributions(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f3
 /// parameter set on one matrix (same features, objective and `base_score`), e.g. under
 /// different seeds. The result is an ordinary XGBoost model: XGBoost's predict and
 /// contributions, MLflow's xgboost flavor and the served forest all read it as any other.
-pub fn average(mut boosters: Vec<Booster>) -> Result<Booster, XgbError> {
-    if boosters.len() <= 1 {
-        return boosters.pop().ok_or_else(|| XgbError("no model to average".into()));
+pub fn average(boosters: Vec<Booster>) -> Result<Booster, XgbError> {
+    let w = 1.0 / boosters.len().max(1) as f64;
+    blend(boosters.into_iter().map(|b| (b, w)).collect(), 0.0)
+}
+
+/// One booster whose margin is `intercept + sum(weight * margin)` of the given boosters: all
+/// their trees, each leaf times its model's weight, and the base score moved to
+/// `intercept + sum(weight) * base margin`. The boosters must share features, objective and
+/// `base_score` (fits on one matrix; their parameter sets may differ).
+pub fn blend(mut parts: Vec<(Booster, f64)>, intercept: f64) -> Result<Booster, XgbError> {
+    let bad = |what: &str| XgbError(format!("cannot combine the models: {what}"));
+    let total_weight: f64 = parts.iter().map(|(_, w)| w).sum();
+    if parts.len() == 1 && parts[0].1 == 1.0 && intercept == 0.0 {
+        return Ok(parts.pop().expect("one model").0);
     }
-    let bad = |what: &str| XgbError(format!("cannot average the models: {what}"));
-    let mut docs = Vec::with_capacity(boosters.len());
-    for b in &boosters {
+    let mut docs = Vec::with_capacity(parts.len());
+    for (b, w) in &parts {
         let doc: serde_json::Value =
             serde_json::from_slice(&b.save_buffer(false)?).map_err(|e| bad(&format!("unreadable JSON ({e})")))?;
-        docs.push(doc);
+        docs.push((doc, *w as f32));
+    }
+    if docs.is_empty() {
+        return Err(bad("there are none"));
     }
     const MODEL: &str = "/learner/gradient_booster/model";
-    let base_of = |doc: &serde_json::Value| doc.pointer("/learner/learner_model_param").cloned();
-    let base = base_of(&docs[0]);
-    let scale = 1.0 / docs.len() as f32;
+    const BASE: &str = "/learner/learner_model_param";
+    let base_of = |doc: &serde_json::Value| doc.pointer(BASE).cloned();
+    let base = base_of(&docs[0].0);
     let (mut trees, mut tree_info, mut indptr) = (Vec::new(), Vec::new(), vec![serde_json::Value::from(0)]);
     // The trees move out of each model's document; the first document, emptied, takes them all.
-    for doc in &mut docs {
+    for (doc, scale) in &mut docs {
         if base_of(doc) != base {
             return Err(bad("their base scores or features differ"));
         }
@@ -224,19 +237,33 @@ pub fn average(mut boosters: Vec<Booster>) -> Result<Booster, XgbError> {
         let offset = trees.len() as u64;
         indptr.extend(ptr.iter().skip(1).filter_map(|v| v.as_u64()).map(|v| serde_json::Value::from(v + offset)));
         for mut tree in these {
-            scale_leaves(&mut tree, scale).ok_or_else(|| bad("a tree without leaf values"))?;
+            scale_leaves(&mut tree, *scale).ok_or_else(|| bad("a tree without leaf values"))?;
             tree["id"] = serde_json::Value::from(trees.len());
             trees.push(tree);
         }
         tree_info.extend(info);
     }
     let n = trees.len();
-    let mut merged = docs.swap_remove(0);
+    let mut merged = docs.swap_remove(0).0;
     let model = merged.pointer_mut(MODEL).ok_or_else(|| bad("not a tree model"))?;
     model["trees"] = serde_json::Value::Array(trees);
     model["tree_info"] = serde_json::Value::Array(tree_info);
     model["iteration_indptr"] = serde_json::Value::Array(indptr);
     model["gbtree_model_param"]["num_trees"] = serde_json::Value::from(n.to_string());
+    let base_margin = merged
+        .pointer(&format!("{BASE}/base_score"))
+        .and_then(|v| v.as_str())
+        .and_then(|s| {
+            s.trim().trim_start_matches('[').trim_end_matches(']').split(',').next()?.trim().parse::<f64>().ok()
+        })
+        .map(|p| (p / (1.0 - p)).ln())
+        .ok_or_else(|| bad("no readable base_score"))?;
+    let moved = intercept + total_weight * base_margin;
+    if (moved - base_margin).abs() > 1e-9 {
+        let p = 1.0 / (1.0 + (-moved).exp());
+        merged.pointer_mut(BASE).expect("read above")["base_score"] =
+            serde_json::Value::from(format!("[{:E}]", p as f32));
+    }
     let bytes = serde_json::to_vec(&merged).map_err(|e| bad(&e.to_string()))?;
     Ok(Booster::load_buffer(&bytes)?)
 }

@@ -122,8 +122,57 @@ fn the_final_fit_after_a_search_is_slower_longer_and_averaged() {
         let cv = (chosen.rounds as f64 * 1.2).round() as usize;
         assert_eq!(trained.rounds, 2 * cv.min(max_rounds), "cv rounds {} / cap {max_rounds}", chosen.rounds);
         assert_eq!(trained.seeds, 3);
-        assert_eq!(trained.forest.n_trees(), trained.rounds * 3);
+        // A stacked model holds every member's averaged fits.
+        let trees = trained.blend.as_ref().map_or(trained.rounds, |b| b.members.iter().map(|m| m.rounds).sum());
+        assert_eq!(trained.forest.n_trees(), trees * 3);
+        if let Some(b) = &trained.blend {
+            assert_eq!(b.members[0].trial, trained.chosen_trial + 1, "the chosen set leads the blend");
+            assert!(b.oof_log_loss_after < b.oof_log_loss_before);
+        }
         let eta = trained.xgboost_params.iter().find(|(k, _)| k == "eta").map(|(_, v)| v.parse::<f64>().unwrap());
         assert_eq!(eta, Some(chosen.params.eta / 2.0), "the tracked eta is the final fit's");
+    }
+}
+
+/// A blend of fits of different parameter sets is one XGBoost model whose margin is the
+/// intercept plus the weighted margins of its members (the base score moved to match), read
+/// the same by XGBoost, by its contributions and by the served forest.
+#[test]
+fn a_blend_is_the_weighted_margin_of_its_members_plus_the_intercept() {
+    use churn::training::xgboost::{blend, fit, FitOptions, Matrix};
+    let d = tmp();
+    let data = Dataset::load(&synth(d.path(), 2000, 6), &Schema::telco()).unwrap();
+    let pipeline = Pipeline::fit(&data.schema, &data.values, &data.labels);
+    let x = pipeline.encode_rows(&data.values);
+    let m = pipeline.n_features();
+    let fit_with = |params: BoostParams, rounds: usize| {
+        let opts = FitOptions {
+            params: &params,
+            max_rounds: rounds,
+            early_stopping: None,
+            seed: 1,
+            threads: 1,
+            base_score: data.positive_rate(),
+            feature_names: None,
+            track_train_curve: false,
+        };
+        fit(&Matrix { x: &x, y: &data.labels, n_features: m }, None, &opts, |_| {}).unwrap().booster
+    };
+    let members =
+        [(fit_with(BoostParams::default(), 30), 0.7), (fit_with(BoostParams::shallow_interactions(), 20), 0.45)];
+    let forests: Vec<_> =
+        members.iter().map(|(b, _)| churn::forest::Forest::from_bytes(&xgboost::to_ubj(b).unwrap()).unwrap()).collect();
+    let intercept = 0.25;
+    let merged = blend(members.into_iter().collect(), intercept).unwrap();
+    let forest = churn::forest::Forest::from_bytes(&xgboost::to_ubj(&merged).unwrap()).unwrap();
+    assert_eq!(forest.n_trees(), 50);
+    let theirs = xgboost::predict(&merged, &x, data.len()).unwrap();
+    let contributions = xgboost::contributions(&merged, &x, data.len()).unwrap();
+    for (i, row) in x.chunks(m).enumerate() {
+        let expected = intercept as f32 + 0.7 * forests[0].margin(row) + 0.45 * forests[1].margin(row);
+        assert!((forest.margin(row) - expected).abs() < 1e-4, "row {i}: {} vs {expected}", forest.margin(row));
+        assert!((theirs[i] - churn::forest::sigmoid(expected)).abs() < 1e-5, "row {i}: XGBoost disagrees");
+        let total: f32 = contributions[i * (m + 1)..(i + 1) * (m + 1)].iter().sum();
+        assert!((total - expected).abs() < 1e-4, "row {i}: contributions sum to {total}, margin {expected}");
     }
 }

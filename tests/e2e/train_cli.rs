@@ -347,3 +347,30 @@ fn evaluate_exports_its_folds_and_a_one_fold_search_is_refused() {
         assert!(!ok && err.contains("at least 2 folds") && !err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn blend_none_keeps_the_chosen_set_as_fitted_and_a_bad_blend_names_the_choices() {
+    let d = tmp();
+    let data = synth(d.path(), 1500, 7);
+    let dir = d.path().join("plain");
+    let out = run_ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&dir),
+        "--trials",
+        "3",
+        "--no-track",
+        "--blend",
+        "none",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(summary["blend"].is_null(), "{out}");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("churn/metadata.json")).unwrap()).unwrap();
+    assert!(meta.get("blend").is_none(), "{meta}");
+    let (ok, _, err) = run(&["train", "--data", s(&data), "--output", s(&dir), "--blend", "sideways"]);
+    assert!(!ok && err.contains("--blend") && err.contains("recalibrate") && err.contains("stack"), "{err}");
+}
