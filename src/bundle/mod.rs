@@ -512,8 +512,18 @@ mod tests {
             oof_log_loss_after: 0.072614,
         };
         assert_eq!(b.describe(), "stacked: 0.825 x #3 + 0.213 x #2 - 0.294 (out-of-fold log loss 0.07340 -> 0.07261)");
-        // Older bundles have no blend; a plain model writes none.
         let text = serde_json::to_string(&b).unwrap();
         assert_eq!(serde_json::from_str::<BlendInfo>(&text).unwrap(), b);
+    }
+
+    #[test]
+    fn metadata_without_a_blend_still_reads() {
+        // The committed fixture bundle was written before blends existed.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/model/churn/metadata.json");
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(!text.contains("\"blend\""), "the fixture should predate blends");
+        let meta: Metadata = serde_json::from_str(&text).unwrap();
+        assert_eq!(meta.blend, None);
+        assert!(!serde_json::to_string(&meta).unwrap().contains("\"blend\""), "a plain model writes no blend");
     }
 }

@@ -4,8 +4,8 @@
 //! weights). Each is a weighted sum of tree-model margins plus a constant, so the final model
 //! stays one tree model (`xgboost::blend`).
 //!
-//! Each candidate is judged by cross-fitting on the search's own folds (fitted on four folds'
-//! out-of-fold margins, applied to the fifth); a more complex one is taken when its
+//! Each candidate is judged by cross-fitting on the search's own k folds (fitted on k-1 folds'
+//! out-of-fold margins, applied to the k-th); a more complex one is taken when its
 //! cross-fitted log loss is lower. (Asking it to win by one standard error of the per-row
 //! difference as well kept too many useful recalibrations out: Bank churners 0.0681 against
 //! 0.0678, README.)
@@ -255,8 +255,8 @@ fn better(candidate: &[f64], incumbent: &[f64]) -> bool {
 
 /// Chooses how the final margin is made from the out-of-fold margins of the fully scored sets
 /// (`columns`; `chosen` is the search's choice among them). `may_stack` is false when the
-/// search kept the default set by its one-standard-error rule: a model kept for being simple
-/// is not then mixed with deeper ones.
+/// search chose the default set (the stumps, or the user's `--param` set), outright or by its
+/// one-standard-error rule: a set kept for being simple, or asked for, is not mixed with others.
 pub fn choose(
     columns: &[Vec<f64>],
     chosen: usize,
@@ -289,8 +289,10 @@ pub fn choose(
     let single = std::slice::from_ref(&columns[chosen]);
     let recalibrated = cross_fitted(single, y, fold_of, folds);
     let losses = row_losses(&recalibrated, y);
-    if better(&losses, &best_losses) {
-        let fitted = fit(single, y, &all_rows);
+    let fitted = fit(single, y, &all_rows);
+    // A weight of 0 would drop the chosen set for a constant: never better than the set itself
+    // on a table with any signal, and no model to serve.
+    if fitted.weights[0] > 0.0 && better(&losses, &best_losses) {
         let mut weights = vec![0.0; columns.len()];
         weights[chosen] = fitted.weights[0];
         best = Choice {
@@ -306,8 +308,11 @@ pub fn choose(
     if limit == BlendLimit::Stack && may_stack && columns.len() > 1 {
         let stacked = cross_fitted(columns, y, fold_of, folds);
         let losses = row_losses(&stacked, y);
-        if better(&losses, &best_losses) {
-            let blend = fit(columns, y, &all_rows);
+        let blend = fit(columns, y, &all_rows);
+        // The chosen set stays in any stack: the model's parameters, rounds and learning
+        // curves are reported as the chosen set's (and a stack without it is a different
+        // choice than the search made, on the same out-of-fold evidence).
+        if blend.weights[chosen] > 0.0 && better(&losses, &best_losses) {
             // A stack that puts all its weight on one set is that set recalibrated.
             let used = blend.weights.iter().filter(|&&w| w > 0.0).count();
             best = Choice {
@@ -407,6 +412,19 @@ mod choice_tests {
         assert!(c.log_loss_after < c.log_loss_before);
         let off = choose(&[exact], 0, BlendLimit::None, true, &y, &fold_of, 5);
         assert_eq!((off.kind, off.blend.weights[0], off.blend.intercept), (BlendKind::Plain, 1.0, 0.0));
+    }
+
+    #[test]
+    fn a_column_against_the_labels_is_never_replaced_by_a_constant() {
+        let (columns, y, fold_of) = two_halves(5_000);
+        // Predicts the opposite: the best non-negative weight is 0, which would leave no model.
+        let backwards: Vec<f64> = columns[0].iter().map(|v| -v).collect();
+        for folds in [2, 5] {
+            let fold_of: Vec<usize> = fold_of.iter().map(|f| f % folds).collect();
+            let c = choose(&[backwards.clone(), columns[1].clone()], 0, BlendLimit::Stack, true, &y, &fold_of, folds);
+            assert_eq!(c.kind, BlendKind::Plain, "{:?}", c.blend);
+            assert_eq!(c.blend.weights, vec![1.0, 0.0]);
+        }
     }
 
     #[test]

@@ -259,6 +259,12 @@ pub fn blend(mut parts: Vec<(Booster, f64)>, intercept: f64) -> Result<Booster, 
         .map(|p| (p / (1.0 - p)).ln())
         .ok_or_else(|| bad("no readable base_score"))?;
     let moved = intercept + total_weight * base_margin;
+    // Beyond this a float32 probability rounds to 0 or 1 and the margin is lost.
+    if !moved.is_finite() || moved.abs() > 15.0 {
+        return Err(bad(&format!(
+            "the combined base margin {moved:.3} is outside what XGBoost's float32 base score holds"
+        )));
+    }
     if (moved - base_margin).abs() > 1e-9 {
         let p = 1.0 / (1.0 + (-moved).exp());
         merged.pointer_mut(BASE).expect("read above")["base_score"] =

@@ -52,6 +52,7 @@ pub async fn card(State(st): State<Arc<AppState>>) -> Json<Value> {
         "params": meta.map(|x| json!(x.params)),
         "rounds": meta.map(|x| x.rounds),
         "seeds": meta.map(|x| x.seeds),
+        "blend": meta.and_then(|x| x.blend.as_ref()).map(|b| b.describe()),
         "data": meta.map(|x| json!({"rows": x.data.rows, "train_rows": x.data.train_rows, "held_out_rows": x.data.held_out_rows, "positive_rate": x.data.positive_rate, "sha256": x.data.sha256})),
         "held_out": eval.map(|e| json!(e.held_out.metrics)),
         "confusion": eval.map(|e| json!(e.held_out.confusion)),
