@@ -3,7 +3,7 @@
 //! (free text, other ids, leakage). The draft is TOML with comments saying why, for a person to
 //! read and correct before training on it. No I/O here: the CLI feeds the cells.
 
-use super::value::whole_number_text;
+use super::value::{parse_grouped, whole_number_text};
 use super::{DateSpec, Schema};
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
@@ -24,6 +24,8 @@ pub struct ColumnStats {
     blanks: usize,
     tokens: HashMap<String, usize>,
     numbers: usize,
+    /// Of `numbers`, those written with ',' between groups of three digits ("3,913").
+    grouped: usize,
     integers: usize,
     dates: usize,
     min: f64,
@@ -58,10 +60,12 @@ impl ColumnStats {
             self.cells.push(None);
             return;
         }
-        let number = t.parse::<f64>().ok().filter(|v| v.is_finite());
-        match number {
+        let plain = t.parse::<f64>().ok().filter(|v| v.is_finite());
+        let grouped = if plain.is_none() { parse_grouped(t, ',') } else { None };
+        match plain.or(grouped) {
             Some(v) => {
                 self.numbers += 1;
+                self.grouped += usize::from(grouped.is_some());
                 if v.fract() == 0.0 {
                     self.integers += 1;
                 }
@@ -191,12 +195,18 @@ pub fn draft(name: &str, columns: &[ColumnStats], target: Option<&str>) -> Resul
             Kind::Numeric { integer } => {
                 let _ = writeln!(
                     fields,
-                    "\n[[field]]   # {} {} to {}{missing_note}\nname = {}\nkind = \"numeric\"{}{blank}",
+                    "\n[[field]]   # {} {} to {}{missing_note}{}\nname = {}\nkind = \"numeric\"{}{}{blank}",
                     if integer { "whole numbers" } else { "numbers" },
                     c.min,
                     c.max,
+                    if c.grouped > 0 {
+                        format!(", {} written with ',' between thousands", c.grouped)
+                    } else {
+                        String::new()
+                    },
                     toml_str(&c.name),
                     if integer { "\ninteger = true" } else { "" },
+                    if c.grouped > 0 { "\nthousands = \",\"" } else { "" },
                 );
             }
             Kind::Date => {
@@ -489,7 +499,7 @@ mod tests {
 
     #[test]
     fn a_table_becomes_a_schema_churn_accepts() {
-        let header = ["CustomerID", "Churn", "Minutes", "Plan", "Joined", "Note", "Code"];
+        let header = ["CustomerID", "Churn", "Minutes", "Plan", "Joined", "Note", "Code", "Spend"];
         let mut rows: Vec<Vec<String>> = Vec::new();
         for i in 0..200 {
             rows.push(vec![
@@ -500,6 +510,8 @@ mod tests {
                 if i % 23 == 0 { "NaT".into() } else { format!("2019-0{}-1{}", 1 + i % 9, i % 10) },
                 format!("free text number {i}"),
                 format!("{}.0", 400 + i % 5),
+                // Money as spreadsheets export it: "2,017" next to plain "950".
+                if i % 3 == 0 { format!("{}", 900 + i % 50) } else { format!("{},{:03}", 1 + i % 9, i) },
             ]);
         }
         let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
@@ -514,6 +526,9 @@ mod tests {
         assert!(matches!(kind("Minutes"), super::super::FieldKind::Numeric(n) if n.integer && n.date.is_none()));
         assert!(matches!(kind("Joined"), super::super::FieldKind::Numeric(n) if n.date.is_some()));
         assert_eq!(s.fields[s.field_index("Plan").unwrap()].levels(), ["basic", "max", "plus"]);
+        let spend = &s.fields[s.field_index("Spend").unwrap()];
+        assert!(matches!(&spend.kind, super::super::FieldKind::Numeric(n) if n.thousands == Some(',')), "{toml}");
+        assert_eq!(spend.parse(crate::schema::Raw::Text("3,913")).unwrap(), 3913.0);
         // "400.0" is the whole number 400, numeric; the field parses the token as missing.
         assert!(s.fields[s.field_index("Minutes").unwrap()].parse(crate::schema::Raw::Text("NA")).unwrap().is_nan());
     }

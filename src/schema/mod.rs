@@ -63,6 +63,8 @@ pub struct NumericSpec {
     pub default: Option<f64>,
     /// A date field (`kind = "date"`): the cell is a date, the value a number of days.
     pub date: Option<DateSpec>,
+    /// Digit-group separator of numbers written as text (`thousands = ","`: "3,913" is 3913).
+    pub thousands: Option<char>,
 }
 
 /// Dates become days: before `reference` when one is given (an age: "days since the last
@@ -135,6 +137,7 @@ impl Schema {
                         blank: Blank::Missing,
                         default: None,
                         date: None,
+                        thousands: None,
                     }),
                     missing: Vec::new(),
                 })
@@ -270,6 +273,8 @@ struct RawField {
     default: Option<RawDefault>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    thousands: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -355,6 +360,14 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
     if f.reference.is_some() && f.kind != "date" {
         return Err(at("only a date field takes a `reference`"));
     }
+    if f.thousands.is_some() && f.kind != "numeric" {
+        return Err(at("only a numeric field takes `thousands`"));
+    }
+    let thousands = match f.thousands.as_deref() {
+        None => None,
+        Some(t @ ("," | "'" | "_" | " ")) => t.chars().next(),
+        Some(t) => return Err(at(&format!("thousands = {t:?} is not one of \",\", \"'\", \"_\" or \" \""))),
+    };
     let kind = match f.kind.as_str() {
         "date" => {
             if f.values.is_some() || f.min.is_some() || f.max.is_some() || f.integer || f.default.is_some() {
@@ -374,6 +387,7 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
                 blank,
                 default: None,
                 date: Some(DateSpec { reference }),
+                thousands: None,
             })
         }
         "numeric" => {
@@ -390,7 +404,15 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
                 Some(RawDefault::Number(v)) => Some(*v),
                 Some(RawDefault::Text(t)) => return Err(at(&format!("default \"{t}\" is not a number"))),
             };
-            FieldKind::Numeric(NumericSpec { min: f.min, max: f.max, integer: f.integer, blank, default, date: None })
+            FieldKind::Numeric(NumericSpec {
+                min: f.min,
+                max: f.max,
+                integer: f.integer,
+                blank,
+                default,
+                date: None,
+                thousands,
+            })
         }
         "categorical" => {
             let values = f.values.clone().unwrap_or_default();
@@ -445,6 +467,7 @@ impl From<Schema> for RawSchema {
                         blank: blank_of(blank),
                         default: None,
                         reference: d.reference.map(|r| r.to_string()),
+                        thousands: None,
                     },
                     FieldKind::Numeric(n) => RawField {
                         name: f.name,
@@ -457,6 +480,7 @@ impl From<Schema> for RawSchema {
                         blank: blank_of(n.blank),
                         default: n.default.map(RawDefault::Number),
                         reference: None,
+                        thousands: n.thousands.map(String::from),
                     },
                     FieldKind::Categorical(c) => RawField {
                         name: f.name,
@@ -469,6 +493,7 @@ impl From<Schema> for RawSchema {
                         blank: blank_of(c.blank),
                         default: c.default.map(RawDefault::Text),
                         reference: None,
+                        thousands: None,
                     },
                 }
             })

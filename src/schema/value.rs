@@ -153,7 +153,9 @@ impl Field {
                 let v = match raw {
                     Raw::Number(v) => v,
                     Raw::Integer(i) => i as f64,
-                    Raw::Text(t) => parse_number(t).ok_or_else(|| self.not_a_number(&raw, spec.integer))?,
+                    Raw::Text(t) => parse_number(t)
+                        .or_else(|| spec.thousands.and_then(|sep| parse_grouped(t, sep)))
+                        .ok_or_else(|| self.not_a_number(&raw, spec.integer))?,
                     Raw::Bool(_) | Raw::Composite | Raw::Null | Raw::Date(_) => {
                         return Err(self.not_a_number(&raw, spec.integer))
                     }
@@ -320,6 +322,24 @@ fn parse_number(t: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
+/// A number whose whole part is written in groups of three digits ("3,913", "-1,234,567.50"
+/// with `sep` ','), as spreadsheets export money. Only a correctly grouped number: "39,13" is
+/// not one (in some locales that is a decimal comma).
+pub fn parse_grouped(t: &str, sep: char) -> Option<f64> {
+    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let whole = unsigned.split('.').next().unwrap_or("");
+    let mut groups = whole.split(sep);
+    let first = groups.next()?;
+    let grouped = (1..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && groups.clone().count() > 0
+        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()));
+    if !grouped {
+        return None;
+    }
+    parse_number(&t.replace(sep, ""))
+}
+
 fn quoted_list(values: &[String]) -> String {
     let mut s = String::from("[");
     for (i, v) in values.iter().enumerate() {
@@ -379,6 +399,27 @@ mod tests {
         assert_eq!(tenure.parse(Raw::Number(1e12)).unwrap_err().code, FieldErrorCode::OutOfRange);
         assert_eq!(tenure.parse(Raw::Bool(true)).unwrap_err().code, FieldErrorCode::WrongType);
         assert_eq!(field("SeniorCitizen").parse(Raw::Integer(7)).unwrap_err().code, FieldErrorCode::OutOfRange);
+    }
+
+    #[test]
+    fn grouped_numbers_need_the_schema_and_correct_groups() {
+        assert_eq!(parse_grouped("3,913", ','), Some(3913.0));
+        assert_eq!(parse_grouped("-1,234,567.50", ','), Some(-1_234_567.5));
+        assert_eq!(parse_grouped("1 234", ' '), Some(1234.0));
+        for bad in ["39,13", "3,9130", ",913", "3,913,", "3913", "1.234,5", "3,91a"] {
+            assert_eq!(parse_grouped(bad, ','), None, "{bad}");
+        }
+        // Without `thousands` in the schema a grouped number is not a number.
+        assert_eq!(field("TotalCharges").parse(Raw::Text("1,234.5")).unwrap_err().code, FieldErrorCode::NotANumber);
+        let toml =
+            Schema::telco().to_toml().replace("name = \"TotalCharges\"", "name = \"TotalCharges\"\nthousands = \",\"");
+        let grouped = Schema::from_toml(&toml, "t").unwrap();
+        let total = &grouped.fields[grouped.field_index("TotalCharges").unwrap()];
+        assert_eq!(total.parse(Raw::Text("1,234.5")).unwrap(), 1234.5);
+        assert_eq!(total.parse(Raw::Text("1234.5")).unwrap(), 1234.5);
+        assert_eq!(total.parse(Raw::Text("12,34.5")).unwrap_err().code, FieldErrorCode::NotANumber);
+        // It survives the schema's round trip through TOML.
+        assert_eq!(Schema::from_toml(&grouped.to_toml(), "again").unwrap(), grouped);
     }
 
     #[test]
