@@ -70,27 +70,11 @@ fn averaged_seeds_match_xgboost() {
 /// The averaged model's margin is the mean of the single fits' margins, and its trees are theirs.
 #[test]
 fn averaged_model_is_the_mean_of_its_fits() {
-    use churn::training::xgboost::{average, fit, FitOptions, Matrix};
+    use churn::training::xgboost::average;
     let d = tmp();
-    let data = Dataset::load(&synth(d.path(), 2000, 5), &Schema::telco()).unwrap();
-    let pipeline = Pipeline::fit(&data.schema, &data.values, &data.labels);
-    let x = pipeline.encode_rows(&data.values);
-    let m = pipeline.n_features();
+    let (data, x, m) = encoded(d.path(), 5);
     let params = BoostParams { max_depth: 3, subsample: 0.6, colsample_bynode: 0.6, ..BoostParams::default() };
-    let fit_seed = |seed: u64| {
-        let opts = FitOptions {
-            params: &params,
-            max_rounds: 40,
-            early_stopping: None,
-            seed,
-            threads: 1,
-            base_score: data.positive_rate(),
-            feature_names: None,
-            track_train_curve: false,
-        };
-        fit(&Matrix { x: &x, y: &data.labels, n_features: m }, None, &opts, |_| {}).unwrap().booster
-    };
-    let boosters: Vec<_> = (0..3).map(fit_seed).collect();
+    let boosters: Vec<_> = (0..3).map(|seed| fit_booster(&data, &x, &params, 40, seed)).collect();
     let forests: Vec<_> =
         boosters.iter().map(|b| churn::forest::Forest::from_bytes(&xgboost::to_ubj(b).unwrap()).unwrap()).collect();
     assert!(
@@ -139,27 +123,13 @@ fn the_final_fit_after_a_search_is_slower_longer_and_averaged() {
 /// the same by XGBoost, by its contributions and by the served forest.
 #[test]
 fn a_blend_is_the_weighted_margin_of_its_members_plus_the_intercept() {
-    use churn::training::xgboost::{blend, fit, FitOptions, Matrix};
+    use churn::training::xgboost::blend;
     let d = tmp();
-    let data = Dataset::load(&synth(d.path(), 2000, 6), &Schema::telco()).unwrap();
-    let pipeline = Pipeline::fit(&data.schema, &data.values, &data.labels);
-    let x = pipeline.encode_rows(&data.values);
-    let m = pipeline.n_features();
-    let fit_with = |params: BoostParams, rounds: usize| {
-        let opts = FitOptions {
-            params: &params,
-            max_rounds: rounds,
-            early_stopping: None,
-            seed: 1,
-            threads: 1,
-            base_score: data.positive_rate(),
-            feature_names: None,
-            track_train_curve: false,
-        };
-        fit(&Matrix { x: &x, y: &data.labels, n_features: m }, None, &opts, |_| {}).unwrap().booster
-    };
-    let members =
-        [(fit_with(BoostParams::default(), 30), 0.7), (fit_with(BoostParams::shallow_interactions(), 20), 0.45)];
+    let (data, x, m) = encoded(d.path(), 6);
+    let members = [
+        (fit_booster(&data, &x, &BoostParams::default(), 30, 1), 0.7),
+        (fit_booster(&data, &x, &BoostParams::shallow_interactions(), 20, 1), 0.45),
+    ];
     let forests: Vec<_> =
         members.iter().map(|(b, _)| churn::forest::Forest::from_bytes(&xgboost::to_ubj(b).unwrap()).unwrap()).collect();
     let intercept = 0.25;
@@ -175,4 +145,30 @@ fn a_blend_is_the_weighted_margin_of_its_members_plus_the_intercept() {
         let total: f32 = contributions[i * (m + 1)..(i + 1) * (m + 1)].iter().sum();
         assert!((total - expected).abs() < 1e-4, "row {i}: contributions sum to {total}, margin {expected}");
     }
+}
+
+/// 2,000 synthetic customers, validated and encoded: the dataset, its model inputs, their width.
+fn encoded(dir: &std::path::Path, seed: u64) -> (Dataset, Vec<f32>, usize) {
+    let data = Dataset::load(&synth(dir, 2000, seed), &Schema::telco()).unwrap();
+    let pipeline = Pipeline::fit(&data.schema, &data.values, &data.labels);
+    let x = pipeline.encode_rows(&data.values);
+    let m = pipeline.n_features();
+    (data, x, m)
+}
+
+/// One plain XGBoost fit of `params` for `rounds` rounds on all rows.
+fn fit_booster(data: &Dataset, x: &[f32], params: &BoostParams, rounds: usize, seed: u64) -> xgb::Booster {
+    use churn::training::xgboost::{fit, FitOptions, Matrix};
+    let opts = FitOptions {
+        params,
+        max_rounds: rounds,
+        early_stopping: None,
+        seed,
+        threads: 1,
+        base_score: data.positive_rate(),
+        feature_names: None,
+        track_train_curve: false,
+    };
+    let m = x.len() / data.len();
+    fit(&Matrix { x, y: &data.labels, n_features: m }, None, &opts, |_| {}).unwrap().booster
 }
