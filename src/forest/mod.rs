@@ -156,7 +156,9 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, ForestError> {
     Ok(cur)
 }
 
-fn as_str_number(v: &Value, what: &str) -> Result<f64, ForestError> {
+/// A number XGBoost's JSON writes as a number or as text ("0.5", "[2.653532E-1]": the first of
+/// a vector), as the learner's parameters are.
+pub(crate) fn as_str_number(v: &Value, what: &str) -> Result<f64, ForestError> {
     match v {
         Value::Number(n) => n.as_f64().ok_or_else(|| ForestError::Malformed(format!("`{what}` is not a number"))),
         Value::String(s) => {

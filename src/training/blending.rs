@@ -33,15 +33,15 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// Log loss of one row at margin `z`: log(1 + e^-z) for a churner, log(1 + e^z) otherwise,
+/// without overflow.
+fn row_loss(z: f64, label: u8) -> f64 {
+    let s = if label == 1 { -z } else { z };
+    s.max(0.0) + (-s.abs()).exp().ln_1p()
+}
+
 fn log_loss_of(columns: &[Vec<f64>], y: &[u8], rows: &[usize], blend: &Blend) -> f64 {
-    let mut total = 0.0;
-    for &r in rows {
-        let z = blend.margin(columns, r);
-        // log(1 + e^-z) for a churner, log(1 + e^z) otherwise, without overflow.
-        let s = if y[r] == 1 { -z } else { z };
-        total += s.max(0.0) + (-s.abs()).exp().ln_1p();
-    }
-    total
+    rows.iter().map(|&r| row_loss(blend.margin(columns, r), y[r])).sum()
 }
 
 fn objective(columns: &[Vec<f64>], y: &[u8], rows: &[usize], blend: &Blend) -> f64 {
@@ -236,14 +236,7 @@ pub struct Choice {
 }
 
 fn row_losses(margins: &[f64], y: &[u8]) -> Vec<f64> {
-    margins
-        .iter()
-        .zip(y)
-        .map(|(&z, &label)| {
-            let s = if label == 1 { -z } else { z };
-            s.max(0.0) + (-s.abs()).exp().ln_1p()
-        })
-        .collect()
+    margins.iter().zip(y).map(|(&z, &label)| row_loss(z, label)).collect()
 }
 
 /// Whether `candidate` (per-row losses) is lower on the whole than `incumbent`. The losses are

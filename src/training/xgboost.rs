@@ -250,14 +250,11 @@ pub fn blend(mut parts: Vec<(Booster, f64)>, intercept: f64) -> Result<Booster, 
     model["tree_info"] = serde_json::Value::Array(tree_info);
     model["iteration_indptr"] = serde_json::Value::Array(indptr);
     model["gbtree_model_param"]["num_trees"] = serde_json::Value::from(n.to_string());
-    let base_margin = merged
+    let base_score = merged
         .pointer(&format!("{BASE}/base_score"))
-        .and_then(|v| v.as_str())
-        .and_then(|s| {
-            s.trim().trim_start_matches('[').trim_end_matches(']').split(',').next()?.trim().parse::<f64>().ok()
-        })
-        .map(|p| (p / (1.0 - p)).ln())
-        .ok_or_else(|| bad("no readable base_score"))?;
+        .ok_or_else(|| bad("no base_score"))
+        .and_then(|v| crate::forest::as_str_number(v, "base_score").map_err(|e| bad(&e.to_string())))?;
+    let base_margin = (base_score / (1.0 - base_score)).ln();
     let moved = intercept + total_weight * base_margin;
     // Beyond this a float32 probability rounds to 0 or 1 and the margin is lost.
     if !moved.is_finite() || moved.abs() > 15.0 {
