@@ -2,6 +2,10 @@
 //! threads with their results in order.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The user's `--threads`, once a command has read it; 0: not given.
+static CHOSEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `f` on every item with `threads` threads; results keep the items' order.
 pub fn map<T, R, F>(items: Vec<T>, threads: usize, f: F) -> Vec<R>
@@ -27,8 +31,31 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// Makes a command's `--threads` the thread count of work that takes no options of its own
+/// (the leakage screen while a table is read), so `--threads 1` means one thread throughout.
+pub fn choose_threads(threads: usize) {
+    CHOSEN.store(threads.max(1), Ordering::Relaxed);
+}
+
+/// The user's `--threads` when a command has set it ([`choose_threads`]), else [`default_threads`].
+pub fn chosen_threads() -> usize {
+    match CHOSEN.load(Ordering::Relaxed) {
+        0 => default_threads(),
+        n => n,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_chosen_thread_count_is_what_later_work_uses() {
+        // Tests share the process: only this test sets it, and any count is valid elsewhere.
+        super::choose_threads(3);
+        assert_eq!(super::chosen_threads(), 3);
+        super::choose_threads(0);
+        assert_eq!(super::chosen_threads(), 1, "at least one thread");
+    }
+
     #[test]
     fn keeps_order_on_many_threads() {
         let out = super::map((0..100).collect(), 4, |x: i32| x * 2);

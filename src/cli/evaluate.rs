@@ -44,6 +44,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
+    crate::parallel::choose_threads(a.threads);
     let schema = Schema::load_or_default(a.schema.as_deref())?;
     let opts = TrainOptions {
         trials: a.trials,

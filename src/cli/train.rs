@@ -159,6 +159,7 @@ pub fn train_report_track(
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
+    crate::parallel::choose_threads(a.threads);
     let total = Instant::now();
     let request = TrainRequest {
         data: a.data.clone(),

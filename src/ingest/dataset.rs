@@ -360,7 +360,7 @@ fn flag_leakage(schema: &Schema, values: &[f64], labels: &[u8], warnings: &mut W
     // One field per job: each ranks a million values on its own.
     let separations = crate::parallel::map(
         schema.fields.iter().enumerate().collect(),
-        crate::parallel::default_threads(),
+        crate::parallel::chosen_threads(),
         |(k, field)| {
             let pairs: Vec<(f64, bool)> =
                 values.iter().skip(k).step_by(d).zip(labels).map(|(v, y)| (*v, *y == 1)).collect();

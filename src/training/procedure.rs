@@ -187,6 +187,8 @@ struct FoldOutcome {
     trial: usize,
     fold: usize,
     test_rows: Vec<usize>,
+    /// XGBoost's margins of the test rows (what blending fits on) and their probabilities.
+    margins: Vec<f64>,
     probs: Vec<f64>,
     rounds: usize,
     log_loss: f64,
@@ -297,8 +299,9 @@ pub fn train(
             &fit_opts,
             |_| {},
         )?;
-        let probs: Vec<f64> =
-            xgboost::predict(&fitted.booster, &xte, yte.len())?.into_iter().map(|p| p as f64).collect();
+        let margins: Vec<f64> =
+            xgboost::predict_margin(&fitted.booster, &xte, yte.len())?.into_iter().map(f64::from).collect();
+        let probs: Vec<f64> = margins.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
         progress.advance(1);
         Ok(Some(FoldOutcome {
             trial: c,
@@ -306,6 +309,7 @@ pub fn train(
             test_rows: te.clone(),
             log_loss: metrics::log_loss(&yte, &probs),
             roc_auc: metrics::roc_auc(&yte, &probs),
+            margins,
             probs,
             rounds: fitted.rounds,
         }))
@@ -385,9 +389,7 @@ pub fn train(
                 let mut margins = vec![0.0; y.len()];
                 for o in outcomes.iter().filter(|o| o.trial == t) {
                     for (k, &r) in o.test_rows.iter().enumerate() {
-                        // XGBoost's probabilities are float32: keep their logits finite.
-                        let p = o.probs[k].clamp(1e-7, 1.0 - 1e-7);
-                        margins[r] = (p / (1.0 - p)).ln();
+                        margins[r] = o.margins[k];
                     }
                 }
                 margins

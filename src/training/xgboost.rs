@@ -182,6 +182,13 @@ pub fn predict(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, Xg
     Ok(booster.predict(&d)?)
 }
 
+/// Margins (log odds) from XGBoost itself: exact where float32 probabilities round to 1.
+pub fn predict_margin(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
+    xgboost_library::ensure()?;
+    let d = DMatrix::from_dense(x, rows)?;
+    Ok(booster.predict_margin(&d)?)
+}
+
 /// XGBoost's own `pred_contribs` (features + bias per row).
 pub fn contributions(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
     xgboost_library::ensure()?;
