@@ -31,7 +31,8 @@ pub struct Args {
     pub tuning_folds: usize,
     #[command(flatten)]
     pub boosting: super::train::BoostingArgs,
-    /// Threads: outer folds run in parallel.
+    /// Threads for everything: the leakage screen while the table is read, then the outer folds in
+    /// parallel.
     #[arg(long, default_value_t = crate::parallel::default_threads())]
     pub threads: usize,
     /// Write the outer fold of every row here first (CSV: one column per repeat, one line per

@@ -82,7 +82,7 @@ pub struct Args {
     pub seed: u64,
     #[command(flatten)]
     pub boosting: BoostingArgs,
-    /// Threads for tuning and the final fit.
+    /// Threads for everything: the leakage screen while the table is read, tuning, the final fit.
     #[arg(long, default_value_t = crate::parallel::default_threads())]
     pub threads: usize,
     #[command(flatten)]
