@@ -29,7 +29,7 @@ impl Blend {
 /// penalty keeps the Newton system well posed without moving a useful weight.
 const RIDGE: f64 = 1.0;
 
-fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 

@@ -301,7 +301,7 @@ pub fn train(
         )?;
         let margins: Vec<f64> =
             xgboost::predict_margin(&fitted.booster, &xte, yte.len())?.into_iter().map(f64::from).collect();
-        let probs: Vec<f64> = margins.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
+        let probs: Vec<f64> = margins.iter().map(|&z| blending::sigmoid(z)).collect();
         progress.advance(1);
         Ok(Some(FoldOutcome {
             trial: c,
@@ -402,7 +402,7 @@ pub fn train(
             members = sets.iter().zip(&choice.blend.weights).filter(|(_, &w)| w > 0.0).map(|(&t, &w)| (t, w)).collect();
             members.sort_by(|a, b| (b.0 == chosen).cmp(&(a.0 == chosen)).then(b.1.total_cmp(&a.1)));
             oof_labels = y.to_vec();
-            oof_probs = choice.margins.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
+            oof_probs = choice.margins.iter().map(|&z| blending::sigmoid(z)).collect();
             blend = Some(crate::bundle::BlendInfo {
                 kind: if choice.kind == BlendKind::Stacked { "stacked" } else { "recalibrated" }.to_string(),
                 intercept: choice.blend.intercept,
