@@ -7,6 +7,7 @@
 //! XGBoost's predictions and contributions on the same rows.
 
 mod additive;
+mod quadrature;
 pub mod reasons;
 pub mod shap;
 pub mod ubjson;
@@ -78,6 +79,8 @@ pub struct Forest {
     /// When every tree is a stump (the default model), the forest folded into one step
     /// function per feature.
     additive: Option<Additive>,
+    /// Otherwise, every leaf's merged path, for the quadrature TreeSHAP.
+    paths: quadrature::Paths,
 }
 
 fn as_stumps(trees: &[Tree]) -> Option<Vec<Part>> {
@@ -269,6 +272,7 @@ impl Forest {
             .unwrap_or_default();
         let (flat, roots) = flatten(&trees);
         let additive = as_stumps(&trees).map(|parts| Additive::new(&parts, base_margin));
+        let paths = if additive.is_some() { quadrature::Paths::default() } else { quadrature::Paths::new(&trees) };
         Ok(Forest {
             objective,
             objective_name,
@@ -282,6 +286,7 @@ impl Forest {
             flat,
             roots,
             additive,
+            paths,
         })
     }
 
@@ -336,10 +341,23 @@ impl Forest {
             additive.contributions(x, out);
             return;
         }
+        self.paths.add(&self.trees, x, out, scratch);
+        out[self.num_feature] += self.base_margin;
+    }
+
+    /// The same contributions by the recursive TreeSHAP of XGBoost before 3.3, tree by tree:
+    /// the reference the faster algorithms are tested and benchmarked against.
+    pub fn contributions_by_recursion(&self, x: &[f32], out: &mut [f32], scratch: &mut shap::Scratch) {
+        out.iter_mut().for_each(|o| *o = 0.0);
         for t in &self.trees {
             shap::add_tree(t, x, out, scratch);
         }
         out[self.num_feature] += self.base_margin;
+    }
+
+    /// Trees and their deepest level, for reports of what explaining costs.
+    pub fn max_depth(&self) -> usize {
+        self.trees.iter().map(|t| t.max_depth).max().unwrap_or(0)
     }
 }
 

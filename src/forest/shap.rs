@@ -1,6 +1,8 @@
 //! Exact path-dependent TreeSHAP (Lundberg et al., arXiv:1706.06060), written to follow
-//! XGBoost's own `TreeShap` step for step and in float32, so the per-customer reasons are the
-//! contributions XGBoost's `pred_contribs` gives, not an approximation of them.
+//! XGBoost's own `TreeShap` (before 3.3) step for step and in float32, so its contributions are
+//! those of `pred_contribs`, not an approximation of them. Served models explain their deeper
+//! trees with `quadrature` (the same values in fewer steps); this stays for stumps (closed
+//! forms), for paths longer than the quadrature takes, and as the reference it is tested against.
 
 use super::Tree;
 
@@ -17,6 +19,7 @@ pub struct PathElement {
 pub struct Scratch {
     path: Vec<PathElement>,
     tree: Vec<f32>,
+    pub(super) sums: super::quadrature::Sums,
 }
 
 /// Adds one tree's contributions to `out` (features, then the bias in the last slot), in the

@@ -61,6 +61,12 @@ fn deep_trees_with_missing_values_match_xgboost() {
 }
 
 #[test]
+fn depth_four_and_depth_eight_trees_match_xgboost() {
+    check(BoostParams { max_depth: 4, eta: 0.1, colsample_bynode: 0.8, ..BoostParams::default() }, 3000);
+    check(BoostParams { max_depth: 8, eta: 0.1, min_child_weight: 0.5, ..BoostParams::default() }, 3000);
+}
+
+#[test]
 fn averaged_seeds_match_xgboost() {
     let p = BoostParams { max_depth: 4, eta: 0.1, subsample: 0.7, colsample_bynode: 0.7, ..BoostParams::default() };
     check_seeds(p, 3000, 3);
@@ -129,17 +135,26 @@ fn a_blend_is_the_weighted_margin_of_its_members_plus_the_intercept() {
     let members = [
         (fit_booster(&data, &x, &BoostParams::default(), 30, 1), 0.7),
         (fit_booster(&data, &x, &BoostParams::shallow_interactions(), 20, 1), 0.45),
+        (fit_booster(&data, &x, &BoostParams::interactions(), 10, 1), 0.2),
     ];
     let forests: Vec<_> =
         members.iter().map(|(b, _)| churn::forest::Forest::from_bytes(&xgboost::to_ubj(b).unwrap()).unwrap()).collect();
     let intercept = 0.25;
     let merged = blend(members.into_iter().collect(), intercept).unwrap();
     let forest = churn::forest::Forest::from_bytes(&xgboost::to_ubj(&merged).unwrap()).unwrap();
-    assert_eq!(forest.n_trees(), 50);
+    assert_eq!(forest.n_trees(), 60);
     let theirs = xgboost::predict(&merged, &x, data.len()).unwrap();
     let contributions = xgboost::contributions(&merged, &x, data.len()).unwrap();
+    let mut ours = vec![0f32; m + 1];
+    let mut scratch = churn::forest::shap::Scratch::default();
     for (i, row) in x.chunks(m).enumerate() {
-        let expected = intercept as f32 + 0.7 * forests[0].margin(row) + 0.45 * forests[1].margin(row);
+        forest.contributions(row, &mut ours, &mut scratch);
+        let d = max_diff(&ours, &contributions[i * (m + 1)..(i + 1) * (m + 1)]);
+        assert!(d <= 1e-6, "row {i}: the stack's contributions differ from XGBoost's by {d}");
+        let expected = intercept as f32
+            + 0.7 * forests[0].margin(row)
+            + 0.45 * forests[1].margin(row)
+            + 0.2 * forests[2].margin(row);
         assert!((forest.margin(row) - expected).abs() < 1e-4, "row {i}: {} vs {expected}", forest.margin(row));
         assert!((theirs[i] - churn::forest::sigmoid(expected)).abs() < 1e-5, "row {i}: XGBoost disagrees");
         let total: f32 = contributions[i * (m + 1)..(i + 1) * (m + 1)].iter().sum();
