@@ -3,6 +3,7 @@
 # `. scripts/test-env.sh`. Idempotent: what is already in place is left alone.
 #   .venv-test   Python with the pinned MLflow, XGBoost and schemathesis (tests/requirements.txt)
 #   .venv-lint   hadolint, actionlint, cfn-lint, checkov and moto (tests/deploy/requirements.txt)
+#   .venv-oip    tritonclient and KServe's SDK, clients of the Open Inference Protocol (tests/oip)
 #   Chromium + playwright-core (tests/browser) for the UI and report checks
 #   a Docker engine and the Dockerfile's base images (scripts/docker-env.sh)
 #   docker-compose, to resolve and start the local stack (docker-compose.yml)
@@ -44,12 +45,16 @@ venv .venv-test tests/requirements.txt &
 pid_test=$!
 venv .venv-lint tests/deploy/requirements.txt &
 pid_lint=$!
+venv .venv-oip tests/oip/requirements.txt &
+pid_oip=$!
 if [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
   (cd "$root/tests/browser" && npm ci --no-audit --no-fund --silent)
 fi
 bash "$root/scripts/docker-env.sh"
 wait "$pid_test"
 wait "$pid_lint"
+wait "$pid_oip"
 
 export CHURN_TEST_PYTHON="$root/.venv-test/bin/python"
 export CHURN_LINT_BIN="$root/.venv-lint/bin"
+export CHURN_OIP_PYTHON="$root/.venv-oip/bin/python"

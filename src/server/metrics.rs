@@ -29,7 +29,7 @@ struct Route {
 }
 
 /// Every route pattern the router matches; anything else (404s) is `other`.
-const ROUTES: [&str; 19] = [
+const ROUTES: [&str; 27] = [
     "/",
     "/healthz",
     "/readyz",
@@ -49,6 +49,14 @@ const ROUTES: [&str; 19] = [
     "/report/{file}",
     "/ui",
     "/ui/{asset}",
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/{name}",
+    "/v2/models/{name}/ready",
+    "/v2/models/{name}/infer",
+    "/v2/models/{name}/versions/{version}",
+    "/v2/models/{name}/versions/{version}/infer",
 ];
 
 /// The metric label of a matched route pattern.

@@ -5,7 +5,8 @@
 //! The request pipeline is built from tower and tower-http layers, outermost first:
 //! request id (`x-request-id`, set or kept) → trace span → metrics and the access log by
 //! matched route → catch-panic (one 500 in the API's error shape; the next request is served
-//! normally) → a hard body limit → the route; scoring routes (`/predict`, `/invocations`) add
+//! normally) → a hard body limit → the route; scoring routes (`/predict`, `/invocations`,
+//! the Open Inference Protocol's `infer`) add
 //! load shedding over a concurrency limit (503 + `Retry-After`), a timeout (504), and the API key
 //! and drain checks. Health routes are never shed.
 
@@ -69,32 +70,58 @@ fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response 
 #[derive(Clone)]
 struct Panicked(String);
 
+/// Scoring routes' layers: load shedding over the concurrency limit (503 + `Retry-After`), the
+/// request timeout (504), and the drain and API-key checks.
+fn scoring_layers(routes: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    let st = state.clone();
+    routes.route_layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(move |e: tower::BoxError| {
+                let st = st.clone();
+                async move {
+                    if e.is::<tower::load_shed::error::Overloaded>() {
+                        st.metrics.shed();
+                        ApiError::overloaded(st.config.max_concurrency)
+                    } else if e.is::<tower::timeout::error::Elapsed>() {
+                        ApiError::timeout(st.config.request_timeout.as_millis() as u64)
+                    } else {
+                        ApiError::internal(format!("the request failed: {e}"))
+                    }
+                }
+            }))
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(state.config.max_concurrency))
+            .timeout(state.config.request_timeout)
+            .layer(axum::middleware::from_fn_with_state(state.clone(), admit)),
+    )
+}
+
 /// The whole HTTP surface for a state (used by `run` and by router tests without a socket).
 pub fn router(state: Arc<AppState>) -> Router {
-    let st = state.clone();
-    let scoring = Router::new()
-        .route("/predict", post(routes::predict::predict))
-        .route("/invocations", post(routes::invocations::invocations))
-        .route_layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(move |e: tower::BoxError| {
-                    let st = st.clone();
-                    async move {
-                        if e.is::<tower::load_shed::error::Overloaded>() {
-                            st.metrics.shed();
-                            ApiError::overloaded(st.config.max_concurrency)
-                        } else if e.is::<tower::timeout::error::Elapsed>() {
-                            ApiError::timeout(st.config.request_timeout.as_millis() as u64)
-                        } else {
-                            ApiError::internal(format!("the request failed: {e}"))
-                        }
-                    }
-                }))
-                .load_shed()
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(state.config.max_concurrency))
-                .timeout(state.config.request_timeout)
-                .layer(axum::middleware::from_fn_with_state(state.clone(), admit)),
-        );
+    use routes::v2;
+    let scoring = scoring_layers(
+        Router::new()
+            .route("/predict", post(routes::predict::predict))
+            .route("/invocations", post(routes::invocations::invocations)),
+        &state,
+    );
+    // The Open Inference Protocol: its errors in its own shape, whichever layer answers.
+    let v2_scoring = scoring_layers(
+        Router::new()
+            .route("/v2/models/{name}/infer", post(v2::infer))
+            .route("/v2/models/{name}/versions/{version}/infer", post(v2::infer_version)),
+        &state,
+    );
+    let v2 = Router::new()
+        .route("/v2", get(v2::server_metadata))
+        .route("/v2/health/live", get(v2::live))
+        .route("/v2/health/ready", get(v2::ready))
+        .route("/v2/models/{name}", get(v2::model_metadata))
+        .route("/v2/models/{name}/ready", get(v2::model_ready))
+        .route("/v2/models/{name}/versions/{version}", get(v2::model_version_metadata))
+        .route("/v2/models/{name}/versions/{version}/ready", get(v2::model_version_ready))
+        .merge(v2_scoring)
+        .route_layer(axum::middleware::map_response(v2::protocol_errors));
     Router::new()
         .route("/", get(routes::health::root))
         .route("/healthz", get(routes::health::live))
@@ -115,6 +142,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/", get(ui::page))
         .route("/ui/{asset}", get(ui::asset))
         .merge(scoring)
+        .merge(v2)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
@@ -181,7 +209,10 @@ async fn admit(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
 }
 
 fn is_scoring(route: &'static str) -> bool {
-    route == "/predict" || route == "/invocations"
+    matches!(
+        route,
+        "/predict" | "/invocations" | "/v2/models/{name}/infer" | "/v2/models/{name}/versions/{version}/infer"
+    )
 }
 
 /// Metrics by matched route and status, requests in flight, scoring health, and one access-log

@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "churn",
-        description = "Customer churn scoring with per-customer reasons. `/predict` takes the raw customer fields; `/invocations` speaks MLflow's scoring protocol. Errors always have the `ApiError` shape.",
+        description = "Customer churn scoring with per-customer reasons. `/predict` takes the raw customer fields; `/invocations` speaks MLflow's scoring protocol; `/v2/...` the Open Inference Protocol (KServe V2). Errors have the `ApiError` shape, on `/v2` the protocol's `{\"error\": ...}`.",
         license(name = "MIT")
     ),
     paths(
@@ -29,6 +29,12 @@ use utoipa::OpenApi;
         routes::model::report,
         routes::metrics::metrics,
         routes::admin::reload,
+        routes::v2::live,
+        routes::v2::ready,
+        routes::v2::server_metadata,
+        routes::v2::model_metadata,
+        routes::v2::model_ready,
+        routes::v2::infer,
     ),
     components(schemas(
         ApiError,
@@ -41,6 +47,9 @@ use utoipa::OpenApi;
         routes::health::ModelStatus,
         routes::health::Version,
         routes::admin::Reloaded,
+        routes::v2::V2Error,
+        routes::v2::Live,
+        routes::v2::Ready,
     )),
     tags(
         (name = "scoring", description = "Churn predictions with reasons"),
@@ -48,6 +57,7 @@ use utoipa::OpenApi;
         (name = "model", description = "The model in service"),
         (name = "health", description = "Health checks"),
         (name = "operations", description = "Metrics and model reload"),
+        (name = "open inference protocol", description = "KServe V2 / Open Inference Protocol (REST): the API Triton, MLServer and KServe clients speak"),
     )
 )]
 struct ApiDoc;

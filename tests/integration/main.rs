@@ -6,6 +6,7 @@
 //! - schemathesis fuzzing the served OpenAPI document;
 //! - hadolint, actionlint, cfn-lint, checkov, moto and a real Docker build of the image;
 //! - the compose stack (PostgreSQL, an MLflow server, churn) started, trained against and reloaded;
+//! - tritonclient and KServe's SDK calling the Open Inference Protocol routes;
 //! - the real IBM Telco file (quality bar, a bundle, the generator's calibration).
 //! - the README's "Using it" block, verbatim, after the demo.
 
@@ -17,6 +18,7 @@ mod deploy;
 mod faults;
 mod fuzz;
 mod mlflow;
+mod oip_clients;
 mod readme;
 mod real_data;
 mod report_browser;

@@ -383,3 +383,116 @@ async fn foreign_models_and_model_columns() {
     t += &exchange(&st, "POST", "/invocations", j, &[], &body).await;
     check("model_columns", t);
 }
+
+/// The customer as Open Inference Protocol tensors: one per field, BYTES for text, FP64 for
+/// numbers (`skip` leaves one out).
+fn v2_inputs(skip: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(CUSTOMER).unwrap();
+    v.as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.as_str() != skip)
+        .map(|(k, x)| match x {
+            Value::String(_) => serde_json::json!({"name": k, "shape": [1], "datatype": "BYTES", "data": [x]}),
+            _ => serde_json::json!({"name": k, "shape": [1, 1], "datatype": "FP64", "data": [[x]]}),
+        })
+        .collect()
+}
+
+/// The Open Inference Protocol: health, metadata and inference, answers and errors pinned, and
+/// the same probability as `/predict` for the same customer.
+#[tokio::test]
+async fn open_inference_protocol() {
+    let st = state(None);
+    let j = Some("application/json");
+    let mut t = String::new();
+    let (_, card) = json(&st, "GET", "/model", None, "").await;
+    let name = card["model"]["name"].as_str().unwrap().to_string();
+    for path in [
+        "/v2".to_string(),
+        "/v2/health/live".into(),
+        "/v2/health/ready".into(),
+        format!("/v2/models/{name}"),
+        format!("/v2/models/{name}/ready"),
+    ] {
+        t += &exchange(&st, "GET", &path, None, &[], "").await;
+    }
+    t += &exchange(&st, "GET", "/v2/models/other", None, &[], "").await;
+    t += &exchange(&st, "GET", &format!("/v2/models/{name}/versions/3/ready"), None, &[], "").await;
+    let infer = &format!("/v2/models/{name}/infer");
+    let request = |inputs: Vec<Value>, extra: Value| {
+        let mut r = serde_json::json!({"id": "r-1", "inputs": inputs});
+        if let Value::Object(m) = extra {
+            r.as_object_mut().unwrap().extend(m);
+        }
+        r.to_string()
+    };
+    t += &exchange(&st, "POST", infer, j, &[], &request(v2_inputs(""), Value::Null)).await;
+    let reasons = serde_json::json!({"outputs": [{"name": "churn_probability"}, {"name": "reasons"}], "parameters": {"reasons": 2}});
+    t += &exchange(&st, "POST", infer, j, &[], &request(v2_inputs(""), reasons)).await;
+    let mut bad_value = v2_inputs("Contract");
+    bad_value.push(serde_json::json!({"name": "Contract", "shape": [1], "datatype": "BYTES", "data": ["Weekly"]}));
+    let mut unknown = v2_inputs("");
+    unknown.push(serde_json::json!({"name": "Shoe size", "shape": [1], "datatype": "FP32", "data": [42]}));
+    let mut wrong_shape = v2_inputs("tenure");
+    wrong_shape.push(serde_json::json!({"name": "tenure", "shape": [2], "datatype": "FP64", "data": [1]}));
+    let mut wrong_type = v2_inputs("tenure");
+    wrong_type.push(serde_json::json!({"name": "tenure", "shape": [1], "datatype": "FP64", "data": ["one"]}));
+    for body in [
+        request(bad_value, Value::Null),
+        request(v2_inputs("tenure"), Value::Null),
+        request(unknown, Value::Null),
+        request(wrong_shape, Value::Null),
+        request(wrong_type, Value::Null),
+        request(v2_inputs(""), serde_json::json!({"outputs": [{"name": "uplift"}]})),
+        "{\"inputs\": 3}".to_string(),
+    ] {
+        t += &exchange(&st, "POST", infer, j, &[], &body).await;
+    }
+    t += &exchange(&st, "POST", "/v2/models/other/infer", j, &[], &request(v2_inputs(""), Value::Null)).await;
+    check("open_inference_protocol", t);
+
+    // The same customer scores as on /predict.
+    let (_, p) = json(&st, "POST", "/predict", j, CUSTOMER).await;
+    let (status, v) = json(&st, "POST", infer, j, &request(v2_inputs(""), Value::Null)).await;
+    assert_eq!(status, StatusCode::OK);
+    let as_f32 = |v: &Value| v.as_f64().map(|x| x as f32);
+    assert_eq!(as_f32(&v["outputs"][0]["data"][0]), as_f32(&p["churn_probability"]));
+    assert_eq!(v["outputs"][1]["data"][0], p["churn"]);
+}
+
+/// Binary tensor data both ways (the extension tritonclient uses by default): the JSON header's
+/// length in `Inference-Header-Content-Length`, then the tensors' bytes.
+#[tokio::test]
+async fn open_inference_protocol_binary_tensors() {
+    let st = state(None);
+    let mut inputs = v2_inputs("tenure");
+    let tenure = 1i64.to_le_bytes();
+    inputs.push(
+        serde_json::json!({"name": "tenure", "shape": [1], "datatype": "INT64", "parameters": {"binary_data_size": 8}}),
+    );
+    let head = serde_json::json!({"inputs": inputs, "parameters": {"binary_data_output": true}}).to_string();
+    let (_, card) = json(&st, "GET", "/model", None, "").await;
+    let name = card["model"]["name"].as_str().unwrap().to_string();
+    let mut body = head.clone().into_bytes();
+    body.extend(tenure);
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("/v2/models/{name}/infer"))
+        .header("content-type", "application/octet-stream")
+        .header("inference-header-content-length", head.len())
+        .body(Body::from(body))
+        .unwrap();
+    let r = server::router(st.clone()).oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let n: usize = r.headers()["inference-header-content-length"].to_str().unwrap().parse().unwrap();
+    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap();
+    let answer: Value = serde_json::from_slice(&bytes[..n]).unwrap();
+    assert_eq!(answer["outputs"][0]["parameters"]["binary_data_size"], 4);
+    assert_eq!(answer["outputs"][1]["parameters"]["binary_data_size"], 1);
+    let probability = f32::from_le_bytes(bytes[n..n + 4].try_into().unwrap());
+    let (_, p) = json(&st, "POST", "/predict", Some("application/json"), CUSTOMER).await;
+    assert_eq!(probability, p["churn_probability"].as_f64().unwrap() as f32);
+    assert_eq!(bytes[n + 4] != 0, p["churn"].as_bool().unwrap());
+    assert_eq!(bytes.len(), n + 5);
+}

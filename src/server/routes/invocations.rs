@@ -3,7 +3,7 @@
 //! (`crate::ingest::mlflow`); this maps them onto HTTP. The answer is `{"predictions": [...]}`:
 //! probabilities, or 0/1 labels for a model logged as an `XGBClassifier`, as MLflow does.
 
-use crate::ingest::mlflow::{self, Carried, InvocationError, Records};
+use crate::ingest::mlflow::{self, InvocationError, Records};
 use crate::server::error::{ApiError, FieldProblem};
 use crate::server::input::{self, Media};
 use crate::server::state::{AppState, Served};
@@ -78,33 +78,23 @@ fn answer(
         .as_ref()
         .and_then(|m| m.model_class.as_deref())
         .is_some_and(|c| c.ends_with("XGBClassifier"));
-    let mut x = vec![0f32; scorer.n_features()];
-    let mut values = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        if i % 256 == 255 && cancel.is_cancelled() {
-            return Err(ApiError::timeout(st.config.request_timeout.as_millis() as u64));
-        }
-        match carried {
-            Carried::Customers => scorer.encode(&row.values, &mut x),
-            Carried::ModelColumns => {
-                for (o, v) in x.iter_mut().zip(&row.values) {
-                    *o = *v as f32;
-                }
+    let preds = super::predict::score_rows(st, served, &rows, carried, false, 0, false, cancel)?;
+    let values: Vec<Value> = preds
+        .iter()
+        .map(|p| {
+            let probability = p.score().probability;
+            if classifier {
+                Value::from((probability >= 0.5) as u8)
+            } else {
+                Value::from(probability as f64)
             }
-        }
-        let p = scorer.score(&x);
-        st.metrics.prediction(p.probability, p.churn);
-        values.push(if classifier {
-            Value::from((p.probability >= 0.5) as u8)
-        } else {
-            Value::from(p.probability as f64)
-        });
-    }
+        })
+        .collect();
     let body = serde_json::to_vec(&serde_json::json!({ "predictions": values })).expect("predictions serialise");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-fn invocation_error(e: InvocationError) -> ApiError {
+pub(crate) fn invocation_error(e: InvocationError) -> ApiError {
     match e {
         InvocationError::Shape(m) => bad(m),
         InvocationError::TooMany { rows, max } => ApiError::bad_request(

@@ -7,3 +7,4 @@ pub mod invocations;
 pub mod metrics;
 pub mod model;
 pub mod predict;
+pub mod v2;

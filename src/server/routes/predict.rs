@@ -3,6 +3,7 @@
 //! and the top reasons (exact TreeSHAP, summed back onto the raw fields).
 
 use crate::forest::reasons::{Explanation, Scratch};
+use crate::ingest::mlflow::Carried;
 use crate::ingest::{body, Location, Row};
 use crate::scoring::{Score, Scorer};
 use crate::server::error::{ApiError, FieldProblem};
@@ -121,12 +122,27 @@ pub struct BatchDoc {
     rejected: usize,
 }
 
-/// Scores validated customers: probability, label, decile and band, and the reasons when asked.
-/// Checks `cancel` as it goes, so abandoned work stops.
-pub(crate) fn score_customers<'a>(
+impl Prediction<'_> {
+    pub(crate) fn score(&self) -> &Score {
+        &self.score
+    }
+
+    pub(crate) fn explanation(&self) -> Option<&Explanation> {
+        self.explanation.as_ref()
+    }
+}
+
+/// Scores validated rows, the one scoring loop of every route (`/predict`, `/invocations`,
+/// `/v2/.../infer`): probability, label, decile and band, and the reasons when asked; counts
+/// the predictions and feeds the drift window with customers' fields. Rows carry the customer
+/// fields, or the model's own input columns (`carried`), which have no fields to word reasons
+/// with on a model that has churn's pipeline. Checks `cancel` as it goes, so abandoned work stops.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn score_rows<'a>(
     st: &AppState,
     served: &'a Served,
     customers: &[Row],
+    carried: Carried,
     explain: bool,
     top: usize,
     with_line: bool,
@@ -137,15 +153,23 @@ pub(crate) fn score_customers<'a>(
     let mut scratch = Scratch::default();
     let id_key = scorer.id_column().unwrap_or("id");
     let threshold = scorer.threshold();
+    let fields = carried == Carried::Customers || scorer.customer_gate().is_none();
     let mut out = Vec::with_capacity(customers.len());
     for (i, c) in customers.iter().enumerate() {
         if i % 256 == 255 && cancel.is_cancelled() {
             return Err(ApiError::timeout(st.config.request_timeout.as_millis() as u64));
         }
-        scorer.encode(&c.values, &mut x);
+        match carried {
+            Carried::Customers => scorer.encode(&c.values, &mut x),
+            Carried::ModelColumns => {
+                for (o, v) in x.iter_mut().zip(&c.values) {
+                    *o = *v as f32;
+                }
+            }
+        }
         let score = scorer.score(&x);
         st.metrics.prediction(score.probability, score.churn);
-        let explanation = explain.then(|| scorer.explain(&x, &c.values, top, &mut scratch));
+        let explanation = (explain && fields).then(|| scorer.explain(&x, &c.values, top, &mut scratch));
         out.push(Prediction {
             id_key,
             id: c.id.clone(),
@@ -159,7 +183,9 @@ pub(crate) fn score_customers<'a>(
             },
         });
     }
-    served.observe(customers.iter().map(|c| c.values.as_slice()));
+    if carried == Carried::Customers {
+        served.observe(customers.iter().map(|c| c.values.as_slice()));
+    }
     Ok(out)
 }
 
@@ -323,7 +349,7 @@ fn answer(
         Media::Json => {
             let body::JsonCustomers { rows: customers, is_array } =
                 body::json(gate, &bytes, st.config.max_batch_rows).map_err(refused)?;
-            let preds = score_customers(st, served, &customers, explain, top, false, cancel)?;
+            let preds = score_rows(st, served, &customers, Carried::Customers, explain, top, false, cancel)?;
             if is_array {
                 Ok(json_response(&BatchAnswer {
                     predictions: &preds,
@@ -339,7 +365,7 @@ fn answer(
         Media::Csv => {
             let (customers, problems) = body::csv(gate, bytes, st.config.max_batch_rows).map_err(refused)?;
             let problems: Vec<FieldProblem> = problems.iter().map(FieldProblem::from).collect();
-            let preds = score_customers(st, served, &customers, explain, top, true, cancel)?;
+            let preds = score_rows(st, served, &customers, Carried::Customers, explain, top, true, cancel)?;
             if as_csv {
                 return Ok(csv_response(&served.scorer, &preds, &problems, if explain { top.min(3) } else { 0 }));
             }
