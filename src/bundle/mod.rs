@@ -42,6 +42,15 @@ pub struct Metadata {
     pub blend: Option<BlendInfo>,
     pub xgboost_version: String,
     pub features: usize,
+    /// Trees in model.ubj and the deepest of them (older bundles: 0).
+    #[serde(default)]
+    pub trees: usize,
+    #[serde(default)]
+    pub max_depth: usize,
+    /// Microseconds one customer's exact reasons cost with this model on one thread of the
+    /// training machine, measured at the end of training (older bundles: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain_us: Option<f64>,
     pub data: DataInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,

@@ -58,6 +58,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         time_budget: a.boosting.time_budget(),
         seeds: a.boosting.seeds.map(|s| s as usize),
         blend: a.boosting.blend,
+        max_explain_us: a.boosting.max_explain_us,
         ..TrainOptions::default()
     };
     let (report, warnings) = crate::training::evaluate(

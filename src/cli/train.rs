@@ -38,6 +38,19 @@ pub struct BoostingArgs {
     /// trees to serve or explain), `none`.
     #[arg(long, value_enum, default_value_t = crate::training::BlendLimit::Stack)]
     pub blend: crate::training::BlendLimit,
+    /// Microseconds one customer's exact reasons may cost with the final model (one thread):
+    /// the search chooses among parameter sets whose final model is estimated within it (from
+    /// each set's first-fold model), and a stack beyond it is not taken. `churn train` reports
+    /// the cost it measured. Default: no cap.
+    #[arg(long, value_name = "MICROSECONDS", value_parser = microseconds)]
+    pub max_explain_us: Option<f64>,
+}
+
+fn microseconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{text:?} is not a number of microseconds > 0")),
+    }
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -113,6 +126,8 @@ struct Summary<'a> {
     seeds: usize,
     /// How the margin was made from the searched sets; null: the chosen set alone.
     blend: Option<&'a crate::bundle::BlendInfo>,
+    /// Microseconds one customer's reasons cost with the model, measured at the end of training.
+    explain_us: Option<f64>,
     seconds: &'a std::collections::BTreeMap<String, f64>,
     tracked: Option<&'a crate::tracking::Tracked>,
 }
@@ -179,6 +194,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             time_budget: a.boosting.time_budget(),
             seeds: a.boosting.seeds.map(|s| s as usize),
             blend: a.boosting.blend,
+            max_explain_us: a.boosting.max_explain_us,
         },
     };
     let Outcome { trained, report, tracked } = train_report_track(&request, (!a.no_track).then_some(&a.tracking))?;
@@ -198,6 +214,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             rounds: meta.rounds,
             seeds: meta.seeds,
             blend: meta.blend.as_ref(),
+            explain_us: meta.explain_us,
             seconds: &seconds,
             tracked: tracked.as_ref(),
         };
@@ -219,6 +236,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
     );
     if let Some(blend) = &meta.blend {
         println!("  final margin: {}", blend.describe());
+    }
+    if let Some(us) = meta.explain_us {
+        println!(
+            "  reasons: {us:.1} us per customer on one thread ({} trees, up to depth {})",
+            meta.trees, meta.max_depth
+        );
     }
     if a.trials > 1 && trained.trials < a.trials {
         println!(

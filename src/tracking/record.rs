@@ -81,6 +81,9 @@ impl RunRecord {
             metrics.push(m(&format!("cv_{k}"), v, 0));
         }
         metrics.push(m("threshold", metadata.threshold, 0));
+        if let Some(us) = metadata.explain_us {
+            metrics.push(m("explain_us", us, 0));
+        }
         if let Some(top) = evaluation.held_out.lift.first() {
             metrics.push(m("test_top_decile_lift", top.lift, 0));
         }

@@ -171,6 +171,10 @@ pub struct TrialResult {
     /// never chosen.
     #[serde(default = "yes")]
     pub complete: bool,
+    /// With `--max-explain-us`: microseconds one customer's reasons would cost with this set's
+    /// final model, estimated from its first fold's model (cost grows with the trees).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain_us: Option<f64>,
 }
 
 impl TrialResult {

@@ -40,6 +40,10 @@ pub struct TrainOptions {
     pub seeds: Option<usize>,
     /// How far the final margin may be blended beyond the chosen set.
     pub blend: BlendLimit,
+    /// What one customer's reasons may cost with the final model, in microseconds on one
+    /// thread: the search chooses among sets whose final model is estimated within it, and a
+    /// stack that would exceed it is not taken (`--max-explain-us`). None: no cap.
+    pub max_explain_us: Option<f64>,
 }
 
 impl Default for TrainOptions {
@@ -56,6 +60,7 @@ impl Default for TrainOptions {
             time_budget: Some(std::time::Duration::from_secs(DEFAULT_TIME_BUDGET_SECS)),
             seeds: None,
             blend: BlendLimit::default(),
+            max_explain_us: None,
         }
     }
 }
@@ -193,19 +198,27 @@ struct FoldOutcome {
     rounds: usize,
     log_loss: f64,
     roc_auc: f64,
+    /// With a cap on the reasons' cost, on the first fold: microseconds per row of this model.
+    explain_us: Option<f64>,
 }
 
 /// The trial with the lowest mean validation log loss, except that the default set (trial 0)
 /// is kept when it is within one standard error of the best: with a few thousand rows the
 /// scores of good sets differ by less than their noise, and picking the noisy winner costs more
 /// than it gains (Breiman's one-standard-error rule).
-fn choose_trial(trials: &[TrialResult], outcomes: &[FoldOutcome]) -> usize {
-    let best = (0..trials.len())
-        .filter(|&t| trials[t].complete)
-        .min_by(|&a, &b| trials[a].cv_log_loss.total_cmp(&trials[b].cv_log_loss))
-        .expect("at least one trial");
-    if best == 0 {
-        return 0;
+/// With a cap on the reasons' cost, only sets estimated within it are chosen (the cheapest set
+/// when none is).
+fn choose_trial(trials: &[TrialResult], outcomes: &[FoldOutcome], cap: Option<f64>) -> usize {
+    let affordable = |t: usize| cap.is_none_or(|c| trials[t].explain_us.is_none_or(|us| us <= c));
+    let complete: Vec<usize> = (0..trials.len()).filter(|&t| trials[t].complete).collect();
+    let within: Vec<usize> = complete.iter().copied().filter(|&t| affordable(t)).collect();
+    let Some(best) = within.iter().copied().min_by(|&a, &b| trials[a].cv_log_loss.total_cmp(&trials[b].cv_log_loss))
+    else {
+        let cost = |t: usize| trials[t].explain_us.unwrap_or(0.0);
+        return complete.into_iter().min_by(|&a, &b| cost(a).total_cmp(&cost(b))).expect("at least one trial");
+    };
+    if best == 0 || !affordable(0) || !trials[0].complete {
+        return best;
     }
     let losses: Vec<f64> = outcomes.iter().filter(|o| o.trial == best).map(|o| o.log_loss).collect();
     let spread = MeanStd::of(&losses).std / (losses.len() as f64).sqrt();
@@ -301,6 +314,10 @@ pub fn train(
         )?;
         let margins: Vec<f64> =
             xgboost::predict_margin(&fitted.booster, &xte, yte.len())?.into_iter().map(f64::from).collect();
+        let explain_us = match opts.max_explain_us {
+            Some(_) if f == 0 => Some(Forest::from_bytes(&xgboost::to_ubj(&fitted.booster)?)?.explain_cost_us(&xte)),
+            _ => None,
+        };
         let probs: Vec<f64> = margins.iter().map(|&z| blending::sigmoid(z)).collect();
         progress.advance(1);
         Ok(Some(FoldOutcome {
@@ -312,6 +329,7 @@ pub fn train(
             margins,
             probs,
             rounds: fitted.rounds,
+            explain_us,
         }))
     };
     let run = |jobs: Vec<(usize, usize)>| -> Result<Vec<FoldOutcome>, TrainError> {
@@ -340,6 +358,7 @@ pub fn train(
     let rest = run(promoted.iter().flat_map(|&c| (1..n_folds).map(move |f| (c, f))).collect())?;
     outcomes.extend(rest);
 
+    let seeds = opts.seeds.unwrap_or_else(|| default_seeds(opts.trials, data.len())).max(1);
     let mut trials = Vec::with_capacity(candidates.len());
     for (c, params) in candidates.iter().enumerate() {
         let mine: Vec<&FoldOutcome> = outcomes.iter().filter(|o| o.trial == c).collect();
@@ -348,14 +367,21 @@ pub fn train(
         }
         let fold_rounds: Vec<usize> = mine.iter().map(|o| o.rounds).collect();
         let mean = |f: &dyn Fn(&FoldOutcome) -> f64| mine.iter().map(|o| f(o)).sum::<f64>() / mine.len() as f64;
-        trials.push(TrialResult {
+        let mut trial = TrialResult {
             params: params.clone(),
             cv_log_loss: mean(&|o| o.log_loss),
             cv_roc_auc: mean(&|o| o.roc_auc),
             rounds: (fold_rounds.iter().sum::<usize>() as f64 / fold_rounds.len() as f64).round().max(1.0) as usize,
             complete: mine.len() == n_folds,
             fold_rounds,
-        });
+            explain_us: None,
+        };
+        // The final model's cost: the first fold's per tree, times the final fit's trees.
+        if let Some(first) = mine.iter().find(|o| o.fold == 0 && o.explain_us.is_some()) {
+            let final_trees = if opts.trials > 0 { refit(&trial, opts.max_rounds).1 } else { trial.rounds } * seeds;
+            trial.explain_us = first.explain_us.map(|us| us / first.rounds.max(1) as f64 * final_trees as f64);
+        }
+        trials.push(trial);
     }
     // Outcomes name trials by their index in `trials` from here on.
     let index: std::collections::HashMap<usize, usize> = candidates
@@ -368,7 +394,7 @@ pub fn train(
     for o in &mut outcomes {
         o.trial = index[&o.trial];
     }
-    let chosen = choose_trial(&trials, &outcomes);
+    let chosen = choose_trial(&trials, &outcomes, opts.max_explain_us);
     let mut oof_labels = Vec::new();
     let mut oof_probs = Vec::new();
     for o in outcomes.iter().filter(|o| o.trial == chosen) {
@@ -396,7 +422,17 @@ pub fn train(
             })
             .collect();
         let at = sets.iter().position(|&t| t == chosen).expect("the chosen set is fully scored");
-        let choice = blending::choose(&columns, at, opts.blend, chosen != 0, y, &fold_of, opts.folds);
+        let mut choice = blending::choose(&columns, at, opts.blend, chosen != 0, y, &fold_of, opts.folds);
+        // A stack serves (and explains) every member's trees: beyond the cap, recalibrate only.
+        let stack_cost: f64 = sets
+            .iter()
+            .zip(&choice.blend.weights)
+            .filter(|(_, &w)| w > 0.0)
+            .map(|(&t, _)| trials[t].explain_us.unwrap_or(0.0))
+            .sum();
+        if choice.kind == BlendKind::Stacked && opts.max_explain_us.is_some_and(|cap| stack_cost > cap) {
+            choice = blending::choose(&columns, at, BlendLimit::Recalibrate, false, y, &fold_of, opts.folds);
+        }
         if choice.kind != BlendKind::Plain {
             // The chosen set first (its fit draws the learning curves), then by weight.
             members = sets.iter().zip(&choice.blend.weights).filter(|(_, &w)| w > 0.0).map(|(&t, &w)| (t, w)).collect();
@@ -431,7 +467,6 @@ pub fn train(
     };
     let (params, rounds) = final_settings(members[0].0);
     let held = held_out.map(|h| (pipeline.encode_rows(&h.values), h.labels.clone()));
-    let seeds = opts.seeds.unwrap_or_else(|| default_seeds(opts.trials, data.len())).max(1);
     let fit_start = Instant::now();
     let total_rounds: usize = members.iter().map(|&(t, _)| final_settings(t).1).sum();
     progress.stage("final fit", (total_rounds * seeds) as u64);
@@ -566,4 +601,69 @@ pub fn cross_validate(
         data_sha256: data.source.sha256.clone(),
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(loss: f64, explain_us: Option<f64>) -> TrialResult {
+        TrialResult {
+            params: BoostParams::default(),
+            cv_log_loss: loss,
+            cv_roc_auc: 0.8,
+            rounds: 10,
+            fold_rounds: vec![10; 3],
+            complete: true,
+            explain_us,
+        }
+    }
+
+    fn outcomes(trial: usize, losses: &[f64]) -> Vec<FoldOutcome> {
+        losses
+            .iter()
+            .enumerate()
+            .map(|(fold, &log_loss)| FoldOutcome {
+                trial,
+                fold,
+                test_rows: Vec::new(),
+                margins: Vec::new(),
+                probs: Vec::new(),
+                rounds: 10,
+                log_loss,
+                roc_auc: 0.8,
+                explain_us: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_default_set_is_kept_within_one_standard_error_of_the_best() {
+        let trials = [trial(0.402, None), trial(0.400, None)];
+        // The best's folds spread widely: 0.402 is within one standard error of 0.400.
+        let o: Vec<FoldOutcome> = outcomes(1, &[0.38, 0.40, 0.42]);
+        assert_eq!(choose_trial(&trials, &o, None), 0);
+        // Tightly spread: the best wins.
+        let o = outcomes(1, &[0.3999, 0.4000, 0.4001]);
+        assert_eq!(choose_trial(&trials, &o, None), 1);
+    }
+
+    #[test]
+    fn a_cap_on_the_reasons_cost_chooses_among_the_sets_within_it() {
+        let trials = [trial(0.45, Some(1.0)), trial(0.40, Some(900.0)), trial(0.42, Some(80.0))];
+        let o = outcomes(1, &[0.3999, 0.4000, 0.4001]);
+        assert_eq!(choose_trial(&trials, &o, None), 1);
+        assert_eq!(choose_trial(&trials, &o, Some(100.0)), 2);
+        assert_eq!(choose_trial(&trials, &o, Some(10.0)), 0);
+        // None within the cap: the cheapest.
+        let dear = [trial(0.45, Some(50.0)), trial(0.40, Some(900.0))];
+        assert_eq!(choose_trial(&dear, &o, Some(1.0)), 0);
+    }
+
+    #[test]
+    fn a_set_screened_out_is_never_chosen() {
+        let mut trials = vec![trial(0.45, None), trial(0.30, None)];
+        trials[1].complete = false;
+        assert_eq!(choose_trial(&trials, &outcomes(1, &[0.3]), None), 0);
+    }
 }

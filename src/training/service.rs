@@ -99,6 +99,9 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         blend: trained.blend.clone(),
         xgboost_version: crate::bundle::mlmodel::XGBOOST_VERSION.to_string(),
         features: trained.pipeline.n_features(),
+        trees: trained.forest.n_trees(),
+        max_depth: trained.forest.max_depth(),
+        explain_us: Some(trained.forest.explain_cost_us(&x)),
         data: DataInfo {
             path: req.data.display().to_string(),
             sha256: data.source.sha256.clone(),
@@ -138,6 +141,7 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         ("time_budget_s".to_string(), opts.time_budget.map_or("none".into(), |b| b.as_secs_f64().to_string())),
         ("tuning_folds".to_string(), opts.folds.to_string()),
         ("blend_limit".to_string(), opts.blend.as_str().to_string()),
+        ("max_explain_us".to_string(), opts.max_explain_us.map_or("none".into(), |c| c.to_string())),
         ("test_fraction".to_string(), req.test_fraction.to_string()),
         ("early_stopping_rounds".to_string(), opts.early_stopping.to_string()),
         ("max_rounds".to_string(), opts.max_rounds.to_string()),
