@@ -47,6 +47,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         output: model,
         name: "churn".into(),
         test_fraction: 0.2,
+        allow_near_perfect: false,
         options: TrainOptions::default(),
     };
     let tracking = TrackingArgs {

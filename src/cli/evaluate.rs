@@ -74,6 +74,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
     for w in &warnings {
         eprintln!("warning: {}: {w}", a.data.display());
     }
+    if report.roc_auc.mean >= crate::training::SUSPICIOUS_AUC {
+        eprintln!(
+            "warning: SUSPICIOUSLY GOOD? cross-validated ROC AUC {:.4}: a model this good usually leans on a field recorded after the customer left; `churn train` names the fields that carry it",
+            report.roc_auc.mean
+        );
+    }
     if a.json {
         println!("{}", serde_json::to_string(&report).expect("the report serialises"));
     } else {

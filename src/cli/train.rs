@@ -90,6 +90,11 @@ pub struct Args {
     /// Share of rows held out for the reported metrics (0.05 to 0.5).
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
+    /// Write the bundle even when held-out and cross-validated ROC AUC are both >= 0.999, which
+    /// almost always means a field recorded after the customer left (training refuses such a
+    /// model otherwise, naming the fields that carry it; from 0.99 it warns).
+    #[arg(long)]
+    pub allow_near_perfect: bool,
     /// Seed of the held-out split, the tuning folds and XGBoost's row sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -182,6 +187,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         output: a.output.clone(),
         name: a.name.clone(),
         test_fraction: a.test_fraction,
+        allow_near_perfect: a.allow_near_perfect,
         options: TrainOptions {
             trials: a.trials,
             folds: a.folds,

@@ -301,7 +301,19 @@ fn column_separation(c: &ColumnStats, kind: &Kind, y: &[Option<bool>]) -> Option
 /// leakage warning at training.
 pub fn separation(pairs: &[(f64, bool)], categorical: bool) -> Option<f64> {
     let two_sided = |auc: f64| auc.max(1.0 - auc);
-    if categorical {
+    // Whether a value is there at all can give the answer away whatever the values are, for
+    // every kind: a closing date, or a churn reason, blank for every customer who stayed.
+    let mut missing = [(1.0, 0, 0), (0.0, 0, 0)];
+    for &(v, y) in pairs {
+        let slot = &mut missing[!v.is_nan() as usize];
+        if y {
+            slot.1 += 1
+        } else {
+            slot.2 += 1
+        }
+    }
+    let by_missing = grouped_auc(missing.to_vec()).map(two_sided);
+    let by_value = if categorical {
         // Scored by its level's churn rate: the AUC follows from each level's counts.
         let mut counts: FxHashMap<u64, (usize, usize)> = FxHashMap::default();
         for (code, y) in pairs {
@@ -313,29 +325,16 @@ pub fn separation(pairs: &[(f64, bool)], categorical: bool) -> Option<f64> {
             }
         }
         if counts.values().any(|(p, n)| p + n < 30) {
-            return None;
-        }
-        let groups: Vec<(f64, usize, usize)> =
-            counts.into_values().map(|(p, n)| (p as f64 / (p + n) as f64, p, n)).collect();
-        return grouped_auc(groups).map(two_sided);
-    }
-    // Whether a value is there at all can give the answer away too (a closing date that is
-    // blank for every customer who stayed).
-    let mut missing = [(1.0, 0, 0), (0.0, 0, 0)];
-    let mut present: Vec<(f64, bool)> = Vec::with_capacity(pairs.len());
-    for &(v, y) in pairs {
-        let slot = &mut missing[!v.is_nan() as usize];
-        if y {
-            slot.1 += 1
+            None
         } else {
-            slot.2 += 1
+            let groups: Vec<(f64, usize, usize)> =
+                counts.into_values().map(|(p, n)| (p as f64 / (p + n) as f64, p, n)).collect();
+            grouped_auc(groups).map(two_sided)
         }
-        if !v.is_nan() {
-            present.push((v, y));
-        }
-    }
-    let by_missing = grouped_auc(missing.to_vec()).map(two_sided);
-    let by_value = roc_auc(&present).map(two_sided);
+    } else {
+        let present: Vec<(f64, bool)> = pairs.iter().copied().filter(|(v, _)| !v.is_nan()).collect();
+        roc_auc(&present).map(two_sided)
+    };
     match (by_value, by_missing) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -580,6 +579,33 @@ mod tests {
         assert!(s.field_index("AmountPaid").is_some());
         assert_eq!(s.parse_label("1.0").unwrap(), 1);
         assert_eq!(s.parse_label("0").unwrap(), 0);
+    }
+
+    /// A churn reason filled in only for customers who left, in twenty levels too rare to rank
+    /// by: its blanks alone give the target away, and the draft ignores it as leakage.
+    #[test]
+    fn a_categorical_blank_for_every_stayer_is_leakage_whatever_its_levels() {
+        let header = ["tenure", "reason", "Churn"];
+        let rows: Vec<[String; 3]> = (0..400)
+            .map(|i| {
+                let y = i % 4 == 0;
+                [
+                    (i % 70).to_string(),
+                    if y { format!("reason {}", i % 20) } else { String::new() },
+                    if y { "Yes" } else { "No" }.into(),
+                ]
+            })
+            .collect();
+        let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+        let toml = draft("t", &stats(&header, &slices), Some("Churn")).unwrap();
+        let s = Schema::from_toml(&toml, "draft").unwrap();
+        assert_eq!(s.ignore, vec!["reason".to_string()], "{toml}");
+        assert!(toml.contains("leakage candidate"), "{toml}");
+        // At training, the same screen on the same column (codes, NaN for the blanks).
+        let pairs: Vec<(f64, bool)> =
+            (0..400).map(|i| if i % 4 == 0 { ((i % 20) as f64, true) } else { (f64::NAN, false) }).collect();
+        assert_eq!(separation(&pairs, true), Some(1.0));
     }
 
     #[test]

@@ -32,4 +32,4 @@ pub use params::{BoostParams, TrialResult};
 #[cfg(feature = "train")]
 pub use procedure::{cross_validate, train, CvReport, TrainError, TrainOptions, Trained, DEFAULT_TIME_BUDGET_SECS};
 #[cfg(feature = "train")]
-pub use service::{evaluate, train_bundle, TrainRequest, TrainedBundle};
+pub use service::{evaluate, train_bundle, TrainRequest, TrainedBundle, NEAR_PERFECT_AUC, SUSPICIOUS_AUC};

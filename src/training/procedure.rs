@@ -127,6 +127,8 @@ pub enum TrainError {
     ReadBack(#[from] crate::forest::ForestError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+    #[error("{0}")]
+    NearPerfect(String),
 }
 
 pub struct Trained {

@@ -31,6 +31,50 @@ pub struct TrainRequest {
     /// Share of rows held out for the reported metrics.
     pub test_fraction: f64,
     pub options: TrainOptions,
+    /// Write the bundle even when the model ranks customers near perfectly (see
+    /// [`NEAR_PERFECT_AUC`]): `--allow-near-perfect`.
+    pub allow_near_perfect: bool,
+}
+
+/// Held-out and cross-validated ROC AUC from which a model is loudly suspected of leaning on a
+/// field recorded after the customer left. The legitimate best of the development tables is
+/// Bank churners' 0.994 (its transaction counts), so this warns there and trains on.
+pub const SUSPICIOUS_AUC: f64 = 0.99;
+
+/// ... and from which training refuses to write the bundle without `--allow-near-perfect`: no
+/// churn table of the development set comes near it, and every leak met (a churn reason, a
+/// closing date, a blank-for-stayers column) reached 1.000.
+pub const NEAR_PERFECT_AUC: f64 = 0.999;
+
+/// The loud warning for a model that looks too good, naming the fields that carry most of its
+/// importance (mean |SHAP| by field).
+fn too_good(evaluation: &Evaluation, rows: usize) -> Option<Warning> {
+    let (held, cv) = (evaluation.held_out.metrics.roc_auc, evaluation.cross_validated.roc_auc);
+    if held.max(cv) < SUSPICIOUS_AUC {
+        return None;
+    }
+    let total: f64 = evaluation.importance.iter().map(|(_, v)| v).sum();
+    let mut fields: Vec<&(String, f64)> = evaluation.importance.iter().collect();
+    fields.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // The strongest fields up to nine tenths of the importance, at most three.
+    let (mut top, mut covered) = (Vec::new(), 0.0);
+    for (f, v) in fields.iter().take(3) {
+        let share = v / total.max(f64::MIN_POSITIVE);
+        top.push(format!("`{f}` {:.0}%", 100.0 * share));
+        covered += share;
+        if covered >= 0.9 {
+            break;
+        }
+    }
+    Some(Warning {
+        kind: "SUSPICIOUSLY GOOD? a model this good usually leans on a field recorded after the customer left".into(),
+        column: None,
+        count: rows,
+        example: format!(
+            "held-out ROC AUC {held:.4}, cross-validated {cv:.4}; most of the importance: {}. Keep such a field only if it is known before the customer leaves (else `ignore` it in the schema)",
+            top.join(", ")
+        ),
+    })
 }
 
 /// A bundle written, and what a caller reports about it.
@@ -82,6 +126,20 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         importance: Explainer::for_pipeline(&trained.pipeline).importance(&trained.forest, &x, opts.threads),
         score_histogram: bundle::ScoreHistogram::of(&test_part.labels, &probs, 20),
     };
+    let mut warnings = data.warnings.clone();
+    if let Some(w) = too_good(&evaluation, test_part.len()) {
+        let (held, cv) = (evaluation.held_out.metrics.roc_auc, evaluation.cross_validated.roc_auc);
+        if held.min(cv) >= NEAR_PERFECT_AUC && !req.allow_near_perfect {
+            let screened: Vec<String> =
+                data.warnings.iter().filter(|w| w.kind.starts_with("LEAKAGE?")).map(|w| format!("\n  {w}")).collect();
+            return Err(TrainError::NearPerfect(format!(
+                "the model ranks customers near perfectly: {}.{}\nNo bundle was written; train with --allow-near-perfect to keep it anyway",
+                w.example,
+                if screened.is_empty() { String::new() } else { format!("\nThe leakage screen flagged:{}", screened.concat()) }
+            )));
+        }
+        warnings.push(w);
+    }
     let profile = Profile::fit(&req.schema, &train_part.values);
     seconds.insert("evaluate".to_string(), t.elapsed().as_secs_f64());
     let created = jiff::Timestamp::now();
@@ -109,7 +167,7 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
             train_rows: train_part.len(),
             held_out_rows: test_part.len(),
             positive_rate: data.positive_rate(),
-            warnings: data.warnings.clone(),
+            warnings: warnings.clone(),
         },
         run: None,
         seconds: BTreeMap::new(),
@@ -154,7 +212,7 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         dir: req.output.clone(),
         metadata,
         evaluation,
-        warnings: data.warnings,
+        warnings,
         trials: trained.trials.len(),
         settings,
     })

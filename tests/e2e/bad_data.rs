@@ -178,3 +178,65 @@ fn a_custom_schema_trains_another_table() {
     let (ok, _, err) = run(&["train", "--data", s(&data), "--schema", s(&broken), "--output", s(&out)]);
     assert!(!ok && err.contains("broken.toml") && err.contains("same positive and negative label"), "{err}");
 }
+
+/// A churn reason filled in only for customers who left, in twenty rare levels: kept by a
+/// schema, training names it as leakage by its blanks, refuses the near-perfect model it makes
+/// without `--allow-near-perfect`, and with the flag writes the bundle with both warnings.
+#[test]
+fn a_field_blank_for_every_stayer_is_named_as_leakage_and_its_perfect_model_refused() {
+    let d = tmp();
+    let data = synth(d.path(), 2000, 17);
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let churn = header.split(',').position(|h| h == "Churn").unwrap();
+    let mut out = format!("{header},Reason\n");
+    for (i, line) in lines.enumerate() {
+        let left = line.split(',').nth(churn) == Some("Yes");
+        out += &format!("{line},{}\n", if left { format!("reason {}", i % 20) } else { String::new() });
+    }
+    let leaky = d.path().join("leaky.csv");
+    std::fs::write(&leaky, out).unwrap();
+    let mut schema = churn::schema::Schema::telco().to_toml();
+    let levels: Vec<String> = (0..20).map(|k| format!("\"reason {k}\"")).collect();
+    schema += &format!(
+        "\n[[field]]\nname = \"Reason\"\nkind = \"categorical\"\nvalues = [{}]\nblank = \"missing\"\n",
+        levels.join(", ")
+    );
+    let schema_path = d.path().join("leaky.toml");
+    std::fs::write(&schema_path, schema).unwrap();
+    let model = d.path().join("model");
+    let args = [
+        "train",
+        "--data",
+        s(&leaky),
+        "--schema",
+        s(&schema_path),
+        "--output",
+        s(&model),
+        "--trials",
+        "0",
+        "--no-track",
+    ];
+    let (ok, _, err) = run(&args);
+    assert!(!ok, "a near-perfect model is refused");
+    assert!(err.contains("LEAKAGE?") && err.contains("`Reason`"), "{err}");
+    assert!(
+        err.contains("near perfectly") && err.contains("--allow-near-perfect") && err.contains("`Reason`"),
+        "{err}"
+    );
+    assert!(!model.join("churn/metadata.json").exists(), "no bundle was written");
+    let mut with_flag = args.to_vec();
+    with_flag.push("--allow-near-perfect");
+    let (ok, _, err) = run(&with_flag);
+    assert!(ok, "{err}");
+    assert!(err.contains("SUSPICIOUSLY GOOD?"), "{err}");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("churn/metadata.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> =
+        meta["data"]["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
+    assert!(
+        kinds.iter().any(|k| k.starts_with("LEAKAGE?")) && kinds.iter().any(|k| k.starts_with("SUSPICIOUSLY GOOD?")),
+        "{kinds:?}"
+    );
+}
