@@ -164,11 +164,34 @@ impl Dataset {
         let mut problems = Vec::new();
         let mut row_values = vec![0.0; n_fields];
         let mut batch = RawBatch::new_csv();
+        let spaced: Vec<&String> = reader
+            .columns()
+            .iter()
+            .filter(|h| h.trim_start_matches('\u{feff}').trim() != h.trim_start_matches('\u{feff}'))
+            .collect();
+        if let Some(first) = spaced.first() {
+            warnings.add_n(
+                "header name with spaces around it, matched trimmed",
+                None,
+                spaced.len(),
+                format!("{first:?}"),
+            );
+        }
         while reader.read_batch(BATCH_ROWS, &mut batch)? {
             let cells = batch.cells();
             for r in 0..batch.len() {
                 let loc = batch.location(r);
                 problems.clear();
+                if cells.width(r).is_none_or(|w| w == cols.width) {
+                    if let Some(value) = gate.dropped(cells.get(r, target)) {
+                        warnings.add(
+                            "row left out: its target value is in the schema's `drop`",
+                            Some(&schema.target.column),
+                            || format!("{loc} {value:?}"),
+                        );
+                        continue;
+                    }
+                }
                 let mut id = String::new();
                 let valid = gate.row(&cols, &cells, r, loc, &mut row_values, &mut id, &mut problems);
                 let label = if cells.width(r).is_none_or(|w| w == cols.width) {

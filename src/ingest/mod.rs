@@ -180,6 +180,8 @@ impl Gate {
         if self.names.get(hint).is_some_and(|n| n == name) {
             return Key::Field(hint);
         }
+        // Keys are matched trimmed, as headers are.
+        let name = clean(name);
         if let Some(k) = self.names.iter().position(|n| n == name) {
             return Key::Field(k);
         }
@@ -314,6 +316,16 @@ impl Gate {
             return false;
         }
         len > 0
+    }
+
+    /// Whether a target cell holds a value the schema leaves out (`[target] drop`).
+    pub fn dropped(&self, raw: Raw) -> Option<String> {
+        match raw {
+            Raw::Text(t) if self.schema.is_dropped_label(t) => Some(t.trim().to_string()),
+            Raw::Integer(i) if self.schema.is_dropped_label(&i.to_string()) => Some(i.to_string()),
+            Raw::Null if self.schema.is_dropped_label("") => Some(String::new()),
+            _ => None,
+        }
     }
 
     /// The label of a target cell: 1 (positive), 0 (negative), or why not.

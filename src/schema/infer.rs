@@ -130,22 +130,15 @@ pub fn draft(name: &str, columns: &[ColumnStats], target: Option<&str>) -> Resul
             "could not guess the target column (two values, a name like churn, attrition, exited or target): give --target COLUMN",
         )?,
     };
-    let labels: Vec<String> = {
-        let mut l: Vec<(&String, &usize)> = target.levels.iter().collect();
-        if l.len() != 2 || target.present() != rows {
-            return Err(format!(
-                "target `{}` must hold exactly two values in every row; it has {} distinct value(s){}",
-                target.name,
-                target.distinct().map(|d| d.to_string()).unwrap_or_else(|| "many".into()),
-                if target.present() != rows { " and blank or missing cells" } else { "" }
-            ));
-        }
-        l.sort_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)));
-        l.into_iter().map(|(k, _)| k.clone()).collect()
-    };
-    let (positive, negative) = positive_label(&labels);
-    let y: Vec<Option<bool>> =
-        target.cells.iter().map(|c| c.as_ref().map(|c| normalise(c) == positive)).collect::<Vec<_>>();
+    let (positive, negative, dropped) = target_labels(target, rows)?;
+    let y: Vec<Option<bool>> = target
+        .cells
+        .iter()
+        .map(|c| {
+            let c = normalise(c.as_deref()?);
+            (c == positive || c == negative).then(|| c == positive)
+        })
+        .collect::<Vec<_>>();
 
     let id = columns.iter().find(|c| c.name != target.name && looks_like_id(c, rows)).map(|c| c.name.clone());
     let mut out = String::new();
@@ -242,6 +235,16 @@ pub fn draft(name: &str, columns: &[ColumnStats], target: Option<&str>) -> Resul
         toml_str(&positive),
         toml_str(&negative)
     );
+    if !dropped.is_empty() {
+        let counts: Vec<String> = dropped.iter().map(|(v, n)| format!("{n} \"{v}\"")).collect();
+        let values: Vec<&str> = dropped.iter().map(|(v, _)| v.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "drop = [{}]   # rows left out of training, neither label: {}",
+            quoted(&values),
+            counts.join(", ")
+        );
+    }
     out.push_str(&fields);
     // The draft must be a schema churn accepts as written.
     Schema::from_toml(&out, "the drafted schema").map_err(|e| format!("internal: the draft does not parse: {e}"))?;
@@ -417,13 +420,55 @@ fn guess_target(columns: &[ColumnStats]) -> Option<&ColumnStats> {
         .or_else(|| NAMES.iter().find_map(|n| columns.iter().filter(two_valued).find(|c| lower(c).contains(n))))
 }
 
+/// Positive label, negative label, and the dropped values with their counts.
+type TargetLabels = (String, String, Vec<(String, usize)>);
+
+/// The target's positive and negative labels and the values whose rows are dropped (with their
+/// counts): two values as they are; more (or blanks) when one value is named like leaving and
+/// one like staying, the rest dropped.
+fn target_labels(target: &ColumnStats, rows: usize) -> Result<TargetLabels, String> {
+    let mut levels: Vec<(String, usize)> = target.levels.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    levels.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    let blanks = rows - target.present();
+    if levels.len() == 2 && blanks == 0 {
+        let names: Vec<String> = levels.into_iter().map(|(k, _)| k).collect();
+        let (p, n) = positive_label(&names);
+        return Ok((p, n, Vec::new()));
+    }
+    let find = |words: &[&str]| -> Vec<&String> { levels.iter().map(|(k, _)| k).filter(|k| says(k, words)).collect() };
+    let (leaving, staying) = (find(LEAVING), find(STAYING));
+    let counts: Vec<String> = levels.iter().map(|(k, n)| format!("\"{k}\" {n}")).collect();
+    match (leaving.as_slice(), staying.as_slice(), target.distinct()) {
+        ([p], [n], Some(_)) if p != n => {
+            let mut dropped: Vec<(String, usize)> =
+                levels.iter().filter(|(k, _)| k != *p && k != *n).cloned().collect();
+            if blanks > 0 {
+                dropped.push((String::new(), blanks));
+            }
+            Ok(((*p).clone(), (*n).clone(), dropped))
+        }
+        _ => Err(format!(
+            "target `{}` holds {} values ({}){}: a draft takes two, or one named like leaving (churned, left, exited) and one like staying (stayed, active, retained) with the rest dropped; otherwise write its [target] by hand: positive, negative and drop = [...] for the rows to leave out",
+            target.name,
+            target.distinct().map(|d| d.to_string()).unwrap_or_else(|| "many".into()),
+            counts.join(", "),
+            if blanks > 0 { format!(" and {blanks} blank or missing cells") } else { String::new() }
+        )),
+    }
+}
+
+const LEAVING: &[&str] = &["attrited", "churn", "left", "exited", "closed", "cancel", "lost", "leaver"];
+const STAYING: &[&str] = &["stay", "active", "retain", "current", "existing", "remain", "loyal", "renew"];
+
+fn says(label: &str, words: &[&str]) -> bool {
+    let l = label.to_ascii_lowercase();
+    words.iter().any(|w| l.contains(w))
+}
+
 /// The positive label: a value that says "left" by its name, else "1"/"yes"/"true", else the
 /// rarer value (`labels` is sorted rarest first).
 fn positive_label(labels: &[String]) -> (String, String) {
-    let says_left = |l: &str| {
-        let l = l.to_ascii_lowercase();
-        ["attrited", "churn", "left", "exited", "closed", "cancel"].iter().any(|w| l.contains(w))
-    };
+    let says_left = |l: &str| says(l, LEAVING);
     let says_yes = |l: &str| ["1", "yes", "true", "y"].contains(&l.to_ascii_lowercase().as_str());
     let pick =
         labels.iter().position(|l| says_left(l)).or_else(|| labels.iter().position(|l| says_yes(l))).unwrap_or(0);
@@ -606,6 +651,35 @@ mod tests {
         let pairs: Vec<(f64, bool)> =
             (0..400).map(|i| if i % 4 == 0 { ((i % 20) as f64, true) } else { (f64::NAN, false) }).collect();
         assert_eq!(separation(&pairs, true), Some(1.0));
+    }
+
+    /// A status of three values (churned, stayed, joined this quarter) and blanks: the draft
+    /// names the positive and negative values and drops the rest, with their counts; the schema
+    /// it writes leaves those rows out at training.
+    #[test]
+    fn a_target_of_three_values_keeps_two_and_drops_the_rest() {
+        let header = ["tenure", "Customer Status"];
+        let status = |i: usize| match i % 5 {
+            0 => "Churned",
+            1 => "Joined",
+            4 if i % 50 == 4 => "",
+            _ => "Stayed",
+        };
+        let rows: Vec<[String; 2]> = (0..400).map(|i| [(i % 70).to_string(), status(i).to_string()]).collect();
+        let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+        let toml = draft("t", &stats(&header, &slices), Some("Customer Status")).unwrap();
+        let s = Schema::from_toml(&toml, "draft").unwrap();
+        assert_eq!((s.target.positive.as_str(), s.target.negative.as_str()), ("Churned", "Stayed"), "{toml}");
+        assert_eq!(s.target.drop, vec!["Joined".to_string(), String::new()], "{toml}");
+        assert!(toml.contains("80 \"Joined\"") && toml.contains("8 \"\""), "{toml}");
+        assert!(s.is_dropped_label("Joined") && s.is_dropped_label(" ") && !s.is_dropped_label("Churned"));
+        // Three values none of which says leaving: the message lists them and says what to write.
+        let rows: Vec<[String; 2]> = (0..30).map(|i| [i.to_string(), ["a", "b", "c"][i % 3].to_string()]).collect();
+        let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+        let e = draft("t", &stats(&header, &slices), Some("Customer Status")).unwrap_err();
+        assert!(e.contains("\"a\" 10") && e.contains("drop = [...]"), "{e}");
     }
 
     #[test]

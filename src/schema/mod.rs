@@ -37,6 +37,10 @@ pub struct Target {
     pub column: String,
     pub positive: String,
     pub negative: String,
+    /// Other values of the target whose rows are left out of training and evaluation (counted
+    /// in the warnings), e.g. customers who joined this quarter and are not yet at risk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +128,7 @@ impl Schema {
             name: "model columns".into(),
             description: None,
             id: None,
-            target: Target { column: "label".into(), positive: "1".into(), negative: "0".into() },
+            target: Target { column: "label".into(), positive: "1".into(), negative: "0".into(), drop: Vec::new() },
             fields: names
                 .iter()
                 .map(|n| Field {
@@ -164,6 +168,13 @@ impl Schema {
     }
 
     /// Parses a target cell into 1 (positive), 0 (negative) or an error naming both labels.
+    /// Whether a target cell holds one of the values whose rows are left out (`drop`).
+    pub fn is_dropped_label(&self, raw: &str) -> bool {
+        let t = raw.trim();
+        let whole = value::whole_number_text(t);
+        self.target.drop.iter().any(|d| d == t || whole.as_deref() == Some(d.as_str()))
+    }
+
     pub fn parse_label(&self, raw: &str) -> Result<u8, FieldError> {
         let t = raw.trim();
         // A 0/1 target written as floats by the tool that saved it ("1.0").
@@ -294,7 +305,19 @@ enum RawDefault {
 impl TryFrom<RawSchema> for Schema {
     type Error = String;
 
-    fn try_from(raw: RawSchema) -> Result<Schema, String> {
+    fn try_from(mut raw: RawSchema) -> Result<Schema, String> {
+        // Names are matched trimmed, as headers are (spreadsheets leave spaces after names).
+        let trim = |s: &mut String| *s = s.trim().to_string();
+        raw.id.iter_mut().for_each(trim);
+        raw.ignore.iter_mut().for_each(trim);
+        for t in [&mut raw.target.column, &mut raw.target.positive, &mut raw.target.negative] {
+            trim(t);
+        }
+        raw.target.drop.iter_mut().for_each(trim);
+        raw.fields.iter_mut().for_each(|f| trim(&mut f.name));
+        if let Some(d) = raw.target.drop.iter().find(|d| **d == raw.target.positive || **d == raw.target.negative) {
+            return Err(format!("target `{}`: \"{d}\" is both a label and in `drop`", raw.target.column));
+        }
         if raw.fields.is_empty() {
             return Err("declares no [[field]]: a model needs at least one input column".into());
         }

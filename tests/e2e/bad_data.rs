@@ -240,3 +240,72 @@ fn a_field_blank_for_every_stayer_is_named_as_leakage_and_its_perfect_model_refu
         "{kinds:?}"
     );
 }
+
+/// A table as a public telecom file spells it: a byte-order mark, spaces after header names and
+/// a status of three values (churned, stayed, joined this quarter). `schema --infer` drafts the
+/// target with the third value dropped, and training on the unedited draft leaves those rows out,
+/// saying how many and that the header names were matched trimmed.
+#[test]
+fn a_three_valued_status_and_spaced_headers_train_from_the_unedited_draft() {
+    let d = tmp();
+    let data = synth(d.path(), 2000, 23);
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let churn = header.iter().position(|h| *h == "Churn").unwrap();
+    let spaced: Vec<String> = header
+        .iter()
+        .map(|h| {
+            if *h == "Churn" {
+                "Customer Status ".to_string()
+            } else if h.starts_with('S') {
+                format!("{h}  ")
+            } else {
+                h.to_string()
+            }
+        })
+        .collect();
+    let mut out = format!("\u{feff}{}\n", spaced.join(","));
+    let mut joined = 0;
+    for (i, line) in lines.enumerate() {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        cells[churn] = if i % 10 == 3 {
+            joined += 1;
+            "Joined".into()
+        } else if cells[churn] == "Yes" {
+            "Churned".into()
+        } else {
+            "Stayed".into()
+        };
+        out += &format!("{}\n", cells.join(","));
+    }
+    let table = d.path().join("status.csv");
+    std::fs::write(&table, out).unwrap();
+    let schema = d.path().join("status.toml");
+    run_ok(&["schema", "--infer", s(&table), "--target", "Customer Status", "--output", s(&schema)]);
+    let drafted = std::fs::read_to_string(&schema).unwrap();
+    assert!(drafted.contains("positive = \"Churned\"") && drafted.contains("drop = [\"Joined\"]"), "{drafted}");
+    let model = d.path().join("model");
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        s(&table),
+        "--schema",
+        s(&schema),
+        "--output",
+        s(&model),
+        "--trials",
+        "0",
+        "--no-track",
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains(&format!("{joined} x row left out")), "{err}");
+    assert!(err.contains("header name with spaces around it"), "{err}");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("churn/metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["data"]["rows"].as_u64().unwrap() as usize, 2000 - joined, "{meta}");
+    // The same file scores as it is: its spaced header, its dropped rows scored like any other.
+    let scored = d.path().join("scored.csv");
+    run_ok(&["predict", "--model", s(&model), "--input", s(&table), "--output", s(&scored)]);
+    assert_eq!(csv_column(&scored, "churn_probability").len(), 2000);
+}
