@@ -10,7 +10,8 @@
 //! 4. `bundle`: the model bundle's on-disk format and file names, MLflow's model files;
 //! 5. `scoring`: a loaded model scoring customers, one or a whole file;
 //! 6. `training` (XGBoost, tuning, the training service), `tracking` (MLflow's stores, REST
-//!    client, model URIs), `report` (the training report);
+//!    client, model URIs), `report` (the training report), `monitoring` (did predictions come
+//!    true: realized metrics, drift, a verdict);
 //! 7. `server`: the HTTP API and the web UI (transport only);
 //! 8. `cli`: the `churn` command line, thin callers of the above.
 
@@ -24,6 +25,7 @@ pub mod features;
 pub mod forest;
 pub mod http_client;
 pub mod ingest;
+pub mod monitoring;
 pub mod parallel;
 pub mod progress;
 pub mod random;
@@ -48,7 +50,7 @@ mod layers {
         &["ingest", "forest", "synth"],
         &["bundle"],
         &["scoring"],
-        &["training", "tracking", "report"],
+        &["training", "tracking", "report", "monitoring"],
         &["server"],
         &["cli"],
     ];

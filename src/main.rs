@@ -6,6 +6,6 @@ fn main() {
     let cli = churn::cli::Cli::parse();
     if let Err(e) = churn::cli::run(cli) {
         eprintln!("{}", churn::cli::describe(&e));
-        std::process::exit(1);
+        std::process::exit(e.exit_code());
     }
 }

@@ -5,6 +5,7 @@ mod demo;
 #[cfg(feature = "train")]
 mod evaluate;
 mod healthcheck;
+mod monitor;
 #[cfg(feature = "report")]
 pub(crate) mod offer;
 mod predict;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Write a model's training report (HTML with charts, PNG copies).
     #[cfg(feature = "report")]
     Report(report::Args),
+    /// Did the predictions come true: a model on customers whose outcome is now known, realized
+    /// metrics beside the trained ones, drift of every field and of the score, a verdict.
+    Monitor(monitor::Args),
     /// Fetch a model (a registered alias, a run's model) into a bundle folder, checked to load.
     Pull(pull::Args),
     /// Serve the REST API (/predict, /invocations, /metrics, /docs) and the web UI (/ui).
@@ -71,7 +75,8 @@ pub enum Command {
     Demo(demo::Args),
 }
 
-/// Every failure a command can end with; `main` prints it with its causes and exits 1.
+/// Every failure a command can end with; `main` prints it with its causes and exits with
+/// [`CliError::exit_code`].
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -95,8 +100,24 @@ pub enum CliError {
     Serve(crate::server::ServeError),
     #[error("{0}")]
     Usage(String),
+    /// A condition the user asked to be told about holds (`churn monitor --fail-on`).
+    #[error("{0}")]
+    Alert(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+}
+
+impl CliError {
+    /// The process's exit code: 2 for a wrong command line (as clap's own), 3 for an alert
+    /// (`--fail-on`), 4 for data or a schema that is refused, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Alert(_) => 3,
+            CliError::Schema(_) | CliError::Data(_) | CliError::Table(_) => 4,
+            _ => 1,
+        }
+    }
 }
 
 /// "1 row", "2 rows": counts as a person writes them.
@@ -136,6 +157,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Predict(a) => predict::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Pull(a) => pull::run(a),
+        Command::Monitor(a) => monitor::run(a),
         #[cfg(feature = "report")]
         Command::Report(a) => report::run(a),
         Command::Track(a) => track::run(a),

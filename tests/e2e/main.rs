@@ -9,6 +9,7 @@ mod support;
 
 mod bad_data;
 mod crash;
+mod monitor;
 mod report;
 mod round_trip;
 mod serve;
