@@ -3,6 +3,22 @@
 //! Kept in-tree rather than taken from a crate so that `churn synth --seed S` produces the same
 //! customers forever, whatever a dependency upgrade would change in its streams.
 
+/// The streams of one training or comparison, by what they draw: each part of a job takes its
+/// own so that changing one (more trials, another split) never shifts another. The numbers
+/// are the ones the first releases used, kept so that results stay reproducible.
+pub mod streams {
+    /// The stratified held-out split of `churn train`.
+    pub const HELD_OUT: u64 = 3;
+    /// The early-stopping split of `--trials 0`.
+    pub const EARLY_STOPPING: u64 = 7;
+    /// The tuning folds (and the level rates computed out of fold).
+    pub const FOLDS: u64 = 11;
+    /// The search's random parameter draws.
+    pub const SEARCH: u64 = 13;
+    /// The paired bootstrap of `churn challenge`.
+    pub const BOOTSTRAP: u64 = 17;
+}
+
 pub struct Rng {
     s: [u64; 4],
 }
@@ -50,6 +66,12 @@ impl Rng {
     #[inline]
     pub fn chance(&mut self, p: f64) -> bool {
         self.uniform() < p
+    }
+
+    /// Uniform index in [0, n) (n > 0).
+    #[inline]
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 
     /// Uniform integer in [lo, hi].

@@ -1,5 +1,6 @@
 //! The `churn` command line: one file per subcommand, each a thin layer over the library.
 
+mod challenge;
 #[cfg(feature = "train")]
 mod demo;
 #[cfg(feature = "train")]
@@ -59,6 +60,9 @@ pub enum Command {
     /// Did the predictions come true: a model on customers whose outcome is now known, realized
     /// metrics beside the trained ones, drift of every field and of the score, a verdict.
     Monitor(monitor::Args),
+    /// Should the new model replace the champion: both on the same labelled customers, paired
+    /// bootstrap intervals, and with --promote the alias moved (or not) with the evidence.
+    Challenge(challenge::Args),
     /// Fetch a model (a registered alias, a run's model) into a bundle folder, checked to load.
     Pull(pull::Args),
     /// Serve the REST API (/predict, /invocations, /metrics, /docs) and the web UI (/ui).
@@ -158,6 +162,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(a),
         Command::Pull(a) => pull::run(a),
         Command::Monitor(a) => monitor::run(a),
+        Command::Challenge(a) => challenge::run(a),
         #[cfg(feature = "report")]
         Command::Report(a) => report::run(a),
         Command::Track(a) => track::run(a),

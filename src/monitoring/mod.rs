@@ -362,3 +362,5 @@ mod tests {
         assert!(score_psi(&cuts, &shifted) > PSI_RETRAIN);
     }
 }
+
+pub mod challenge;

@@ -573,6 +573,38 @@ impl Store for FileStore {
         write(&self.registry_dir(name).join("aliases").join(safe_key(alias)?), version)
     }
 
+    fn set_version_evidence(
+        &mut self,
+        name: &str,
+        version: &str,
+        tags: &[(String, String)],
+        description: Option<&str>,
+    ) -> Result<(), TrackingError> {
+        let dir = self.registry_dir(name).join(format!("version-{version}"));
+        let meta = dir.join("meta.yaml");
+        if !meta.exists() {
+            return Err(TrackingError::NotFound(format!(
+                "model {name} has no version {version} in {}",
+                self.root.display()
+            )));
+        }
+        for (k, v) in tags {
+            write(&dir.join("tags").join(safe_key(k)?), v)?;
+        }
+        if let Some(d) = description {
+            let text = std::fs::read_to_string(&meta).map_err(TrackingError::io(&meta))?;
+            let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
+                .map_err(|e| TrackingError::Store { path: meta.clone(), message: e.to_string() })?;
+            doc["description"] = serde_yaml_ng::Value::String(d.to_string());
+            doc["last_updated_timestamp"] = serde_yaml_ng::Value::from(crate::tracking::now_ms());
+            // Written whole to a temporary file and renamed: a kill leaves the old or the new.
+            let tmp = dir.join("meta.yaml.tmp");
+            write(&tmp, &serde_yaml_ng::to_string(&doc).expect("YAML serialises"))?;
+            std::fs::rename(&tmp, &meta).map_err(TrackingError::io(&meta))?;
+        }
+        Ok(())
+    }
+
     fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError> {
         super::uri::resolve_local(self, uri)
     }

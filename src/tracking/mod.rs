@@ -227,6 +227,15 @@ pub trait Store {
         now_ms: u64,
     ) -> Result<String, TrackingError>;
     fn set_alias(&mut self, name: &str, alias: &str, version: &str) -> Result<(), TrackingError>;
+    /// Records evidence on a model version: its tags (added or replaced) and, when given, its
+    /// description. The SQLite store writes both in one transaction.
+    fn set_version_evidence(
+        &mut self,
+        name: &str,
+        version: &str,
+        tags: &[(String, String)],
+        description: Option<&str>,
+    ) -> Result<(), TrackingError>;
     /// Finds the folder of files a model URI points at (downloading from a server).
     fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError>;
 }

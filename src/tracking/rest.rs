@@ -126,6 +126,21 @@ struct CreateModelVersion<'a> {
 }
 
 #[derive(Serialize)]
+struct SetVersionTag<'a> {
+    name: &'a str,
+    version: &'a str,
+    key: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct UpdateVersion<'a> {
+    name: &'a str,
+    version: &'a str,
+    description: &'a str,
+}
+
+#[derive(Serialize)]
 struct SetAlias<'a> {
     name: &'a str,
     alias: &'a str,
@@ -766,6 +781,27 @@ impl Store for RestStore {
 
     fn set_alias(&mut self, name: &str, alias: &str, version: &str) -> Result<(), TrackingError> {
         self.client.post::<_, Done>("registered-models/alias", &SetAlias { name, alias, version })?;
+        Ok(())
+    }
+
+    fn set_version_evidence(
+        &mut self,
+        name: &str,
+        version: &str,
+        tags: &[(String, String)],
+        description: Option<&str>,
+    ) -> Result<(), TrackingError> {
+        for (key, value) in tags {
+            self.client.post::<_, Done>("model-versions/set-tag", &SetVersionTag { name, version, key, value })?;
+        }
+        if let Some(description) = description {
+            self.client.call::<_, Done>(
+                super::client::Method::Patch,
+                "model-versions/update",
+                &[],
+                Some(&UpdateVersion { name, version, description }),
+            )?;
+        }
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use crate::forest::Forest;
 use crate::ingest::Dataset;
 use crate::parallel;
 use crate::progress::{Progress, Silent};
-use crate::random::Rng;
+use crate::random::{streams, Rng};
 use crate::training::xgboost::{self, Curves, FitOptions, Matrix, XgbError};
 use serde::Serialize;
 use std::time::Instant;
@@ -254,7 +254,7 @@ pub fn train(
     // Level rates of training rows come from the other folds: the same folds the search
     // validates on, so a validation row's rate is computed from its fold's training rows only,
     // as a new customer's is from all of them.
-    let fold_of = split::stratified_folds(y, opts.folds.max(2), &mut Rng::stream(opts.seed, 11));
+    let fold_of = split::stratified_folds(y, opts.folds.max(2), &mut Rng::stream(opts.seed, streams::FOLDS));
     let x = pipeline.encode_training_rows(&data.values, y, &fold_of);
     let base_score = data.positive_rate();
 
@@ -262,7 +262,7 @@ pub fn train(
     let candidates: Vec<BoostParams> = if opts.trials <= 1 {
         vec![opts.base_params.clone()]
     } else {
-        let mut rng = Rng::stream(opts.seed, 13);
+        let mut rng = Rng::stream(opts.seed, streams::SEARCH);
         // The stumps (or the user's set) and the interaction sets always; random draws after.
         [opts.base_params.clone(), BoostParams::interactions(), BoostParams::shallow_interactions()]
             .into_iter()
@@ -271,7 +271,7 @@ pub fn train(
             .collect()
     };
     let splits: Vec<(Vec<usize>, Vec<usize>)> = if opts.trials == 0 {
-        let (a, b) = split::train_test(y, 0.2, &mut Rng::stream(opts.seed, 7));
+        let (a, b) = split::train_test(y, 0.2, &mut Rng::stream(opts.seed, streams::EARLY_STOPPING));
         vec![(a, b)]
     } else {
         split::folds_of(&fold_of, opts.folds)

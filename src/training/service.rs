@@ -14,7 +14,7 @@ use crate::evaluation::{split, tables, HeldOut, LearningCurves};
 use crate::forest::reasons::Explainer;
 use crate::ingest::{Dataset, Warning};
 use crate::progress::Progress;
-use crate::random::Rng;
+use crate::random::{streams, Rng};
 use crate::schema::Schema;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,7 +101,8 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
     seconds.insert("load".to_string(), t.elapsed().as_secs_f64());
 
     let opts = &req.options;
-    let (train_rows, test_rows) = split::train_test(&data.labels, req.test_fraction, &mut Rng::stream(opts.seed, 3));
+    let (train_rows, test_rows) =
+        split::train_test(&data.labels, req.test_fraction, &mut Rng::stream(opts.seed, streams::HELD_OUT));
     let train_part = data.subset(&train_rows);
     let test_part = data.subset(&test_rows);
     let trained = procedure::train(&train_part, opts, Some(&test_part), progress)?;

@@ -8,6 +8,7 @@
 mod support;
 
 mod bad_data;
+mod challenge;
 mod crash;
 mod monitor;
 mod report;

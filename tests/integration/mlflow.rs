@@ -349,3 +349,68 @@ fn server_round_trip_failure_and_retry() {
     let model = churn::bundle::open(&bundle).unwrap();
     assert_eq!(model.metadata.unwrap().run.unwrap().experiment_name, "retried");
 }
+
+/// `churn challenge --promote` against a tracking server: the stronger challenger takes
+/// @champion, a weaker one gets @challenger, and Python's client sees both decisions and their
+/// evidence on the versions.
+#[test]
+fn challenge_decisions_on_a_tracking_server_are_what_python_reads() {
+    let server = MlflowServer::start();
+    let d = tmp();
+    let tracking = server.url.clone();
+    let train = |rows: u64, seed: u64, alias: Option<&str>| -> String {
+        let data = synth(d.path(), rows, seed);
+        let out = d.path().join(format!("m-{rows}"));
+        let mut args = vec![
+            "train",
+            "--data",
+            s(&data),
+            "--output",
+            s(&out),
+            "--trials",
+            "0",
+            "--tracking-uri",
+            &tracking,
+            "--register",
+            "churn",
+            "--json",
+        ];
+        if let Some(a) = alias {
+            args.extend_from_slice(&["--alias", a]);
+        }
+        let v: serde_json::Value = serde_json::from_str(&run_ok(&args)).unwrap();
+        v["tracked"]["registered"][1].as_str().unwrap().to_string()
+    };
+    let weak = train(600, 61, Some("champion"));
+    let strong = train(8000, 62, None);
+    let fresh = synth(d.path(), 4000, 63);
+    let challenge = |challenger: &str| -> serde_json::Value {
+        let out = run_ok(&[
+            "challenge",
+            "--champion",
+            "models:/churn@champion",
+            "--challenger",
+            challenger,
+            "--data",
+            s(&fresh),
+            "--promote",
+            "--json",
+            "--bootstrap",
+            "300",
+            "--tracking-uri",
+            &tracking,
+        ]);
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_eq!(challenge(&format!("models:/churn/{strong}"))["winner"], "challenger");
+    assert_eq!(challenge(&format!("models:/churn/{weak}"))["winner"], "champion");
+    let read = python_script("check_registry.py", &[&tracking, "churn", "champion", "challenger"], &[]);
+    let v: serde_json::Value = serde_json::from_str(&read).unwrap();
+    assert_eq!(v["aliases"]["champion"], strong.as_str(), "{v}");
+    assert_eq!(v["aliases"]["challenger"], weak.as_str(), "{v}");
+    let promoted = &v["versions"][strong.as_str()];
+    assert!(promoted["tags"]["churn.challenge.decision"].as_str().unwrap().starts_with("promoted"), "{v}");
+    assert!(promoted["description"].as_str().unwrap().contains("better beyond the interval"), "{v}");
+    let refused = &v["versions"][weak.as_str()];
+    assert!(refused["tags"]["churn.challenge.decision"].as_str().unwrap().starts_with("refused"), "{v}");
+}

@@ -454,6 +454,43 @@ impl Store for SqliteStore {
             .map_err(self.e())
     }
 
+    fn set_version_evidence(
+        &mut self,
+        name: &str,
+        version: &str,
+        tags: &[(String, String)],
+        description: Option<&str>,
+    ) -> Result<(), TrackingError> {
+        let v = version.parse::<i64>().unwrap_or(0);
+        let db = self.db.clone();
+        let tx = self.conn.transaction().map_err(err(&db))?;
+        let found: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM model_versions WHERE name = ?1 AND version = ?2 AND workspace = 'default'",
+                params![name, v],
+                |r| r.get(0),
+            )
+            .map_err(err(&db))?;
+        if found == 0 {
+            return Err(TrackingError::NotFound(format!("model {name} has no version {version} in {}", db.display())));
+        }
+        for (k, value) in tags {
+            tx.execute(
+                "INSERT OR REPLACE INTO model_version_tags (key, value, name, version, workspace) VALUES (?1, ?2, ?3, ?4, 'default')",
+                params![k, value, name, v],
+            )
+            .map_err(err(&db))?;
+        }
+        if let Some(d) = description {
+            tx.execute(
+                "UPDATE model_versions SET description = ?1, last_updated_time = ?2 WHERE name = ?3 AND version = ?4 AND workspace = 'default'",
+                params![d, crate::tracking::now_ms() as i64, name, v],
+            )
+            .map_err(err(&db))?;
+        }
+        tx.commit().map_err(err(&db))
+    }
+
     fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError> {
         super::uri::resolve_local(self, uri)
     }
