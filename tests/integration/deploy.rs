@@ -255,3 +255,53 @@ fn the_image_builds_serves_the_baked_model_as_non_root_and_stops_cleanly() {
     let logs = Command::new("docker").args(["logs", &name]).output().unwrap();
     assert!(String::from_utf8_lossy(&logs.stdout).contains("\"event\":\"stopped\""));
 }
+
+/// The KServe InferenceService (custom predictor) reads back as what the image serves: the
+/// Open Inference Protocol's health routes as its probes, the image's port and user.
+#[test]
+fn the_kserve_manifest_probes_the_v2_routes_on_the_image_port_as_its_user() {
+    let text = std::fs::read_to_string(root().join("infra/kserve/inferenceservice.yaml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(doc["kind"], "InferenceService");
+    assert_eq!(doc["apiVersion"], "serving.kserve.io/v1beta1");
+    let c = &doc["spec"]["predictor"]["containers"][0];
+    assert_eq!(c["name"], "kserve-container", "KServe looks for its container by this name");
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let port = c["ports"][0]["containerPort"].as_u64().unwrap();
+    assert!(dockerfile.contains(&format!("EXPOSE {port}")), "the image exposes {port}");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/v2/health/ready");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/v2/health/live");
+    let user = c["securityContext"]["runAsUser"].as_u64().unwrap();
+    assert!(dockerfile.contains(&format!("USER {user}")), "the image runs as {user}");
+    // The probes are routes the server answers.
+    let st = {
+        let model = root().join("tests/fixtures/model");
+        let cfg = churn::server::ServeConfig {
+            model_uri: model.display().to_string(),
+            tracking: churn::tracking::TrackingUri::parse("mlruns").unwrap(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            max_concurrency: 8,
+            request_timeout: std::time::Duration::from_secs(5),
+            max_body_bytes: 1 << 20,
+            max_batch_rows: 10,
+            api_key: None,
+            admin_key: None,
+            scoring_threads: 1,
+            default_reasons: 3,
+            drain_timeout: std::time::Duration::from_secs(1),
+        };
+        let served = churn::server::state::load(&cfg.model_uri, &cfg.tracking, 1).unwrap();
+        churn::server::AppState::new(cfg, served)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let path = c[probe]["httpGet"]["path"].as_str().unwrap().to_string();
+        let status = rt.block_on(async {
+            use tower::ServiceExt;
+            let req = axum::http::Request::get(&path).body(axum::body::Body::empty()).unwrap();
+            churn::server::router(st.clone()).oneshot(req).await.unwrap().status()
+        });
+        assert_eq!(status, 200, "{probe} {path}");
+    }
+}
