@@ -36,6 +36,13 @@ pub struct Args {
     pub json: bool,
 }
 
+/// `scored.csv` -> `scored.csv.model.json`: the model that scored the file and when.
+pub fn provenance_path(output: &std::path::Path) -> PathBuf {
+    let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".model.json");
+    output.with_file_name(name)
+}
+
 pub fn run(a: Args) -> Result<(), CliError> {
     let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
     let scorer = crate::tracking::load_scorer(&a.model, &tracking)?;
@@ -49,6 +56,20 @@ pub fn run(a: Args) -> Result<(), CliError> {
     };
     let summary = batch::score_file(&scorer, &a.input, &a.output, &rejects, &opts, &|rows| bar.set_position(rows))?;
     crate::progress::Progress::finish(&bar);
+    // Beside the scores, which model made them and when: outcomes join by id months later.
+    let sidecar = provenance_path(&a.output);
+    let provenance = serde_json::json!({
+        "model": scorer.provenance(),
+        "input": a.input.display().to_string(),
+        "output": a.output.display().to_string(),
+        "rows": summary.rows,
+        "scored": summary.scored,
+        "rejected": summary.rejected,
+        "churn_version": env!("CARGO_PKG_VERSION"),
+    });
+    let text = serde_json::to_string_pretty(&provenance).expect("the provenance serialises");
+    crate::atomic::write_file(&sidecar, text.as_bytes())
+        .map_err(|source| CliError::Io { context: format!("cannot write {}", sidecar.display()), source })?;
     if a.json {
         println!("{}", serde_json::to_string(&summary).expect("the summary serialises"));
     } else {

@@ -25,6 +25,19 @@ pub struct Scorer {
     columns: Gate,
 }
 
+/// Which model scored, and when: what lets outcomes learned months later be joined back to the
+/// scores and judged (`churn monitor`) against the model that made them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Provenance {
+    pub model_uri: String,
+    pub model_name: Option<String>,
+    pub model_version: Option<String>,
+    pub run_id: Option<String>,
+    pub model_id: Option<String>,
+    /// UTC, ISO 8601.
+    pub scored_at: String,
+}
+
 /// One customer's score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Score {
@@ -71,6 +84,23 @@ impl Scorer {
             None => columns.clone(),
         };
         Scorer { model, source, explainer, risk_cuts, labels, gate, columns }
+    }
+
+    /// This model, scoring now.
+    pub fn provenance(&self) -> Provenance {
+        let run = self.model.metadata.as_ref().and_then(|m| m.run.as_ref());
+        Provenance {
+            model_uri: self.source.uri.clone(),
+            model_name: self.source.name.clone().or_else(|| self.model.metadata.as_ref().map(|m| m.name.clone())),
+            model_version: self
+                .source
+                .version
+                .clone()
+                .or_else(|| run.and_then(|r| r.registered.as_ref()).map(|r| r.1.clone())),
+            run_id: self.source.run_id.clone().or_else(|| run.map(|r| r.run_id.clone())),
+            model_id: self.source.model_id.clone().or_else(|| run.and_then(|r| r.model_id.clone())),
+            scored_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }
     }
 
     /// The gate requests and files pass: the model's schema.

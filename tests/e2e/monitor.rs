@@ -97,3 +97,50 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A scored file says which model scored it and when (`scored.csv.model.json`), so outcomes
+/// learned later join by customer id and are judged against that model.
+#[test]
+fn scored_files_name_the_model_and_the_time_beside_them() {
+    let d = tmp();
+    let data = synth(d.path(), 1500, 35);
+    let tracking = format!("sqlite:///{}", d.path().join("mlflow.db").display());
+    run_ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&d.path().join("m")),
+        "--trials",
+        "0",
+        "--tracking-uri",
+        &tracking,
+        "--register",
+        "churn",
+        "--alias",
+        "champion",
+    ]);
+    let scored = d.path().join("scored.csv");
+    run_ok(&[
+        "predict",
+        "--model",
+        "models:/churn@champion",
+        "--input",
+        s(&data),
+        "--output",
+        s(&scored),
+        "--tracking-uri",
+        &tracking,
+    ]);
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("scored.csv.model.json")).unwrap()).unwrap();
+    let m = &sidecar["model"];
+    assert_eq!(m["model_uri"], "models:/churn@champion", "{sidecar}");
+    assert_eq!((m["model_name"].as_str(), m["model_version"].as_str()), (Some("churn"), Some("1")), "{sidecar}");
+    assert_eq!(m["run_id"].as_str().map(str::len), Some(32), "{sidecar}");
+    assert!(m["scored_at"].as_str().unwrap().ends_with('Z'), "{sidecar}");
+    assert_eq!(sidecar["scored"], 1500);
+    // The scores keep the id to join on.
+    let text = std::fs::read_to_string(&scored).unwrap();
+    assert!(text.starts_with("customerID,churn_probability"), "{}", &text[..80]);
+}

@@ -105,7 +105,8 @@ async fn exchange(
     } else if bytes.len() < 64 {
         format!("{:?}", String::from_utf8_lossy(&bytes))
     } else if ct.starts_with("text/csv") || ct.starts_with("text/plain") && bytes.len() < 4096 {
-        String::from_utf8_lossy(&bytes).into_owned()
+        // The model's URI is the fixture's path on this machine.
+        mask_times(&String::from_utf8_lossy(&bytes)).replace(&fixture(), "[fixture]")
     } else {
         format!("<{} bytes>", bytes.len())
     };
@@ -121,6 +122,27 @@ async fn exchange(
     }
     out.push_str(&shown);
     out.push_str("\n\n");
+    out
+}
+
+/// Every UTC timestamp (`2026-12-04T19:01:33Z`) in a text body, masked.
+fn mask_times(text: &str) -> String {
+    let b = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let fits = b.len() - i >= shape.len()
+            && shape.iter().zip(&b[i..]).all(|(s, c)| if *s == b'd' { c.is_ascii_digit() } else { s == c });
+        if fits {
+            out.push_str("[time]");
+            i += shape.len();
+        } else {
+            let c = text[i..].chars().next().expect("a char starts here");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
     out
 }
 

@@ -230,6 +230,14 @@ fn csv_response(scorer: &Scorer, preds: &[Prediction], problems: &[FieldProblem]
         header.push(format!("reason_{k}_points"));
     }
     header.push("error".into());
+    // Which model scored each row and when, so the file joins with outcomes learned later.
+    header.extend(["model_uri".to_string(), "model_version".into(), "scored_at".into()]);
+    let provenance = scorer.provenance();
+    let stamp = [
+        provenance.model_uri.clone(),
+        provenance.model_version.clone().unwrap_or_default(),
+        provenance.scored_at.clone(),
+    ];
     let _ = w.write_record(&header);
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     for p in preds {
@@ -254,6 +262,7 @@ fn csv_response(scorer: &Scorer, preds: &[Prediction], problems: &[FieldProblem]
             }
         }
         r.push(String::new());
+        r.extend(stamp.iter().cloned());
         rows.push((p.line.unwrap_or(0), r));
     }
     let mut by_line: std::collections::BTreeMap<u64, Vec<String>> = std::collections::BTreeMap::new();
@@ -262,8 +271,9 @@ fn csv_response(scorer: &Scorer, preds: &[Prediction], problems: &[FieldProblem]
     }
     for (line, msgs) in by_line {
         let mut r = vec![String::new(), line.to_string()];
-        r.resize(header.len() - 1, String::new());
+        r.resize(header.len() - 4, String::new());
         r.push(msgs.join("; "));
+        r.extend(stamp.iter().cloned());
         rows.push((line, r));
     }
     rows.sort_by_key(|(l, _)| *l);
