@@ -93,3 +93,68 @@ fn killed_training_leaves_a_whole_bundle_or_none_and_no_finished_run_without_its
     }
     assert!(churn::bundle::open(&model).is_ok());
 }
+
+/// `kill -9` at any moment of `churn challenge --promote` never leaves the champion's alias on
+/// a version whose evidence is not recorded: the evidence goes first, in one transaction.
+#[test]
+fn a_killed_promotion_never_leaves_the_alias_without_its_evidence() {
+    let d = tmp();
+    let base = d.path().join("base.db");
+    let tracking = format!("sqlite:///{}", base.display());
+    for (rows, seed, alias) in [(600u64, 71u64, Some("champion")), (8000, 72, None)] {
+        let data = synth(d.path(), rows, seed);
+        let mut args = vec![
+            "train".to_string(),
+            "--data".into(),
+            s(&data).into(),
+            "--output".into(),
+            s(&d.path().join(format!("m{seed}"))).into(),
+            "--trials".into(),
+            "0".into(),
+            "--tracking-uri".into(),
+            tracking.clone(),
+            "--register".into(),
+            "churn".into(),
+        ];
+        if let Some(a) = alias {
+            args.extend(["--alias".to_string(), a.to_string()]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_ok(&refs);
+    }
+    let fresh = synth(d.path(), 4000, 73);
+    let (mut promoted, mut stayed) = (0, 0);
+    for round in 0..10 {
+        let db = d.path().join(format!("round-{round}.db"));
+        std::fs::copy(&base, &db).unwrap();
+        let mut cmd = churn();
+        cmd.args(["challenge", "--champion", "models:/churn@champion", "--challenger", "models:/churn/2", "--data"])
+            .arg(&fresh)
+            .args(["--promote", "--bootstrap", "2000", "--tracking-uri", &format!("sqlite:///{}", db.display())]);
+        kill_after(cmd, delay(round, 1500));
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let champion: i64 = conn
+            .query_row(
+                "SELECT version FROM registered_model_aliases WHERE name = 'churn' AND alias = 'champion'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let evidence: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM model_version_tags WHERE name = 'churn' AND version = 2 AND key = 'churn.challenge.decision'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if champion == 2 {
+            assert_eq!(evidence, 1, "round {round}: @champion moved to version 2 without its evidence");
+            promoted += 1;
+        } else {
+            assert_eq!(champion, 1, "round {round}");
+            stayed += 1;
+        }
+    }
+    eprintln!("killed promotions: {promoted} moved the alias, {stayed} left it");
+    assert_eq!(promoted + stayed, 10);
+}
