@@ -49,6 +49,11 @@ pub struct Args {
     /// Worker threads (default: the cores this process may use).
     #[arg(long, env = "CHURN_THREADS")]
     pub threads: Option<usize>,
+    /// Re-resolve the model URI every this many seconds and reload when it names another model
+    /// (e.g. `@champion` moved by `churn challenge --promote`), so every task behind a load
+    /// balancer follows a promotion; 0 = only on SIGHUP or POST /admin/reload.
+    #[arg(long, env = "CHURN_WATCH_SECONDS", default_value_t = 0)]
+    pub watch_seconds: u64,
 }
 
 impl Args {
@@ -69,6 +74,7 @@ impl Args {
             quiet: false,
             drain_seconds: 30,
             threads: None,
+            watch_seconds: 0,
         }
     }
 
@@ -89,6 +95,7 @@ impl Args {
             scoring_threads: a.threads.unwrap_or_else(crate::parallel::default_threads),
             default_reasons: a.reasons,
             drain_timeout: Duration::from_secs(a.drain_seconds),
+            watch: (a.watch_seconds > 0).then(|| Duration::from_secs(a.watch_seconds)),
         })
     }
 }

@@ -246,6 +246,37 @@ async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> R
     response
 }
 
+/// Every `every`, resolves the model URI again and reloads when it names another model than
+/// the one in service (another registered version, run or logged model): a moved alias is
+/// followed by every server that watches it. A URI that fails to resolve leaves the model in
+/// service, and says so in the log.
+async fn watch(st: Arc<AppState>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let (uri, tracking) = (st.config.model_uri.clone(), st.config.tracking.clone());
+        let found = tokio::task::spawn_blocking(move || crate::tracking::resolve(&uri, &tracking)).await;
+        let now = match found {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::warn!(event = "model_watch_failed", error = %e, "the model URI did not resolve; the model in service stays");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let serving = st.model.load();
+        let s = &serving.scorer.source;
+        if (now.version.as_ref(), now.run_id.as_ref(), now.model_id.as_ref())
+            != (s.version.as_ref(), s.run_id.as_ref(), s.model_id.as_ref())
+        {
+            tracing::info!(event = "model_moved", uri = %now.uri, version = ?now.version, "the model URI names another model; reloading");
+            let _ = st.reload().await;
+        }
+    }
+}
+
 /// Loads the model (refusing to start, with the reason, when it cannot or when it fails its
 /// self-check), binds, serves until SIGTERM/SIGINT, reloads on SIGHUP, and drains in-flight
 /// requests before exiting.
@@ -277,6 +308,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             let _ = hup.reload().await;
         }
     });
+    if let Some(every) = st.config.watch {
+        tokio::spawn(watch(st.clone(), every));
+    }
     let drain = st.clone();
     let shutdown = async move {
         let mut term =

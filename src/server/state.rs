@@ -29,6 +29,9 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     /// Threads that score large batches off the async workers (the cores by default).
     pub scoring_threads: usize,
+    /// Re-resolve the model URI this often and reload when it names another model (an alias
+    /// moved): every task behind a balancer follows a promotion without a call. None: off.
+    pub watch: Option<Duration>,
 }
 
 /// Customers in a model's drift window.

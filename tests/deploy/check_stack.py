@@ -51,7 +51,7 @@ def deploy(stack, extra=()):
 stack = "churn"
 st, created = deploy(stack)
 check("stack CREATE_COMPLETE", st["StackStatus"] == "CREATE_COMPLETE", st["StackStatus"])
-expected = {lid for lid, r in res.items() if r.get("Condition") != "HasCertificate" and r["Type"] not in MOTO_SKIPS}
+expected = {lid for lid, r in res.items() if r.get("Condition") not in ("HasCertificate", "HasRetrain") and r["Type"] not in MOTO_SKIPS}
 check("every logical id is created (moto-supported types)", expected <= created, sorted(expected - created))
 skipped = {lid: r["Type"] for lid, r in res.items() if r["Type"] in MOTO_SKIPS}
 check("only the autoscaling resources are left to the template checks", set(skipped) == {"ScalableTarget", "CpuScaling"}, skipped)
@@ -94,6 +94,40 @@ check("with a certificate: 443 is HTTPS and forwards", 443 in ls2 and ls2[443]["
 check("with a certificate: 80 redirects to HTTPS", ls2[80]["DefaultActions"][0]["Type"] == "redirect", ls2[80]["DefaultActions"])
 outputs2 = {o["OutputKey"]: o["OutputValue"] for o in st2.get("Outputs", [])}
 check("with a certificate the URL is https", outputs2.get("ServiceUrl", "").startswith("https://"), outputs2.get("ServiceUrl"))
+
+check("without a trainer image there is no retraining schedule", not any(lid.startswith("Retrain") for lid in created), sorted(created))
+
+# ---- with the monthly retraining task ---------------------------------------------------------
+st3, created3 = deploy("churnloop", [
+    {"ParameterKey": "RetrainImageUri", "ParameterValue": "docker.io/example/churn-trainer:abc123"},
+    {"ParameterKey": "MlflowTrackingUri", "ParameterValue": "https://mlflow.example.com"},
+    {"ParameterKey": "ModelUri", "ParameterValue": "models:/churn@champion"},
+    {"ParameterKey": "TrainingDataUrl", "ParameterValue": "https://data.example.com/latest.parquet"},
+    {"ParameterKey": "ChallengeDataUrl", "ParameterValue": "https://data.example.com/outcomes.parquet"},
+])
+retrain = {"RetrainTaskDefinition", "RetrainSecurityGroup", "RetrainEventsRole", "RetrainRule"}
+check("with a trainer image the retraining task, its role, group and schedule are created", retrain <= created3, sorted(retrain - created3))
+events = boto3.client("events", **kw)
+rules = [r for r in events.list_rules()["Rules"] if r.get("ScheduleExpression")]
+check("the schedule is the 2nd of each month", any(r["ScheduleExpression"] == "cron(0 6 2 * ? *)" for r in rules), rules)
+arns = [a for a in ecs.list_task_definitions()["taskDefinitionArns"] if "churnloop-retrain" in a]
+family = ecs.describe_task_definition(taskDefinition=arns[0])["taskDefinition"] if arns else {"containerDefinitions": [{"environment": []}]}
+check("the retraining task definition is registered", bool(arns), ecs.list_task_definitions()["taskDefinitionArns"])
+env = {e["name"]: e["value"] for e in family["containerDefinitions"][0]["environment"]}
+check("the retraining task gets the tracking server and both data sets", env.get("MLFLOW_TRACKING_URI") == "https://mlflow.example.com"
+      and env.get("TRAINING_DATA_URL", "").endswith("latest.parquet") and env.get("CHALLENGE_DATA_URL", "").endswith("outcomes.parquet"), env)
+rp = res["RetrainRule"]["Properties"]["Targets"][0]["EcsParameters"]
+check("retraining runs on Fargate in the given subnets, with its own group", rp["LaunchType"] == "FARGATE"
+      and rp["NetworkConfiguration"]["AwsVpcConfiguration"]["SecurityGroups"] == [{"Ref": "RetrainSecurityGroup"}], rp)
+rsg = res["RetrainSecurityGroup"]["Properties"]
+check("the retraining task takes no inbound traffic and sends https only", "SecurityGroupIngress" not in rsg
+      and [e["FromPort"] for e in rsg["SecurityGroupEgress"]] == [443], rsg)
+erole = [s for p in res["RetrainEventsRole"]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+check("the schedule's role may only run that task and pass the execution role",
+      [s["Action"] for s in erole] == ["ecs:RunTask", "iam:PassRole"], erole)
+svc_env = res["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]
+check("serving tasks watch a registry URI so all follow a promotion",
+      any(isinstance(e, dict) and "Fn::If" in e and e["Fn::If"][1].get("Name") == "CHURN_WATCH_SECONDS" for e in svc_env), svc_env)
 
 # ---- what moto drops, on the parsed template ------------------------------------------------------
 svc = res["Service"]["Properties"]

@@ -99,3 +99,28 @@ fn a_stronger_challenger_is_promoted_and_a_weaker_one_is_not() {
         challenge(&tracking, &format!("models:/churn/{strong}"), &format!("models:/churn/{weak}"), &fresh);
     assert!(!ok && err.contains("models:/<name>@<alias>"), "{err}");
 }
+
+/// A server started with `--watch-seconds` on `models:/churn@champion` follows a promotion by
+/// itself: once `churn challenge --promote` moves the alias, `GET /` names the new version.
+#[test]
+fn a_watching_server_follows_the_promoted_champion() {
+    let d = tmp();
+    let tracking = format!("sqlite:///{}", d.path().join("mlflow.db").display());
+    let weak = register(d.path(), &tracking, 600, 81, Some("champion"));
+    let strong = register(d.path(), &tracking, 8000, 82, None);
+    let srv = Server::start(
+        "models:/churn@champion",
+        &["--quiet", "--watch-seconds", "1"],
+        &[("MLFLOW_TRACKING_URI", tracking.as_str())],
+    );
+    let version = || get_json(&srv, "/").1["model"]["version"].as_str().map(str::to_string);
+    assert_eq!(version().as_deref(), Some(weak.as_str()));
+    let fresh = synth(d.path(), 4000, 83);
+    let (ok, r, err) = challenge(&tracking, "models:/churn@champion", &format!("models:/churn/{strong}"), &fresh);
+    assert!(ok && r["promoted"] == true, "{err} {r}");
+    let start = std::time::Instant::now();
+    while version().as_deref() != Some(strong.as_str()) {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the server still serves {:?}", version());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

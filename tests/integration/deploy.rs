@@ -25,7 +25,7 @@ fn run_tool(cmd: &mut Command) -> (bool, String) {
 
 #[test]
 fn hadolint_actionlint_cfn_lint_and_checkov_pass() {
-    let dockerfiles = ["Dockerfile", "infra/mlflow/Dockerfile"];
+    let dockerfiles = ["Dockerfile", "infra/mlflow/Dockerfile", "infra/trainer/Dockerfile"];
     let (ok, out) = run_tool(Command::new(lint_tool("hadolint")).args(dockerfiles));
     assert!(ok, "hadolint:\n{out}");
     let workflows: Vec<PathBuf> =
@@ -35,8 +35,12 @@ fn hadolint_actionlint_cfn_lint_and_checkov_pass() {
     assert!(ok, "actionlint:\n{out}");
     let (ok, out) = run_tool(Command::new(lint_tool("cfn-lint")).arg("infra/churn.yaml"));
     assert!(ok, "cfn-lint:\n{out}");
-    let targets =
-        [("cloudformation", "infra/churn.yaml"), ("dockerfile", dockerfiles[0]), ("dockerfile", dockerfiles[1])];
+    let targets = [
+        ("cloudformation", "infra/churn.yaml"),
+        ("dockerfile", dockerfiles[0]),
+        ("dockerfile", dockerfiles[1]),
+        ("dockerfile", dockerfiles[2]),
+    ];
     for (framework, target) in targets {
         let (ok, out) = run_tool(Command::new(lint_tool("checkov")).args([
             "--skip-download",
@@ -290,6 +294,7 @@ fn the_kserve_manifest_probes_the_v2_routes_on_the_image_port_as_its_user() {
             scoring_threads: 1,
             default_reasons: 3,
             drain_timeout: std::time::Duration::from_secs(1),
+            watch: None,
         };
         let served = churn::server::state::load(&cfg.model_uri, &cfg.tracking, 1).unwrap();
         churn::server::AppState::new(cfg, served)

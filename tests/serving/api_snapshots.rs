@@ -46,6 +46,7 @@ fn config(api_key: Option<&str>) -> ServeConfig {
         scoring_threads: 2,
         default_reasons: 3,
         drain_timeout: Duration::from_secs(1),
+        watch: None,
     }
 }
 
