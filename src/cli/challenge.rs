@@ -13,6 +13,9 @@ use crate::tracking::{self, ModelUri, TrackingUri};
 use serde_json::json;
 use std::path::PathBuf;
 
+/// The alias a refused challenger gets.
+const REFUSED_ALIAS: &str = "challenger";
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The model in service, e.g. models:/churn@champion (with --promote, an alias URI).
@@ -58,6 +61,11 @@ fn score(scorer: &Scorer, uri: &str, data: &std::path::Path) -> Result<(Vec<u8>,
 pub fn run(a: Args) -> Result<(), CliError> {
     let tracking = TrackingUri::from_flag_or_env(a.tracking_uri.as_deref())?;
     let alias = match (a.promote, ModelUri::parse(&a.champion)?) {
+        (true, ModelUri::Alias { alias, .. }) if alias == REFUSED_ALIAS => {
+            return Err(CliError::Usage(format!(
+                "--promote points @{REFUSED_ALIAS} at a refused challenger: the champion's alias must be another one (e.g. @champion)"
+            )))
+        }
         (true, ModelUri::Alias { name, alias }) => Some((name, alias)),
         (true, _) => {
             return Err(CliError::Usage(format!(
@@ -77,6 +85,14 @@ pub fn run(a: Args) -> Result<(), CliError> {
             a.data.display(),
             labels.len(),
             labels1.len()
+        )));
+    }
+    let churned = labels.iter().filter(|&&y| y == 1).count();
+    if churned == 0 || churned == labels.len() {
+        return Err(CliError::Refused(format!(
+            "{}: all {} customers have the same outcome; comparing rankings needs churners and stayers",
+            a.data.display(),
+            labels.len()
         )));
     }
     let c = challenge::compare(&labels, &p0, &p1, a.bootstrap as usize, a.seed);
@@ -147,7 +163,7 @@ fn promote(
         return Err(CliError::Usage(format!("the challenger is the champion's own version {version}")));
     }
     let won = c.winner == "challenger";
-    let target = if won { alias.to_string() } else { "challenger".to_string() };
+    let target = if won { alias.to_string() } else { REFUSED_ALIAS.to_string() };
     let interval = |d: &challenge::Difference| format!("{:+.5} [{:+.5}, {:+.5}]", d.value, d.low, d.high);
     let decision = if won {
         format!("promoted to @{alias} over version {}", champion.source.version.as_deref().unwrap_or("?"))

@@ -107,6 +107,9 @@ pub enum CliError {
     /// A condition the user asked to be told about holds (`churn monitor --fail-on`).
     #[error("{0}")]
     Alert(String),
+    /// Data that cannot answer the question asked of it (e.g. outcomes of one class only).
+    #[error("{0}")]
+    Refused(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }
@@ -118,7 +121,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Alert(_) => 3,
-            CliError::Schema(_) | CliError::Data(_) | CliError::Table(_) => 4,
+            CliError::Schema(_) | CliError::Data(_) | CliError::Table(_) | CliError::Refused(_) => 4,
             _ => 1,
         }
     }

@@ -382,6 +382,12 @@ impl Forest {
         best * 1e6
     }
 
+    /// Whether the forest is folded into step functions (all stumps): its cost then hardly
+    /// depends on how many trees it has.
+    pub fn is_folded(&self) -> bool {
+        self.additive.is_some()
+    }
+
     /// Trees and their deepest level, for reports of what explaining costs.
     pub fn max_depth(&self) -> usize {
         self.trees.iter().map(|t| t.max_depth).max().unwrap_or(0)

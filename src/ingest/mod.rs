@@ -318,30 +318,38 @@ impl Gate {
         len > 0
     }
 
-    /// Whether a target cell holds a value the schema leaves out (`[target] drop`).
+    /// Whether a target cell holds a value the schema leaves out (`[target] drop`): its text as
+    /// the label is read, a blank cell or a missing token (`NA`) counting as `""`.
     pub fn dropped(&self, raw: Raw) -> Option<String> {
-        match raw {
-            Raw::Text(t) if self.schema.is_dropped_label(t) => Some(t.trim().to_string()),
-            Raw::Integer(i) if self.schema.is_dropped_label(&i.to_string()) => Some(i.to_string()),
-            Raw::Null if self.schema.is_dropped_label("") => Some(String::new()),
-            _ => None,
+        if self.schema.target.drop.is_empty() {
+            return None;
         }
+        let text = label_text(raw);
+        let t = text.trim();
+        let key = if self.schema.missing.iter().any(|m| m == t) { "" } else { t };
+        self.schema.is_dropped_label(key).then(|| key.to_string())
     }
 
     /// The label of a target cell: 1 (positive), 0 (negative), or why not.
     pub fn label(&self, raw: Raw) -> Result<u8, FieldError> {
-        let text = match raw {
-            Raw::Text(t) => t.to_string(),
-            Raw::Integer(i) => i.to_string(),
-            Raw::Bool(b) => b.to_string(),
-            Raw::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => (v as i64).to_string(),
-            Raw::Number(v) => v.to_string(),
-            Raw::Date(d) => d.to_string(),
-            Raw::Null | Raw::Composite => String::new(),
-        };
-        self.schema.parse_label(&text)
+        self.schema.parse_label(&label_text(raw))
     }
+}
 
+/// A target cell as the text its label is read from.
+fn label_text(raw: Raw) -> String {
+    match raw {
+        Raw::Text(t) => t.to_string(),
+        Raw::Integer(i) => i.to_string(),
+        Raw::Bool(b) => b.to_string(),
+        Raw::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => (v as i64).to_string(),
+        Raw::Number(v) => v.to_string(),
+        Raw::Date(d) => d.to_string(),
+        Raw::Null | Raw::Composite => String::new(),
+    }
+}
+
+impl Gate {
     /// Starts a keyed record (a JSON object, an MLflow record).
     pub fn keyed(&self, location: Option<Location>, unknown: Unknown) -> KeyedRow<'_> {
         KeyedRow {

@@ -230,3 +230,24 @@ fn keyed_rows_refuse_or_ignore_unknown_keys_and_report_duplicates_and_missing_fi
     row.put("extra", row.key("extra"), Raw::Integer(3));
     assert!(!row.finish().unwrap_err().iter().any(|p| p.field == "extra"));
 }
+
+/// A target's `drop` reads the cell as its label is read: numbers written as floats, and a blank
+/// cell or a missing token as `""`.
+#[test]
+fn dropped_target_values_are_read_as_labels_are() {
+    let schema = crate::schema::Schema::from_toml(
+        "name = \"t\"\nmissing = [\"NA\"]\n[target]\ncolumn = \"y\"\npositive = \"1\"\nnegative = \"0\"\ndrop = [\"2\", \"\"]\n\
+         [[field]]\nname = \"a\"\nkind = \"numeric\"\n",
+        "test",
+    )
+    .unwrap();
+    let gate = Gate::new(schema);
+    use crate::schema::Raw;
+    assert_eq!(gate.dropped(Raw::Number(2.0)).as_deref(), Some("2"));
+    assert_eq!(gate.dropped(Raw::Integer(2)).as_deref(), Some("2"));
+    assert_eq!(gate.dropped(Raw::Text(" NA ")).as_deref(), Some(""));
+    assert_eq!(gate.dropped(Raw::Text("")).as_deref(), Some(""));
+    assert_eq!(gate.dropped(Raw::Null).as_deref(), Some(""));
+    assert_eq!(gate.dropped(Raw::Number(1.0)), None);
+    assert_eq!(gate.label(Raw::Number(1.0)).unwrap(), 1);
+}

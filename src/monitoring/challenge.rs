@@ -32,8 +32,8 @@ pub struct Comparison {
     pub reasons: Vec<String>,
 }
 
-/// Compares two models' probabilities for the same customers (`labels`), with `rounds` paired
-/// bootstrap resamples drawn from `seed`.
+/// Compares two models' probabilities for the same customers (`labels`, which must hold both
+/// outcomes: the caller checks), with `rounds` paired bootstrap resamples drawn from `seed`.
 pub fn compare(labels: &[u8], champion: &[f64], challenger: &[f64], rounds: usize, seed: u64) -> Comparison {
     let n = labels.len();
     let auc = |p: &[f64], y: &[u8]| roc_auc(y, p);

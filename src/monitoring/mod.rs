@@ -99,8 +99,9 @@ pub fn monitor(scorer: &Scorer, data: &Dataset, data_path: &str) -> Result<Monit
         None => BTreeMap::new(),
     };
     let score_psi = evaluation.map(|e| &e.risk_cuts).filter(|c| c.len() == 9).map(|cuts| score_psi(cuts, &probs));
-    let (verdict, reasons) = verdict(&metrics, trained.as_ref(), &drift, score_psi);
     let n = data.len() as f64;
+    let rates = (positives as f64 / n, probs.iter().sum::<f64>() / n);
+    let (verdict, reasons) = verdict(&metrics, trained.as_ref(), &drift, score_psi, rates);
     Ok(MonitorReport {
         model_uri: scorer.source.uri.clone(),
         model_name: scorer.model.metadata.as_ref().map(|md| md.name.clone()).unwrap_or_else(|| "model".into()),
@@ -157,9 +158,17 @@ fn verdict(
     trained: Option<&Metrics>,
     drift: &BTreeMap<String, f64>,
     score_psi: Option<f64>,
+    (churn_rate, mean_probability): (f64, f64),
 ) -> (&'static str, Vec<String>) {
     let mut retrain = Vec::new();
     let mut watch = Vec::new();
+    if (mean_probability - churn_rate).abs() > 0.2 * churn_rate {
+        watch.push(format!(
+            "the model predicted {:.1}% churn where {:.1}% churned: its probabilities are off",
+            100.0 * mean_probability,
+            100.0 * churn_rate
+        ));
+    }
     if let Some(t) = trained {
         let drop = t.roc_auc - m.roc_auc;
         let line = format!("ROC AUC {:.4} against {:.4} at training ({:+.4})", m.roc_auc, t.roc_auc, -drop);
@@ -245,7 +254,7 @@ impl MonitorReport {
             "f1" => self.f1,
             "precision" => self.precision,
             "recall" => self.recall,
-            "psi" => self.drift.values().copied().fold(f64::NAN, f64::max),
+            "psi" => self.drift.values().copied().reduce(f64::max)?,
             "score_psi" => self.score_psi?,
             other => *self.drift.get(other.strip_prefix("psi:")?)?,
         })
@@ -341,12 +350,16 @@ mod tests {
             threshold: 0.3,
         };
         let none = BTreeMap::new();
-        assert_eq!(verdict(&m(0.85), Some(&m(0.851)), &none, Some(0.01)).0, "ok");
-        let (v, why) = verdict(&m(0.82), Some(&m(0.85)), &none, None);
+        let calibrated = (0.26, 0.25);
+        assert_eq!(verdict(&m(0.85), Some(&m(0.851)), &none, Some(0.01), calibrated).0, "ok");
+        let (v, why) = verdict(&m(0.85), Some(&m(0.85)), &none, None, (0.26, 0.40));
+        assert_eq!(v, "watch");
+        assert!(why[0].contains("predicted 40.0% churn where 26.0% churned"), "{why:?}");
+        let (v, why) = verdict(&m(0.82), Some(&m(0.85)), &none, None, calibrated);
         assert_eq!(v, "watch");
         assert!(why[0].contains("0.8200 against 0.8500"), "{why:?}");
         let drift: BTreeMap<String, f64> = [("MonthlyCharges".to_string(), 0.4), ("tenure".to_string(), 0.02)].into();
-        let (v, why) = verdict(&m(0.85), Some(&m(0.85)), &drift, Some(0.15));
+        let (v, why) = verdict(&m(0.85), Some(&m(0.85)), &drift, Some(0.15), calibrated);
         assert_eq!(v, "retrain");
         assert!(why.iter().any(|w| w.contains("`MonthlyCharges` drifted: PSI 0.400")), "{why:?}");
         assert!(why.iter().any(|w| w.contains("score")), "{why:?}");

@@ -167,7 +167,6 @@ impl Schema {
         self.fields.iter().position(|f| f.name == name)
     }
 
-    /// Parses a target cell into 1 (positive), 0 (negative) or an error naming both labels.
     /// Whether a target cell holds one of the values whose rows are left out (`drop`).
     pub fn is_dropped_label(&self, raw: &str) -> bool {
         let t = raw.trim();
@@ -175,6 +174,7 @@ impl Schema {
         self.target.drop.iter().any(|d| d == t || whole.as_deref() == Some(d.as_str()))
     }
 
+    /// Parses a target cell into 1 (positive), 0 (negative) or an error naming both labels.
     pub fn parse_label(&self, raw: &str) -> Result<u8, FieldError> {
         let t = raw.trim();
         // A 0/1 target written as floats by the tool that saved it ("1.0").

@@ -121,6 +121,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/models/{name}/versions/{version}", get(v2::model_version_metadata))
         .route("/v2/models/{name}/versions/{version}/ready", get(v2::model_version_ready))
         .merge(v2_scoring)
+        .route("/v2/{*rest}", axum::routing::any(v2::not_found))
         .route_layer(axum::middleware::map_response(v2::protocol_errors));
     Router::new()
         .route("/", get(routes::health::root))

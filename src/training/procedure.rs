@@ -200,8 +200,16 @@ struct FoldOutcome {
     rounds: usize,
     log_loss: f64,
     roc_auc: f64,
-    /// With a cap on the reasons' cost, on the first fold: microseconds per row of this model.
-    explain_us: Option<f64>,
+    /// With a cap on the reasons' cost, on the first fold: what a row's reasons cost this model.
+    explain_us: Option<ExplainCost>,
+}
+
+/// Microseconds per row of one model's reasons, and whether its stumps are folded into step
+/// functions (a cost that does not grow with the trees).
+#[derive(Debug, Clone, Copy)]
+struct ExplainCost {
+    us: f64,
+    folded: bool,
 }
 
 /// The trial with the lowest mean validation log loss, except that the default set (trial 0)
@@ -316,8 +324,12 @@ pub fn train(
         )?;
         let margins: Vec<f64> =
             xgboost::predict_margin(&fitted.booster, &xte, yte.len())?.into_iter().map(f64::from).collect();
+        // Per tree, except for a folded forest of stumps, whose cost does not grow with its trees.
         let explain_us = match opts.max_explain_us {
-            Some(_) if f == 0 => Some(Forest::from_bytes(&xgboost::to_ubj(&fitted.booster)?)?.explain_cost_us(&xte)),
+            Some(_) if f == 0 => {
+                let forest = Forest::from_bytes(&xgboost::to_ubj(&fitted.booster)?)?;
+                Some(ExplainCost { us: forest.explain_cost_us(&xte), folded: forest.is_folded() })
+            }
             _ => None,
         };
         let probs: Vec<f64> = margins.iter().map(|&z| blending::sigmoid(z)).collect();
@@ -378,10 +390,17 @@ pub fn train(
             fold_rounds,
             explain_us: None,
         };
-        // The final model's cost: the first fold's per tree, times the final fit's trees.
+        // The final model's cost: the first fold's per tree, times the final fit's trees (a
+        // folded forest of stumps costs the same whatever its trees).
         if let Some(first) = mine.iter().find(|o| o.fold == 0 && o.explain_us.is_some()) {
             let final_trees = if opts.trials > 0 { refit(&trial, opts.max_rounds).1 } else { trial.rounds } * seeds;
-            trial.explain_us = first.explain_us.map(|us| us / first.rounds.max(1) as f64 * final_trees as f64);
+            trial.explain_us = first.explain_us.map(|c| {
+                if c.folded {
+                    c.us
+                } else {
+                    c.us / first.rounds.max(1) as f64 * final_trees as f64
+                }
+            });
         }
         trials.push(trial);
     }

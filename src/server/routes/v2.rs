@@ -99,6 +99,11 @@ pub struct Ready {
     error: Option<String>,
 }
 
+/// Any other path under `/v2`: the protocol's 404.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    v2_error(StatusCode::NOT_FOUND, format!("no route {}: the Open Inference Protocol routes are /v2, /v2/health/live, /v2/health/ready, /v2/models/{{name}}[/ready|/infer]", uri.path()))
+}
+
 /// Liveness (Open Inference Protocol).
 #[utoipa::path(get, path = "/v2/health/live", tag = "open inference protocol",
     responses((status = 200, description = "The server answers", body = Live)))]
@@ -344,13 +349,13 @@ fn answer(
                 None => return Err(bad(format!("input `{}` has neither `data` nor binary data", t.name))),
             },
         };
-        let count: i64 = t.shape.iter().product();
-        if t.shape.iter().any(|&d| d < 0) || count as usize != data.len() {
+        // Checked: a shape is the client's word, and its product must not wrap.
+        let count = t.shape.iter().try_fold(1usize, |acc, &d| usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)));
+        if count != Some(data.len()) {
             return Err(bad(format!(
-                "input `{}`: shape {:?} holds {} elements but {} came",
+                "input `{}`: shape {:?} does not hold the {} elements that came",
                 t.name,
                 t.shape,
-                count.max(0),
                 data.len()
             )));
         }
@@ -487,8 +492,9 @@ fn records_of(
     if let [t] = inputs {
         let is_matrix = t.shape.len() == 2 && t.shape[1] as usize == m && !fields.contains(&t.name);
         if is_matrix && t.datatype != "BYTES" {
-            let rows = t.shape[0] as usize;
             let (_, data) = columns.into_iter().next().expect("one input");
+            // The element count was checked against the shape: rows x m elements.
+            let rows = data.len() / m.max(1);
             return Ok((0..rows)
                 .map(|r| column_names.iter().cloned().zip(data[r * m..(r + 1) * m].iter().cloned()).collect())
                 .collect());
