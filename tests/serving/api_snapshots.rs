@@ -528,11 +528,13 @@ async fn open_inference_protocol_refuses_shapes_that_do_not_hold_their_data() {
     let (_, card) = json(&st, "GET", "/model", None, "").await;
     let name = card["model"]["name"].as_str().unwrap().to_string();
     let body = serde_json::json!({"inputs": [{"name": "x", "shape": [4611686018427387904i64, 4], "datatype": "FP32", "data": []}]});
-    let (status, v) = json(&st, "POST", &format!("/v2/models/{name}/infer"), Some("application/json"), &body.to_string()).await;
+    let (status, v) =
+        json(&st, "POST", &format!("/v2/models/{name}/infer"), Some("application/json"), &body.to_string()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["error"].as_str().unwrap().contains("does not hold"), "{v}");
     let body = serde_json::json!({"inputs": [{"name": "x", "shape": [-1], "datatype": "FP32", "data": [1.0]}]});
-    let (status, v) = json(&st, "POST", &format!("/v2/models/{name}/infer"), Some("application/json"), &body.to_string()).await;
+    let (status, v) =
+        json(&st, "POST", &format!("/v2/models/{name}/infer"), Some("application/json"), &body.to_string()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let (status, v) = json(&st, "GET", "/v2/repository/index", None, "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
