@@ -6,32 +6,6 @@
 use crate::support::*;
 use serde_json::Value;
 
-/// Trains `rows` customers into the registry as a new version of `churn` (with `alias`, if
-/// given); returns the version.
-pub fn register(dir: &std::path::Path, tracking: &str, rows: u64, seed: u64, alias: Option<&str>) -> String {
-    let data = synth(dir, rows, seed);
-    let out = dir.join(format!("model-{rows}-{seed}"));
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--output",
-        s(&out),
-        "--trials",
-        "0",
-        "--tracking-uri",
-        tracking,
-        "--register",
-        "churn",
-        "--json",
-    ];
-    if let Some(a) = alias {
-        args.extend_from_slice(&["--alias", a]);
-    }
-    let v: Value = serde_json::from_str(&run_ok(&args)).unwrap();
-    v["tracked"]["registered"][1].as_str().unwrap().to_string()
-}
-
 pub fn challenge(tracking: &str, champion: &str, challenger: &str, data: &std::path::Path) -> (bool, Value, String) {
     let (ok, out, err) = run(&[
         "challenge",
@@ -60,8 +34,8 @@ pub fn probabilities(tracking: &str, model: &str, data: &std::path::Path, out: &
 fn a_stronger_challenger_is_promoted_and_a_weaker_one_is_not() {
     let d = tmp();
     let tracking = format!("sqlite:///{}", d.path().join("mlflow.db").display());
-    let weak = register(d.path(), &tracking, 600, 51, Some("champion"));
-    let strong = register(d.path(), &tracking, 8000, 52, None);
+    let weak = register_version(d.path(), &tracking, 600, 51, Some("champion"));
+    let strong = register_version(d.path(), &tracking, 8000, 52, None);
     let fresh = synth(d.path(), 4000, 53);
     let scored = d.path().join("scored.csv");
     let strong_probs = probabilities(&tracking, &format!("models:/churn/{strong}"), &fresh, &scored);
@@ -106,8 +80,8 @@ fn a_stronger_challenger_is_promoted_and_a_weaker_one_is_not() {
 fn a_watching_server_follows_the_promoted_champion() {
     let d = tmp();
     let tracking = format!("sqlite:///{}", d.path().join("mlflow.db").display());
-    let weak = register(d.path(), &tracking, 600, 81, Some("champion"));
-    let strong = register(d.path(), &tracking, 8000, 82, None);
+    let weak = register_version(d.path(), &tracking, 600, 81, Some("champion"));
+    let strong = register_version(d.path(), &tracking, 8000, 82, None);
     let srv = Server::start(
         "models:/churn@champion",
         &["--quiet", "--watch-seconds", "1"],

@@ -358,31 +358,8 @@ fn challenge_decisions_on_a_tracking_server_are_what_python_reads() {
     let server = MlflowServer::start();
     let d = tmp();
     let tracking = server.url.clone();
-    let train = |rows: u64, seed: u64, alias: Option<&str>| -> String {
-        let data = synth(d.path(), rows, seed);
-        let out = d.path().join(format!("m-{rows}"));
-        let mut args = vec![
-            "train",
-            "--data",
-            s(&data),
-            "--output",
-            s(&out),
-            "--trials",
-            "0",
-            "--tracking-uri",
-            &tracking,
-            "--register",
-            "churn",
-            "--json",
-        ];
-        if let Some(a) = alias {
-            args.extend_from_slice(&["--alias", a]);
-        }
-        let v: serde_json::Value = serde_json::from_str(&run_ok(&args)).unwrap();
-        v["tracked"]["registered"][1].as_str().unwrap().to_string()
-    };
-    let weak = train(600, 61, Some("champion"));
-    let strong = train(8000, 62, None);
+    let weak = register_version(d.path(), &tracking, 600, 61, Some("champion"));
+    let strong = register_version(d.path(), &tracking, 8000, 62, None);
     let fresh = synth(d.path(), 4000, 63);
     let challenge = |challenger: &str| -> serde_json::Value {
         let out = run_ok(&[

@@ -65,6 +65,32 @@ pub fn synth(dir: &Path, rows: u64, seed: u64) -> PathBuf {
     p
 }
 
+/// Trains `rows` synthetic customers (seed `seed`) into the registry of `tracking` as a new
+/// version of `churn`, with `alias` when given; returns the version.
+pub fn register_version(dir: &Path, tracking: &str, rows: u64, seed: u64, alias: Option<&str>) -> String {
+    let data = synth(dir, rows, seed);
+    let out = dir.join(format!("model-{rows}-{seed}"));
+    let mut args = vec![
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&out),
+        "--trials",
+        "0",
+        "--tracking-uri",
+        tracking,
+        "--register",
+        "churn",
+        "--json",
+    ];
+    if let Some(a) = alias {
+        args.extend_from_slice(&["--alias", a]);
+    }
+    let v: Value = serde_json::from_str(&run_ok(&args)).unwrap();
+    v["tracked"]["registered"][1].as_str().unwrap().to_string()
+}
+
 /// The Python with MLflow that the integration tests drive ($CHURN_TEST_PYTHON, set up by
 /// scripts/test-env.sh). Missing is a failure, not a skip.
 pub fn python() -> PathBuf {
