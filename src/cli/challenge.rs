@@ -52,9 +52,7 @@ fn score(scorer: &Scorer, uri: &str, data: &std::path::Path) -> Result<(Vec<u8>,
         .pipeline()
         .ok_or_else(|| CliError::Usage(format!("{uri}: a model without churn's schema cannot be challenged")))?;
     let d = Dataset::load(data, &pipeline.schema)?;
-    let x = pipeline.encode_rows(&d.values);
-    let m = pipeline.n_features();
-    let probs = x.chunks(m).map(|r| scorer.model.forest.predict(r) as f64).collect();
+    let probs = scorer.probabilities(&d);
     Ok((d.labels, probs, d.source.sha256))
 }
 

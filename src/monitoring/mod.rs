@@ -66,11 +66,11 @@ pub enum MonitorError {
 /// Scores `data` (customers with known outcomes, validated by the model's schema) and measures
 /// what came true.
 pub fn monitor(scorer: &Scorer, data: &Dataset, data_path: &str) -> Result<MonitorReport, MonitorError> {
-    let pipeline = scorer.model.pipeline().ok_or_else(|| {
-        MonitorError::Unusable(
+    if scorer.model.pipeline().is_none() {
+        return Err(MonitorError::Unusable(
             "the model has no churn schema (a model logged by Python): nothing to validate the outcomes by".into(),
-        )
-    })?;
+        ));
+    }
     let positives = data.labels.iter().filter(|&&y| y == 1).count();
     if positives == 0 || positives == data.len() {
         return Err(MonitorError::Unusable(format!(
@@ -78,9 +78,7 @@ pub fn monitor(scorer: &Scorer, data: &Dataset, data_path: &str) -> Result<Monit
             data.len()
         )));
     }
-    let x = pipeline.encode_rows(&data.values);
-    let m = pipeline.n_features();
-    let probs: Vec<f64> = x.chunks(m).map(|row| scorer.model.forest.predict(row) as f64).collect();
+    let probs = scorer.probabilities(data);
     let threshold = scorer.threshold();
     let metrics = Metrics::compute(&data.labels, &probs, threshold);
     let policy = scorer.model.metadata.as_ref().map(|md| md.policy).unwrap_or(ThresholdPolicy::F1);

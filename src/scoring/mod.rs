@@ -103,6 +103,14 @@ impl Scorer {
         }
     }
 
+    /// Probabilities for validated customers (a labelled table read with the model's schema), as
+    /// served; empty for a model without churn's pipeline.
+    pub fn probabilities(&self, data: &crate::ingest::Dataset) -> Vec<f64> {
+        let Some(pipeline) = self.model.pipeline() else { return Vec::new() };
+        let x = pipeline.encode_rows(&data.values);
+        x.chunks(pipeline.n_features().max(1)).map(|row| self.model.forest.predict(row) as f64).collect()
+    }
+
     /// The gate requests and files pass: the model's schema.
     pub fn gate(&self) -> &Gate {
         &self.gate
