@@ -25,8 +25,6 @@ pub mod service;
 pub use blending::BlendLimit;
 #[cfg(feature = "train")]
 pub mod xgboost;
-#[cfg(feature = "train")]
-pub mod xgboost_library;
 
 pub use params::{BoostParams, TrialResult};
 #[cfg(feature = "train")]

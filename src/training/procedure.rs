@@ -133,7 +133,7 @@ pub enum TrainError {
 
 pub struct Trained {
     pub pipeline: Pipeline,
-    pub booster: xgb::Booster,
+    pub booster: xgboost::Booster,
     /// The model as XGBoost saved it (UBJSON): the bundle's `model.ubj`.
     pub model_ubj: Vec<u8>,
     pub forest: Forest,
@@ -253,7 +253,7 @@ pub fn train(
             opts.folds
         )));
     }
-    super::xgboost_library::ensure()?;
+    super::xgboost::library::ensure()?;
     check_trainable(data, opts.folds.max(2))?;
     let y = &data.labels;
     let pipeline = Pipeline::fit(&data.schema, &data.values, y);
@@ -584,7 +584,7 @@ pub fn cross_validate(
     progress: &dyn Progress,
 ) -> Result<CvReport, TrainError> {
     let start = Instant::now();
-    super::xgboost_library::ensure()?;
+    super::xgboost::library::ensure()?;
     check_trainable(data, folds)?;
     let splits = split::repeated_kfold(&data.labels, folds, repeats, seed);
     progress.stage("folds", splits.len() as u64);

@@ -172,7 +172,7 @@ fn encoded(dir: &std::path::Path, seed: u64) -> (Dataset, Vec<f32>, usize) {
 }
 
 /// One plain XGBoost fit of `params` for `rounds` rounds on all rows.
-fn fit_booster(data: &Dataset, x: &[f32], params: &BoostParams, rounds: usize, seed: u64) -> xgb::Booster {
+fn fit_booster(data: &Dataset, x: &[f32], params: &BoostParams, rounds: usize, seed: u64) -> xgboost::Booster {
     use churn::training::xgboost::{fit, FitOptions, Matrix};
     let opts = FitOptions {
         params,

@@ -1,11 +1,14 @@
-//! The XGBoost C API functions the `xgb` crate calls, bound at run time.
+//! The XGBoost C API functions churn's training calls, bound at run time.
 //!
 //! Why at run time: churn's build must need Rust and nothing else (no libclang for bindgen, no
 //! library to link against), and a serving build needs no XGBoost at all. The library is loaded
 //! once with [`load`]; until then every call fails with XGBoost's own error convention (-1, and
-//! [`XGBGetLastError`] says why), so the safe `xgb` wrapper reports it as an ordinary error.
+//! [`XGBGetLastError`] says why), so churn's owned handles (`src/training/xgboost`) report it as
+//! an ordinary error.
 //!
-//! The declarations follow `include/xgboost/c_api.h` of XGBoost 3.2 (the pinned library). They
+//! The declarations follow `include/xgboost/c_api.h` of XGBoost 3.2 (the pinned library), with
+//! the batch-matrix callbacks (a quantised matrix built from batches) and the collective (the
+//! tracker and the communicator of distributed training). They
 //! are checked against the library when it loads: every symbol must resolve, or `load` fails
 //! naming the missing ones; churn's tests then train, predict, save and reload through each of
 //! them and compare with the pure-Rust scorer.
@@ -18,6 +21,12 @@ use std::sync::OnceLock;
 pub type bst_ulong = u64;
 pub type DMatrixHandle = *mut c_void;
 pub type BoosterHandle = *mut c_void;
+pub type DataIterHandle = *mut c_void;
+pub type TrackerHandle = *mut c_void;
+/// `DataIterResetCallback` of the header: rewinds a batch iterator.
+pub type DataIterResetCallback = unsafe extern "C" fn(iter: DataIterHandle);
+/// `XGDMatrixCallbackNext` of the header: sets the next batch on the proxy; 0 when there is none.
+pub type XGDMatrixCallbackNext = unsafe extern "C" fn(iter: DataIterHandle) -> c_int;
 
 macro_rules! c_api {
     ($( fn $name:ident( $($arg:ident : $ty:ty),* ) -> $ret:ty ; )*) => {
@@ -109,6 +118,24 @@ c_api! {
     fn XGBoosterGetAttrNames(handle: BoosterHandle, out_len: *mut bst_ulong, out: *mut *mut *const c_char) -> c_int;
     fn XGBoosterSetStrFeatureInfo(handle: BoosterHandle, field: *const c_char, features: *mut *const c_char, size: bst_ulong) -> c_int;
     fn XGBoosterGetStrFeatureInfo(handle: BoosterHandle, field: *const c_char, len: *mut bst_ulong, out_features: *mut *mut *const c_char) -> c_int;
+    fn XGDMatrixSetInfoFromInterface(handle: DMatrixHandle, field: *const c_char, c_interface_str: *const c_char) -> c_int;
+    fn XGProxyDMatrixCreate(out: *mut DMatrixHandle) -> c_int;
+    fn XGProxyDMatrixSetDataDense(handle: DMatrixHandle, c_interface_str: *const c_char) -> c_int;
+    fn XGQuantileDMatrixCreateFromCallback(iter: DataIterHandle, proxy: DMatrixHandle, reference: DMatrixHandle, reset: DataIterResetCallback, next: XGDMatrixCallbackNext, config: *const c_char, out: *mut DMatrixHandle) -> c_int;
+    fn XGExtMemQuantileDMatrixCreateFromCallback(iter: DataIterHandle, proxy: DMatrixHandle, reference: DMatrixHandle, reset: DataIterResetCallback, next: XGDMatrixCallbackNext, config: *const c_char, out: *mut DMatrixHandle) -> c_int;
+    fn XGTrackerCreate(config: *const c_char, out: *mut TrackerHandle) -> c_int;
+    fn XGTrackerRun(handle: TrackerHandle, config: *const c_char) -> c_int;
+    fn XGTrackerWaitFor(handle: TrackerHandle, config: *const c_char) -> c_int;
+    fn XGTrackerWorkerArgs(handle: TrackerHandle, args: *mut *const c_char) -> c_int;
+    fn XGTrackerFree(handle: TrackerHandle) -> c_int;
+    fn XGCommunicatorInit(config: *const c_char) -> c_int;
+    fn XGCommunicatorFinalize() -> c_int;
+    fn XGCommunicatorGetRank() -> c_int;
+    fn XGCommunicatorGetWorldSize() -> c_int;
+    fn XGCommunicatorIsDistributed() -> c_int;
+    fn XGCommunicatorAllreduce(send_receive_buffer: *mut c_void, count: usize, data_type: c_int, op: c_int) -> c_int;
+    fn XGCommunicatorBroadcast(send_receive_buffer: *mut c_void, size: usize, root: c_int) -> c_int;
+    fn XGCommunicatorSignalError() -> c_int;
 }
 
 static API: OnceLock<Api> = OnceLock::new();

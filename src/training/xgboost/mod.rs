@@ -1,23 +1,23 @@
-//! Training through the real XGBoost library (crate `xgb`, libxgboost 3.2.0 from the pinned
-//! xgboost-cpu wheel, found or fetched by `xgboost_library`). Only this file talks to it.
+//! Training through the real XGBoost library (libxgboost 3.2.0 from the pinned xgboost-cpu
+//! wheel, found or fetched by [`library`]), through the C API declared in `crates/xgboost-sys`.
+//! Only this module talks to it: owned handles ([`handles`]), matrices built from batches
+//! ([`batches`]), and the collective of distributed training ([`collective`]).
 //!
-//! The booster is created bare and every parameter set explicitly: the crate's parameter
-//! builders always send `base_score=0.5` (and a few parameters XGBoost 3 no longer reads), so
-//! they are not used. `base_score` is set to the training churn rate.
+//! The booster is created bare and every parameter set explicitly. `base_score` is set to the
+//! training churn rate.
 
-use super::xgboost_library;
+pub mod batches;
+pub mod collective;
+mod handles;
+pub mod library;
+
+pub use handles::{Booster, DMatrix, Output};
+
 use crate::training::BoostParams;
-use xgb::{Booster, DMatrix};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("XGBoost: {0}")]
 pub struct XgbError(pub String);
-
-impl From<xgb::XGBError> for XgbError {
-    fn from(e: xgb::XGBError) -> Self {
-        XgbError(e.to_string())
-    }
-}
 
 /// A dense matrix of model inputs (row-major, NaN = missing) with labels.
 pub struct Matrix<'a> {
@@ -31,16 +31,13 @@ impl Matrix<'_> {
         self.y.len()
     }
 
-    fn dmatrix(&self, names: Option<&[String]>) -> Result<DMatrix, XgbError> {
-        xgboost_library::ensure()?;
-        let mut d = DMatrix::from_dense(self.x, self.rows())?;
+    /// The matrix in XGBoost's memory, quantised with `max_bin` bins (sharing `reference`'s
+    /// bins when given), as the library's `QuantileDMatrix` is built.
+    pub fn quantised(&self, max_bin: u32, threads: usize, reference: Option<&DMatrix>) -> Result<DMatrix, XgbError> {
         let labels: Vec<f32> = self.y.iter().map(|&v| v as f32).collect();
-        d.set_labels(&labels)?;
-        if let Some(names) = names {
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            d.set_feature_names(&refs)?;
-        }
-        Ok(d)
+        let mut source = batches::InMemory::new(self.x, &labels, usize::MAX);
+        let how = batches::Quantised { max_bin, threads, reference, cache: None, n_features: self.n_features };
+        batches::quantised(&mut source, &how)
     }
 }
 
@@ -85,45 +82,57 @@ pub struct FitOptions<'a> {
     pub track_train_curve: bool,
 }
 
-/// Trains one booster. With `valid` rows and `early_stopping`, stops at the best validation log
-/// loss and keeps only the rounds up to it.
+/// Trains one booster on in-memory rows: the matrices are quantised with the set's `max_bin`,
+/// the validation rows on the training rows' bins.
 pub fn fit(
     train: &Matrix,
     valid: Option<&Matrix>,
     opts: &FitOptions,
+    on_round: impl FnMut(usize),
+) -> Result<Fitted, XgbError> {
+    let dtrain = train.quantised(opts.params.max_bin, opts.threads, None)?;
+    let dvalid = valid.map(|v| v.quantised(opts.params.max_bin, opts.threads, Some(&dtrain))).transpose()?;
+    fit_matrices(&dtrain, dvalid.as_ref(), opts, on_round)
+}
+
+/// Trains one booster on matrices in XGBoost's memory. With `valid` rows and `early_stopping`,
+/// stops at the best validation log loss and keeps only the rounds up to it. In a distributed
+/// job every worker runs this in step: the library reduces the gradients' histograms and the
+/// validation loss across workers, so every worker stops at the same round.
+pub fn fit_matrices(
+    dtrain: &DMatrix,
+    dvalid: Option<&DMatrix>,
+    opts: &FitOptions,
     mut on_round: impl FnMut(usize),
 ) -> Result<Fitted, XgbError> {
-    let dtrain = train.dmatrix(opts.feature_names)?;
-    let dvalid = valid.map(|v| v.dmatrix(opts.feature_names)).transpose()?;
-    let mut cached: Vec<&DMatrix> = vec![&dtrain];
-    if let Some(d) = &dvalid {
+    let mut cached: Vec<&DMatrix> = vec![dtrain];
+    if let Some(d) = dvalid {
         cached.push(d);
     }
-    let mut booster = Booster::new_with_cached_dmats(&Default::default(), &cached)?;
+    let mut booster = Booster::new(&cached)?;
     for (k, v) in params_for(opts) {
         booster.set_param(&k, &v)?;
     }
     if let Some(names) = opts.feature_names {
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        booster.set_feature_names(&refs)?;
+        booster.set_feature_names(names)?;
     }
     let mut curves = Curves::default();
     let mut best: Option<(usize, f64)> = None;
     let mut done = 0;
     // Early stopping needs the validation loss every round; curves alone can be thinner.
-    let step = if opts.early_stopping.is_some() { 1 } else { curve_step(train.y.len()) };
+    let step = if opts.early_stopping.is_some() { 1 } else { curve_step(dtrain.rows()?) };
     for round in 0..opts.max_rounds {
-        booster.update(&dtrain, round as i32)?;
+        booster.update(round, dtrain)?;
         done = round + 1;
         let on_curve = done % step == 0 || done == opts.max_rounds;
         if on_curve && (opts.track_train_curve || dvalid.is_some()) {
             curves.rounds.push(done);
         }
         if opts.track_train_curve && on_curve {
-            curves.train.push(logloss_of(&booster, &dtrain)?);
+            curves.train.push(booster.metric(round, dtrain, "logloss")?);
         }
-        if let Some(d) = dvalid.as_ref().filter(|_| on_curve) {
-            let loss = logloss_of(&booster, d)?;
+        if let Some(d) = dvalid.filter(|_| on_curve) {
+            let loss = booster.metric(round, d, "logloss")?;
             curves.valid.push(loss);
             if best.is_none_or(|(_, b)| loss < b) {
                 best = Some((round, loss));
@@ -140,18 +149,13 @@ pub fn fit(
     let (rounds, booster, valid_log_loss) = match (best, opts.early_stopping) {
         (Some((best_round, loss)), Some(_)) => {
             let kept = best_round + 1;
-            let sliced = if kept < done { booster.slice(0, kept as i32)? } else { booster };
+            let sliced = if kept < done { booster.slice(0, kept)? } else { booster };
             (kept, sliced, Some(loss))
         }
         (Some(_), None) => (opts.max_rounds, booster, curves.valid.last().copied()),
         (None, _) => (opts.max_rounds, booster, None),
     };
     Ok(Fitted { booster, rounds, curves, valid_log_loss })
-}
-
-fn logloss_of(booster: &Booster, d: &DMatrix) -> Result<f64, XgbError> {
-    let m = booster.evaluate(d)?;
-    m.get("logloss").map(|&v| v as f64).ok_or_else(|| XgbError("XGBoost reported no logloss".into()))
 }
 
 fn params_for(opts: &FitOptions) -> Vec<(String, String)> {
@@ -177,23 +181,17 @@ pub fn tracked_params(opts: &FitOptions) -> Vec<(String, String)> {
 /// Probabilities from XGBoost itself (used by tests and by the held-out evaluation, so the
 /// metrics describe exactly what XGBoost computes).
 pub fn predict(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
-    xgboost_library::ensure()?;
-    let d = DMatrix::from_dense(x, rows)?;
-    Ok(booster.predict(&d)?)
+    booster.predict(&DMatrix::dense(x, rows)?, Output::Probability)
 }
 
 /// Margins (log odds) from XGBoost itself: exact where float32 probabilities round to 1.
 pub fn predict_margin(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
-    xgboost_library::ensure()?;
-    let d = DMatrix::from_dense(x, rows)?;
-    Ok(booster.predict_margin(&d)?)
+    booster.predict(&DMatrix::dense(x, rows)?, Output::Margin)
 }
 
 /// XGBoost's own `pred_contribs` (features + bias per row).
 pub fn contributions(booster: &Booster, x: &[f32], rows: usize) -> Result<Vec<f32>, XgbError> {
-    xgboost_library::ensure()?;
-    let d = DMatrix::from_dense(x, rows)?;
-    Ok(booster.predict_contributions(&d)?.0)
+    booster.predict(&DMatrix::dense(x, rows)?, Output::Contributions)
 }
 
 /// One booster whose margin is the mean of the given boosters' margins: all their trees, one
@@ -219,7 +217,7 @@ pub fn blend(mut parts: Vec<(Booster, f64)>, intercept: f64) -> Result<Booster, 
     let mut docs = Vec::with_capacity(parts.len());
     for (b, w) in &parts {
         let doc: serde_json::Value =
-            serde_json::from_slice(&b.save_buffer(false)?).map_err(|e| bad(&format!("unreadable JSON ({e})")))?;
+            serde_json::from_slice(&b.save(false)?).map_err(|e| bad(&format!("unreadable JSON ({e})")))?;
         docs.push((doc, *w as f32));
     }
     if docs.is_empty() {
@@ -275,7 +273,7 @@ pub fn blend(mut parts: Vec<(Booster, f64)>, intercept: f64) -> Result<Booster, 
             serde_json::Value::from(format!("[{:E}]", p as f32));
     }
     let bytes = serde_json::to_vec(&merged).map_err(|e| bad(&e.to_string()))?;
-    Ok(Booster::load_buffer(&bytes)?)
+    Booster::load(&bytes)
 }
 
 /// Multiplies a JSON tree's leaf values (and node weights, for consistency) by `scale`, in
@@ -301,10 +299,9 @@ fn scale_leaves(tree: &mut serde_json::Value, scale: f32) -> Option<()> {
 
 /// The model as UBJSON bytes, MLflow's default `model.ubj`.
 pub fn to_ubj(booster: &Booster) -> Result<Vec<u8>, XgbError> {
-    Ok(booster.save_buffer(true)?)
+    booster.save(true)
 }
 
 pub fn from_bytes(bytes: &[u8]) -> Result<Booster, XgbError> {
-    xgboost_library::ensure()?;
-    Ok(Booster::load_buffer(bytes)?)
+    Booster::load(bytes)
 }

@@ -13,7 +13,7 @@
 //! SHA-256, and unpacked into the cache with its OpenMP runtime beside it (the wheel's layout,
 //! which the library's own RUNPATH expects).
 
-use super::xgboost::XgbError;
+use super::XgbError;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ fn load(path: &Path) -> Result<Library, String> {
     if std::env::var_os("OMP_WAIT_POLICY").is_none() {
         std::env::set_var("OMP_WAIT_POLICY", "PASSIVE");
     }
-    let version = xgboost_lib_sys::load(path)?;
+    let version = xgboost_sys::load(path)?;
     if (version.0, version.1) != (3, 2) {
         eprintln!(
             "warning: {} is XGBoost {}.{}.{}; churn is tested with {VERSION} (models may differ slightly from Python's)",
@@ -186,7 +186,7 @@ mod tests {
         // Resolving every symbol is part of loading; a missing one fails with its name.
         let lib = ensure().expect("the XGBoost library loads");
         assert_eq!((lib.version.0, lib.version.1), (3, 2), "{lib:?}");
-        assert!(xgboost_lib_sys::FUNCTIONS.len() > 30);
+        assert!(xgboost_sys::FUNCTIONS.len() > 30);
     }
 
     #[test]

@@ -1,0 +1,278 @@
+//! XGBoost's collective: the tracker that forms a job of N workers, and the communicator each
+//! worker joins it with (the engine under xgboost.dask, Spark and Kubeflow's XGBoost jobs).
+//!
+//! Rules the library sets (../shared/anchors/xgboost-collective.md): the communicator is held per
+//! thread, so a worker makes every XGBoost call from the thread that joined; the workers run the
+//! same parameters and rounds in step; rows are split across workers; one lost worker fails the
+//! job (no fault tolerance), so a worker that cannot go on says so ([`Communicator::signal_error`])
+//! and every process exits.
+
+use super::handles::{c_string, check, last_error};
+use super::library;
+use super::XgbError;
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr;
+use xgboost_sys as sys;
+
+/// How a worker finds its job: the variables Kubeflow's XGBoost jobs hand every pod.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WorkerConfig {
+    /// `DMLC_TRACKER_URI`: the tracker's host name or address.
+    pub tracker_host: String,
+    /// `DMLC_TRACKER_PORT`.
+    pub tracker_port: u16,
+    /// `DMLC_TASK_ID`: this worker's name in the job; ranks follow the task ids' order.
+    pub task_id: String,
+    /// `DMLC_NUM_WORKER`: the job's size, when given (checked against the tracker's).
+    pub workers: Option<usize>,
+    /// Seconds a collective operation may wait for the others before the worker gives up.
+    pub timeout_s: u64,
+}
+
+/// The job's environment variables.
+pub const ENV_TRACKER_URI: &str = "DMLC_TRACKER_URI";
+pub const ENV_TRACKER_PORT: &str = "DMLC_TRACKER_PORT";
+pub const ENV_TASK_ID: &str = "DMLC_TASK_ID";
+pub const ENV_NUM_WORKER: &str = "DMLC_NUM_WORKER";
+
+/// Seconds a collective operation waits by default: a worker whose peer died stops within it.
+pub const DEFAULT_TIMEOUT_S: u64 = 60;
+
+impl WorkerConfig {
+    /// The job named by the environment, or None when `DMLC_TRACKER_URI` is unset (one machine).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<WorkerConfig>, String> {
+        let Some(host) = get(ENV_TRACKER_URI).filter(|h| !h.trim().is_empty()) else { return Ok(None) };
+        let need = |k: &str| {
+            get(k).filter(|v| !v.trim().is_empty()).ok_or_else(|| format!("{ENV_TRACKER_URI} is set but {k} is not"))
+        };
+        let port = need(ENV_TRACKER_PORT)?;
+        let tracker_port =
+            port.trim().parse::<u16>().map_err(|_| format!("{ENV_TRACKER_PORT}={port:?} is not a port number"))?;
+        let task_id = need(ENV_TASK_ID)?.trim().to_string();
+        let workers = match get(ENV_NUM_WORKER).filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(n) => Some(
+                n.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| format!("{ENV_NUM_WORKER}={n:?} is not a number of workers"))?,
+            ),
+        };
+        Ok(Some(WorkerConfig {
+            tracker_host: host.trim().to_string(),
+            tracker_port,
+            task_id,
+            workers,
+            timeout_s: DEFAULT_TIMEOUT_S,
+        }))
+    }
+}
+
+/// Joined membership of a job, on the thread that joined. Leaving (finalising) happens on drop;
+/// not `Send`, since the library holds it per thread.
+pub struct Communicator {
+    rank: usize,
+    world: usize,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// Element types and operations of `XGCommunicatorAllreduce` (the header's enums).
+const U64: i32 = 11;
+const F64: i32 = 2;
+const SUM: i32 = 2;
+const MAX: i32 = 0;
+
+impl Communicator {
+    /// Connects to the tracker and waits until the whole job has joined.
+    pub fn join(cfg: &WorkerConfig) -> Result<Communicator, XgbError> {
+        library::ensure()?;
+        let config = serde_json::json!({
+            "dmlc_communicator": "rabit",
+            "dmlc_tracker_uri": cfg.tracker_host,
+            "dmlc_tracker_port": cfg.tracker_port,
+            "dmlc_task_id": cfg.task_id,
+            "dmlc_timeout": cfg.timeout_s,
+            "dmlc_retry": 3,
+        });
+        let config = c_string(&config.to_string())?;
+        // SAFETY: a NUL-terminated JSON document.
+        check(unsafe { sys::XGCommunicatorInit(config.as_ptr()) }).map_err(|e| {
+            XgbError(format!("cannot join the job at {}:{}: {}", cfg.tracker_host, cfg.tracker_port, e.0))
+        })?;
+        // SAFETY: plain queries of the communicator just initialised.
+        let (rank, world) = unsafe { (sys::XGCommunicatorGetRank(), sys::XGCommunicatorGetWorldSize()) };
+        if rank < 0 || world < 1 {
+            return Err(XgbError(format!("the communicator reports rank {rank} of {world}: {}", last_error())));
+        }
+        let comm = Communicator { rank: rank as usize, world: world as usize, _not_send: std::marker::PhantomData };
+        if let Some(n) = cfg.workers.filter(|&n| n != comm.world) {
+            return Err(XgbError(format!(
+                "{ENV_NUM_WORKER}={n}, but the tracker formed a job of {} workers",
+                comm.world
+            )));
+        }
+        Ok(comm)
+    }
+
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    pub fn world(&self) -> usize {
+        self.world
+    }
+
+    /// Element-wise sums over every worker.
+    pub fn sum_u64(&self, values: &mut [u64]) -> Result<(), XgbError> {
+        // SAFETY: a buffer of `values.len()` u64 the library reduces in place.
+        check(unsafe { sys::XGCommunicatorAllreduce(values.as_mut_ptr().cast(), values.len(), U64, SUM) })
+    }
+
+    pub fn sum_f64(&self, values: &mut [f64]) -> Result<(), XgbError> {
+        // SAFETY: as above, f64.
+        check(unsafe { sys::XGCommunicatorAllreduce(values.as_mut_ptr().cast(), values.len(), F64, SUM) })
+    }
+
+    pub fn max_u64(&self, values: &mut [u64]) -> Result<(), XgbError> {
+        // SAFETY: as above.
+        check(unsafe { sys::XGCommunicatorAllreduce(values.as_mut_ptr().cast(), values.len(), U64, MAX) })
+    }
+
+    /// `root`'s bytes, on every worker.
+    pub fn broadcast(&self, bytes: &mut Vec<u8>, root: usize) -> Result<(), XgbError> {
+        let mut len = [bytes.len() as u64];
+        // SAFETY: eight bytes, then `len` bytes, sent from `root` and received in place elsewhere.
+        check(unsafe { sys::XGCommunicatorBroadcast(len.as_mut_ptr().cast::<c_void>(), 8, root as i32) })?;
+        bytes.resize(len[0] as usize, 0);
+        if len[0] > 0 {
+            check(unsafe {
+                sys::XGCommunicatorBroadcast(bytes.as_mut_ptr().cast::<c_void>(), bytes.len(), root as i32)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every worker's bytes, in rank order, on every worker.
+    pub fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>, XgbError> {
+        (0..self.world)
+            .map(|root| {
+                let mut buf = if root == self.rank { mine.to_vec() } else { Vec::new() };
+                self.broadcast(&mut buf, root)?;
+                Ok(buf)
+            })
+            .collect()
+    }
+
+    /// Tells the job this worker failed: the library makes every other worker's next
+    /// collective call fail instead of waiting for it.
+    pub fn signal_error(&self) {
+        // SAFETY: no arguments; failure to signal leaves the others to time out.
+        unsafe { sys::XGCommunicatorSignalError() };
+    }
+}
+
+impl Drop for Communicator {
+    fn drop(&mut self) {
+        // SAFETY: finalises the communicator this thread initialised.
+        unsafe { sys::XGCommunicatorFinalize() };
+    }
+}
+
+/// The library's tracker: forms a job of `workers`, assigns ranks, and watches it to the end.
+pub struct Tracker {
+    handle: sys::TrackerHandle,
+}
+
+// SAFETY: the tracker runs its own threads; its handle may be used from any one thread at a time.
+unsafe impl Send for Tracker {}
+
+#[derive(Debug, Clone)]
+pub struct TrackerConfig {
+    pub workers: usize,
+    /// Address the tracker listens on and tells the workers.
+    pub host: String,
+    /// 0: any free port.
+    pub port: u16,
+    /// Seconds to form the job and to shut it down (not the training itself).
+    pub timeout_s: u64,
+}
+
+impl Tracker {
+    /// Starts listening; the workers may connect from now on.
+    pub fn start(cfg: &TrackerConfig) -> Result<Tracker, XgbError> {
+        library::ensure()?;
+        let config = serde_json::json!({
+            "dmlc_communicator": "rabit",
+            "n_workers": cfg.workers,
+            "host": cfg.host,
+            "port": cfg.port,
+            "sortby": 1,
+            "timeout": cfg.timeout_s,
+        });
+        let config = c_string(&config.to_string())?;
+        let mut handle = ptr::null_mut();
+        // SAFETY: a NUL-terminated JSON document and an out-pointer.
+        check(unsafe { sys::XGTrackerCreate(config.as_ptr(), &mut handle) })?;
+        let tracker = Tracker { handle };
+        // SAFETY: a valid handle; returns once the tracker listens.
+        check(unsafe { sys::XGTrackerRun(tracker.handle, c"{}".as_ptr()) })?;
+        Ok(tracker)
+    }
+
+    /// What a worker needs to join (`dmlc_tracker_uri`, `dmlc_tracker_port`).
+    pub fn worker_args(&self) -> Result<serde_json::Value, XgbError> {
+        let mut out: *const c_char = ptr::null();
+        // SAFETY: a valid handle; the string is owned by the tracker.
+        check(unsafe { sys::XGTrackerWorkerArgs(self.handle, &mut out) })?;
+        // SAFETY: NUL-terminated.
+        let text = unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned();
+        serde_json::from_str(&text).map_err(|e| XgbError(format!("the tracker's worker arguments {text:?}: {e}")))
+    }
+
+    /// Blocks until the job ends: Ok when every worker finished, the library's reason otherwise.
+    pub fn wait(&self) -> Result<(), XgbError> {
+        // SAFETY: a valid handle.
+        check(unsafe { sys::XGTrackerWaitFor(self.handle, c"{}".as_ptr()) })
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        // SAFETY: the handle is owned and freed once.
+        unsafe { sys::XGTrackerFree(self.handle) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn a_job_is_read_from_kubeflows_variables() {
+        assert_eq!(WorkerConfig::from_env(env(&[])).unwrap(), None);
+        let cfg = WorkerConfig::from_env(env(&[
+            (ENV_TRACKER_URI, "tracker.local"),
+            (ENV_TRACKER_PORT, "9091"),
+            (ENV_TASK_ID, "2"),
+            (ENV_NUM_WORKER, "3"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (cfg.tracker_host.as_str(), cfg.tracker_port, cfg.task_id.as_str(), cfg.workers),
+            ("tracker.local", 9091, "2", Some(3))
+        );
+        let err = WorkerConfig::from_env(env(&[(ENV_TRACKER_URI, "h"), (ENV_TRACKER_PORT, "x"), (ENV_TASK_ID, "0")]))
+            .unwrap_err();
+        assert!(err.contains("DMLC_TRACKER_PORT=\"x\""), "{err}");
+        let err = WorkerConfig::from_env(env(&[(ENV_TRACKER_URI, "h"), (ENV_TRACKER_PORT, "1")])).unwrap_err();
+        assert!(err.contains("DMLC_TASK_ID"), "{err}");
+    }
+}
