@@ -2,7 +2,8 @@
 //!
 //! Layers, each importing only the ones above it in this list (checked by `layers` below):
 //! 1. foundations: `schema` (the TOML schema, one value's validation), `random` (seeded
-//!    streams), `atomic` (whole-or-absent writes), `cache`, `http_client`, `parallel`, `progress`;
+//!    streams), `atomic` (whole-or-absent writes), `cache`, `heap`, `http_client`, `parallel`,
+//!    `progress`;
 //! 2. `table` (CSV and Parquet cells in and out), `features` (the one feature pipeline),
 //!    `evaluation` (metrics, splits, thresholds, tables), `drift` (training profile, PSI);
 //! 3. `ingest` (the one gate every row passes), `forest` (the pure-Rust XGBoost scorer, exact
@@ -23,6 +24,7 @@ pub mod drift;
 pub mod evaluation;
 pub mod features;
 pub mod forest;
+pub mod heap;
 pub mod http_client;
 pub mod ingest;
 pub mod monitoring;
@@ -45,7 +47,7 @@ pub mod training;
 #[cfg(test)]
 mod layers {
     const LAYERS: &[&[&str]] = &[
-        &["atomic", "cache", "http_client", "parallel", "progress", "random", "schema"],
+        &["atomic", "cache", "heap", "http_client", "parallel", "progress", "random", "schema"],
         &["table", "drift", "evaluation", "features"],
         &["ingest", "forest", "synth"],
         &["bundle"],

@@ -108,6 +108,10 @@ pub struct DataInfo {
     pub held_out_rows: usize,
     pub positive_rate: f64,
     pub warnings: Vec<Warning>,
+    /// The shards of a distributed job, one per worker in rank order (`path` and `sha256` above
+    /// are the lead's); empty for a training on one machine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<crate::ingest::Source>,
 }
 
 /// Where the model was tracked, filled in by `churn train` once the run exists.

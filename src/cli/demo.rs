@@ -49,6 +49,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         test_fraction: 0.2,
         allow_near_perfect: false,
         options: TrainOptions::default(),
+        storage: crate::training::Storage::Auto,
     };
     let tracking = TrackingArgs {
         tracking_uri: Some(store.display()),

@@ -48,7 +48,7 @@ pub enum Command {
     Synth(synth::Args),
     /// Train a model bundle: validation, features, tuned XGBoost, held-out evaluation.
     #[cfg(feature = "train")]
-    Train(train::Args),
+    Train(Box<train::Args>),
     /// Cross-validate exactly what `train` does and report mean and std of each metric.
     #[cfg(feature = "train")]
     Evaluate(evaluate::Args),
@@ -156,7 +156,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Synth(a) => synth::run(a),
         #[cfg(feature = "train")]
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         #[cfg(feature = "train")]
         Command::Evaluate(a) => evaluate::run(a),
         #[cfg(feature = "train")]

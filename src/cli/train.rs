@@ -4,7 +4,7 @@
 use super::CliError;
 use crate::progress::Bar;
 use crate::schema::Schema;
-use crate::training::{train_bundle, TrainOptions, TrainRequest, TrainedBundle};
+use crate::training::{train_bundle, Storage, TrainOptions, TrainRequest, TrainedBundle};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -100,9 +100,20 @@ pub struct Args {
     pub seed: u64,
     #[command(flatten)]
     pub boosting: BoostingArgs,
-    /// Threads for everything: the leakage screen while the table is read, tuning, the final fit.
+    /// Threads for everything: tuning, the final fit, the held-out evaluation.
     #[arg(long, default_value_t = crate::parallel::default_threads())]
     pub threads: usize,
+    /// Keep the validated table in a temporary folder under DIR while training (default: a
+    /// file of 32 MiB or more is kept beside the output folder, a smaller one in memory).
+    #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
+    pub spill_dir: Option<PathBuf>,
+    /// Hold the validated table in memory whatever its size.
+    #[arg(long)]
+    pub in_memory: bool,
+    /// Keep XGBoost's quantised training matrices in files under DIR (XGBoost's external
+    /// memory) instead of in memory: for tables whose matrix will not fit.
+    #[arg(long, value_name = "DIR")]
+    pub external_memory: Option<PathBuf>,
     #[command(flatten)]
     pub offer: super::offer::OfferArgs,
     /// Model name (shown by the server and the UI).
@@ -188,6 +199,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
         name: a.name.clone(),
         test_fraction: a.test_fraction,
         allow_near_perfect: a.allow_near_perfect,
+        storage: match (&a.spill_dir, a.in_memory) {
+            (Some(dir), _) => Storage::Spill(dir.clone()),
+            (None, true) => Storage::Memory,
+            (None, false) => Storage::Auto,
+        },
         options: TrainOptions {
             trials: a.trials,
             folds: a.folds,
@@ -201,6 +217,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             seeds: a.boosting.seeds.map(|s| s as usize),
             blend: a.boosting.blend,
             max_explain_us: a.boosting.max_explain_us,
+            external_memory: a.external_memory.clone(),
         },
     };
     let Outcome { trained, report, tracked } = train_report_track(&request, (!a.no_track).then_some(&a.tracking))?;

@@ -97,6 +97,16 @@ impl Profile {
 }
 
 impl Profile {
+    /// Replaces the shares with these bin counts (per field, per bin), counted over rows the
+    /// edges were not all taken from.
+    pub fn recount(&mut self, counts: &[Vec<u64>]) {
+        for (f, c) in self.fields.iter_mut().zip(counts) {
+            let total: u64 = c.iter().sum();
+            f.expected = c.iter().map(|&n| n as f64 / total.max(1) as f64).collect();
+            self.rows = total as usize;
+        }
+    }
+
     /// Checks a profile read from a bundle against the schema it should describe: one field per
     /// schema field, in order, each with at least the missing bin, shares for every bin, and
     /// numeric edges in order. A profile that fails is refused when the model loads.

@@ -21,9 +21,13 @@
 //! Derived features (tenure buckets, average charge, service counts, charge residuals) were
 //! measured too and did not improve cross-validated AUC or log loss, so none is derived.
 
+mod stats;
+
+pub use stats::{row_hash, FieldStats, FoldRates, PipelineStats};
+
 use crate::schema::{FieldKind, Schema};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Bumped whenever the saved form or the meaning of an encoding changes.
 pub const PIPELINE_VERSION: u32 = 2;
@@ -69,28 +73,8 @@ pub enum Encoding {
     },
 }
 
-/// Per-level counts of a categorical field over some rows: (rows, churners) for each level.
-fn level_counts<'a>(
-    rows: impl Iterator<Item = (&'a [f64], u8)>,
-    k: usize,
-    levels: usize,
-) -> (Vec<f64>, Vec<f64>, f64, f64) {
-    let mut count = vec![0f64; levels];
-    let mut pos = vec![0f64; levels];
-    let (mut all, mut all_pos) = (0f64, 0f64);
-    for (row, y) in rows {
-        let v = row[k];
-        all += 1.0;
-        all_pos += y as f64;
-        if !v.is_nan() {
-            count[v as usize] += 1.0;
-            pos[v as usize] += y as f64;
-        }
-    }
-    (count, pos, all, all_pos)
-}
-
-fn shrunk_rates(count: &[f64], pos: &[f64], all: f64, all_pos: f64) -> Vec<f32> {
+/// Each level's churn rate pulled toward the overall rate by [`RATE_PRIOR_ROWS`] rows.
+fn level_counts_rates(count: &[f64], pos: &[f64], all: f64, all_pos: f64) -> Vec<f32> {
     let prior = if all > 0.0 { all_pos / all } else { 0.0 };
     count.iter().zip(pos).map(|(&c, &p)| ((p + RATE_PRIOR_ROWS * prior) / (c + RATE_PRIOR_ROWS)) as f32).collect()
 }
@@ -104,48 +88,63 @@ pub enum PipelineError {
 }
 
 impl Pipeline {
-    /// Fits the pipeline on training rows (`values` is row-major, one value per schema field;
-    /// `labels` the rows' targets, used only by the level rates of many-level fields).
+    /// Fits the pipeline on training rows held in memory (`values` is row-major, one value per
+    /// schema field; `labels` the rows' targets, used only by the level rates of many-level
+    /// fields).
     pub fn fit(schema: &Schema, values: &[f64], labels: &[u8]) -> Pipeline {
-        let d = schema.fields.len();
-        let n = values.len().checked_div(d).unwrap_or(0);
+        Pipeline::fit_from(schema, &stats_of(schema, values, labels, &[]))
+    }
+
+    /// Fits the pipeline from the training rows' counts ([`PipelineStats`]).
+    pub fn fit_from(schema: &Schema, stats: &PipelineStats) -> Pipeline {
+        let n = stats.rows;
         let mut features = Vec::new();
-        // Fingerprint of each kept indicator over the training rows, to find twins.
-        let mut kept: HashMap<Vec<u64>, ()> = HashMap::new();
-        for (k, field) in schema.fields.iter().enumerate() {
-            match &field.kind {
-                FieldKind::Numeric(_) => features.push(Feature {
+        // Fingerprints of the kept indicators' row sets (with their missing rows), to find twins.
+        let mut kept: HashSet<[u64; 4]> = HashSet::new();
+        for (k, (field, counts)) in schema.fields.iter().zip(&stats.fields).enumerate() {
+            match (&field.kind, counts) {
+                (FieldKind::Numeric(_), _) => features.push(Feature {
                     name: column_name(&field.name, None),
                     field: k,
                     encoding: Encoding::Number,
                 }),
-                FieldKind::Categorical(spec) if spec.values.len() > MANY_LEVELS => {
-                    let rows = values.chunks(d.max(1)).zip(labels.iter().copied());
-                    let (count, pos, all, all_pos) = level_counts(rows, k, spec.values.len());
-                    let total = count.iter().sum::<f64>().max(1.0);
+                (FieldKind::Categorical(_), FieldStats::ManyLevels { count, .. }) => {
+                    let per_level: Vec<u64> =
+                        (0..count[0].len()).map(|l| count.iter().map(|fold| fold[l]).sum()).collect();
+                    let total = per_level.iter().sum::<u64>().max(1) as f64;
+                    let rates = stats::rates_of(counts, |_| true).expect("a many-level field");
                     features.push(Feature {
                         name: column_name(&format!("{} churn rate", field.name), None),
                         field: k,
-                        encoding: Encoding::LevelRate { rates: shrunk_rates(&count, &pos, all, all_pos) },
+                        encoding: Encoding::LevelRate { rates },
                     });
                     features.push(Feature {
                         name: column_name(&format!("{} share", field.name), None),
                         field: k,
-                        encoding: Encoding::LevelShare { shares: count.iter().map(|&c| (c / total) as f32).collect() },
+                        encoding: Encoding::LevelShare {
+                            shares: per_level.iter().map(|&c| (c as f64 / total) as f32).collect(),
+                        },
                     });
                 }
-                FieldKind::Categorical(spec) => {
+                (FieldKind::Categorical(spec), FieldStats::Levels { ones, sets, missing_set, .. }) => {
                     let levels: Vec<u16> =
                         if spec.values.len() == 2 { vec![1] } else { (0..spec.values.len() as u16).collect() };
                     for level in levels {
-                        let (bits, flipped, ones) = indicator_bits(values, n, d, k, level);
-                        if ones == 0 || ones == n {
+                        let (count, set) = (ones[level as usize], sets[level as usize]);
+                        if count == 0 || count == n {
                             continue;
                         }
-                        if kept.contains_key(&bits) || kept.contains_key(&flipped) {
+                        let bits = [set[0], set[1], missing_set[0], missing_set[1]];
+                        let flipped = [
+                            stats.all[0] ^ set[0] ^ missing_set[0],
+                            stats.all[1] ^ set[1] ^ missing_set[1],
+                            missing_set[0],
+                            missing_set[1],
+                        ];
+                        if kept.contains(&bits) || kept.contains(&flipped) {
                             continue;
                         }
-                        kept.insert(bits, ());
+                        kept.insert(bits);
                         features.push(Feature {
                             name: column_name(&field.name, Some(&spec.values[level as usize])),
                             field: k,
@@ -153,10 +152,30 @@ impl Pipeline {
                         });
                     }
                 }
+                (FieldKind::Categorical(_), FieldStats::Numeric) => {
+                    unreachable!("counts follow the schema they were made for")
+                }
             }
         }
         dedupe_names(&mut features);
         Pipeline { version: PIPELINE_VERSION, schema: schema.clone(), features }
+    }
+
+    /// The level rates of each fold's training rows, from the counts the pipeline was fitted on.
+    pub fn fold_rates(&self, stats: &PipelineStats) -> FoldRates {
+        let columns = self
+            .features
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.encoding, Encoding::LevelRate { .. }))
+            .map(|(j, f)| {
+                let per_fold = (0..stats.folds)
+                    .map(|fold| stats::rates_of(&stats.fields[f.field], |g| g != fold).expect("a many-level field"))
+                    .collect();
+                (j, per_fold)
+            })
+            .collect();
+        FoldRates { columns }
     }
 
     /// Checks a pipeline read from disk before it is trusted.
@@ -237,32 +256,29 @@ impl Pipeline {
         out
     }
 
+    /// Encodes a training row of search fold `fold`: as [`Pipeline::encode`], except that a
+    /// level rate is its level's rate over the other folds.
+    #[inline]
+    pub fn encode_training(&self, values: &[f64], fold: usize, rates: &FoldRates, out: &mut [f32]) {
+        self.encode(values, out);
+        for (j, per_fold) in &rates.columns {
+            let v = values[self.features[*j].field];
+            if !v.is_nan() {
+                out[*j] = per_fold[fold].get(v as usize).copied().unwrap_or(f32::NAN);
+            }
+        }
+    }
+
     /// Encodes the rows the pipeline was fitted on, for training: as `encode_rows`, except that
     /// a level rate is computed without the row's own fold (`fold_of`, one fold number per row),
     /// so no training row's feature contains its own label.
     pub fn encode_training_rows(&self, values: &[f64], labels: &[u8], fold_of: &[usize]) -> Vec<f32> {
-        let mut out = self.encode_rows(values);
+        let rates = self.fold_rates(&stats_of(&self.schema, values, labels, fold_of));
         let d = self.schema.fields.len().max(1);
         let m = self.features.len();
-        let folds = fold_of.iter().max().map_or(0, |&f| f + 1);
-        for (j, f) in self.features.iter().enumerate() {
-            let Encoding::LevelRate { rates } = &f.encoding else { continue };
-            for fold in 0..folds {
-                let others = values
-                    .chunks(d)
-                    .zip(labels.iter().copied())
-                    .zip(fold_of)
-                    .filter(|(_, &g)| g != fold)
-                    .map(|(r, _)| r);
-                let (count, pos, all, all_pos) = level_counts(others, f.field, rates.len());
-                let oof = shrunk_rates(&count, &pos, all, all_pos);
-                for (i, row) in values.chunks(d).enumerate().filter(|(i, _)| fold_of[*i] == fold) {
-                    let v = row[f.field];
-                    if !v.is_nan() {
-                        out[i * m + j] = oof[v as usize];
-                    }
-                }
-            }
+        let mut out = vec![0f32; values.len() / d * m];
+        for (i, (row, dst)) in values.chunks(d).zip(out.chunks_mut(m)).enumerate() {
+            self.encode_training(row, fold_of.get(i).copied().unwrap_or(0), &rates, dst);
         }
         out
     }
@@ -277,31 +293,15 @@ impl Pipeline {
     }
 }
 
-fn indicator_bits(values: &[f64], n: usize, d: usize, k: usize, level: u16) -> (Vec<u64>, Vec<u64>, usize) {
-    let words = n.div_ceil(64);
-    let mut bits = vec![0u64; words];
-    let mut missing = vec![0u64; words];
-    let mut ones = 0;
-    for i in 0..n {
-        let v = values[i * d + k];
-        if v.is_nan() {
-            missing[i / 64] |= 1 << (i % 64);
-        } else if v as u16 == level {
-            bits[i / 64] |= 1 << (i % 64);
-            ones += 1;
-        }
+/// The counts of rows held in memory (`fold_of` empty: one fold).
+fn stats_of(schema: &Schema, values: &[f64], labels: &[u8], fold_of: &[usize]) -> PipelineStats {
+    let d = schema.fields.len().max(1);
+    let folds = fold_of.iter().max().map_or(1, |&f| f + 1);
+    let mut stats = PipelineStats::new(schema, folds);
+    for (i, (row, &y)) in values.chunks(d).zip(labels).enumerate() {
+        stats.add(row, y, fold_of.get(i).copied().unwrap_or(0), i as u64);
     }
-    let mut flipped: Vec<u64> = bits.iter().zip(&missing).map(|(b, m)| !b & !m).collect();
-    if n % 64 != 0 {
-        let mask = (1u64 << (n % 64)) - 1;
-        if let Some(last) = flipped.last_mut() {
-            *last &= mask;
-        }
-    }
-    // Missing rows are part of the fingerprint, so a twin must also be missing in the same rows.
-    bits.extend_from_slice(&missing);
-    flipped.extend_from_slice(&missing);
-    (bits, flipped, ones)
+    stats
 }
 
 /// XGBoost refuses `[`, `]` and `<` in feature names; `,` breaks its feature-name list.

@@ -11,14 +11,13 @@
 //!   earlier row (but for the id, when there is one), and a field that alone separates the
 //!   target almost perfectly (leakage?).
 
+use super::findings::{Findings, Repeats};
 use super::{Gate, MissingColumns, Problem};
 use crate::schema::{FieldError, Raw, Schema};
 use crate::table::{Format, Location, RawBatch, TableError, TableReader};
-use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
 /// Rows of validated customers, held column-agnostic as one `f64` per field: a number for a
@@ -33,7 +32,7 @@ pub struct Dataset {
     pub warnings: Vec<Warning>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Source {
     pub path: String,
     pub sha256: String,
@@ -91,42 +90,59 @@ fn format_problems(errors: &[Problem], total: usize) -> String {
     s
 }
 
-/// Counts warnings by (kind, column), keeping the first example.
-#[derive(Default)]
+/// Counts warnings by (kind, column), keeping the first example, in the order first seen.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(from = "Vec<Warning>", into = "Vec<Warning>")]
 pub struct WarningCounter {
-    order: Vec<(String, Option<String>)>,
-    seen: HashMap<(String, Option<String>), (usize, String)>,
+    order: Vec<Warning>,
+    seen: HashMap<(String, Option<String>), usize>,
+}
+
+impl From<Vec<Warning>> for WarningCounter {
+    fn from(order: Vec<Warning>) -> WarningCounter {
+        let seen = order.iter().enumerate().map(|(i, w)| ((w.kind.clone(), w.column.clone()), i)).collect();
+        WarningCounter { order, seen }
+    }
+}
+
+impl From<WarningCounter> for Vec<Warning> {
+    fn from(w: WarningCounter) -> Vec<Warning> {
+        w.order
+    }
 }
 
 impl WarningCounter {
     pub fn add(&mut self, kind: &str, column: Option<&str>, example: impl FnOnce() -> String) {
+        self.add_counted(kind, column, 1, example);
+    }
+
+    pub fn add_n(&mut self, kind: &str, column: Option<&str>, count: usize, example: String) {
+        if count > 0 {
+            self.add_counted(kind, column, count, || example);
+        }
+    }
+
+    fn add_counted(&mut self, kind: &str, column: Option<&str>, count: usize, example: impl FnOnce() -> String) {
         let key = (kind.to_string(), column.map(str::to_string));
-        match self.seen.get_mut(&key) {
-            Some((n, _)) => *n += 1,
+        match self.seen.get(&key) {
+            Some(&i) => self.order[i].count += count,
             None => {
-                self.order.push(key.clone());
-                self.seen.insert(key, (1, example()));
+                self.seen.insert(key.clone(), self.order.len());
+                self.order.push(Warning { kind: key.0, column: key.1, count, example: example() });
             }
         }
     }
 
-    pub fn add_n(&mut self, kind: &str, column: Option<&str>, count: usize, example: String) {
-        if count == 0 {
-            return;
+    /// Adds another part's counts; a warning both have keeps this part's example.
+    pub fn merge(&mut self, other: WarningCounter) {
+        for w in other.order {
+            let example = w.example;
+            self.add_counted(&w.kind, w.column.as_deref(), w.count, || example);
         }
-        let key = (kind.to_string(), column.map(str::to_string));
-        self.order.push(key.clone());
-        self.seen.insert(key, (count, example));
     }
 
-    pub fn into_warnings(mut self) -> Vec<Warning> {
+    pub fn into_warnings(self) -> Vec<Warning> {
         self.order
-            .into_iter()
-            .map(|k| {
-                let (count, example) = self.seen.remove(&k).unwrap_or_default();
-                Warning { kind: k.0, column: k.1, count, example }
-            })
-            .collect()
     }
 }
 
@@ -144,125 +160,186 @@ fn is_blank(raw: Raw, missing: &[String]) -> bool {
     }
 }
 
-impl Dataset {
-    /// Loads a labelled table for training or evaluation. Every refused value is an error; the
-    /// first ones are reported together so a file can be fixed in one go.
-    pub fn load(path: &Path, schema: &Schema) -> Result<Dataset, DataError> {
-        let gate = Gate::new(schema.clone());
-        let mut reader = TableReader::open(path)?;
-        let cols = gate.columns(reader.columns(), true).map_err(|columns| DataError::MissingColumns {
-            path: path.to_path_buf(),
-            schema: schema.name.clone(),
-            columns,
-        })?;
-        let target = cols.target.expect("the gate requires the target column");
-        let n_fields = schema.fields.len();
-        let (mut ids, mut values, mut labels, mut locations) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut warnings = WarningCounter::default();
-        let mut shown: Vec<Problem> = Vec::new();
-        let mut total_errors = 0usize;
-        let mut problems = Vec::new();
-        let mut row_values = vec![0.0; n_fields];
-        let mut batch = RawBatch::new_csv();
-        let spaced: Vec<&String> = reader
-            .columns()
-            .iter()
-            .filter(|h| h.trim_start_matches('\u{feff}').trim() != h.trim_start_matches('\u{feff}'))
-            .collect();
-        if let Some(first) = spaced.first() {
-            warnings.add_n(
-                "header name with spaces around it, matched trimmed",
-                None,
-                spaced.len(),
-                format!("{first:?}"),
-            );
-        }
-        while reader.read_batch(BATCH_ROWS, &mut batch)? {
-            let cells = batch.cells();
-            for r in 0..batch.len() {
-                let loc = batch.location(r);
-                problems.clear();
-                if cells.width(r).is_none_or(|w| w == cols.width) {
-                    if let Some(value) = gate.dropped(cells.get(r, target)) {
-                        warnings.add(
-                            "row left out: its target value is in the schema's `drop`",
-                            Some(&schema.target.column),
-                            || format!("{loc} {value:?}"),
-                        );
-                        continue;
-                    }
-                }
-                let mut id = String::new();
-                let valid = gate.row(&cols, &cells, r, loc, &mut row_values, &mut id, &mut problems);
-                let label = if cells.width(r).is_none_or(|w| w == cols.width) {
-                    gate.label(cells.get(r, target))
-                        .map_err(|e: FieldError| problems.push(Problem::new(&schema.target.column, Some(loc), e)))
-                        .ok()
-                } else {
-                    None
-                };
-                if !valid || label.is_none() {
-                    total_errors += problems.len();
-                    let room = SHOWN_ERRORS.saturating_sub(shown.len());
-                    shown.extend(problems.drain(..).take(room));
+/// Where the valid rows of a labelled table go as they are read: memory ([`Dataset`]) or a
+/// file on disk (`Spilled`).
+pub trait RowSink {
+    /// One valid row: a value per schema field, its label, its id ("" without one).
+    fn push(&mut self, values: &[f64], label: u8, id: &str) -> Result<(), DataError>;
+}
+
+/// What a read of a labelled table found besides its rows.
+pub struct Scanned {
+    pub source: Source,
+    /// Counted warnings and the fields' separations, not yet turned into leakage warnings (a
+    /// distributed job merges the workers' first).
+    pub findings: Findings,
+}
+
+/// Reads a labelled table through the gate, handing every valid row to `sink`. Every refused
+/// value is an error; the first ones are reported together so a file can be fixed in one go.
+pub fn scan(path: &Path, schema: &Schema, sink: &mut dyn RowSink) -> Result<Scanned, DataError> {
+    let gate = Gate::new(schema.clone());
+    let mut reader = TableReader::open(path)?;
+    let cols = gate.columns(reader.columns(), true).map_err(|columns| DataError::MissingColumns {
+        path: path.to_path_buf(),
+        schema: schema.name.clone(),
+        columns,
+    })?;
+    let target = cols.target.expect("the gate requires the target column");
+    let n_fields = schema.fields.len();
+    let mut findings = Findings::new(schema);
+    let mut repeats = Repeats::with_capacity(size_hint(path, n_fields), cols.id.is_some());
+    let mut shown: Vec<Problem> = Vec::new();
+    let mut total_errors = 0usize;
+    let mut problems = Vec::new();
+    let mut row_values = vec![0.0; n_fields];
+    let mut batch = RawBatch::new_csv();
+    let spaced: Vec<&String> = reader
+        .columns()
+        .iter()
+        .filter(|h| h.trim_start_matches('\u{feff}').trim() != h.trim_start_matches('\u{feff}'))
+        .collect();
+    if let Some(first) = spaced.first() {
+        findings.warnings.add_n(
+            "header name with spaces around it, matched trimmed",
+            None,
+            spaced.len(),
+            format!("{first:?}"),
+        );
+    }
+    let mut id = String::new();
+    while reader.read_batch(BATCH_ROWS, &mut batch)? {
+        let cells = batch.cells();
+        for r in 0..batch.len() {
+            let loc = batch.location(r);
+            problems.clear();
+            let whole = cells.width(r).is_none_or(|w| w == cols.width);
+            if whole {
+                if let Some(value) = gate.dropped(cells.get(r, target)) {
+                    findings.warnings.add(
+                        "row left out: its target value is in the schema's `drop`",
+                        Some(&schema.target.column),
+                        || format!("{loc} {value:?}"),
+                    );
                     continue;
                 }
-                for (k, field) in schema.fields.iter().enumerate() {
-                    let raw = cells.get(r, cols.fields[k]);
-                    if is_blank(raw, &schema.missing) {
-                        let v = row_values[k];
-                        // A declared token (`NA`, `?`) is named as such: "blank" would send the
-                        // reader looking for empty cells that are not there.
-                        let token = match raw {
-                            Raw::Text(t) if !t.trim().is_empty() => Some(t.trim()),
-                            _ => None,
-                        };
-                        let kind = match (token.is_some(), v.is_nan()) {
-                            (false, true) => "blank value read as missing",
-                            (false, false) => "blank value filled",
-                            (true, true) => "missing-value token read as missing",
-                            (true, false) => "missing-value token filled",
-                        };
-                        warnings.add(kind, Some(&field.name), || {
-                            let shown = token.map(|t| format!(" {t:?}")).unwrap_or_default();
-                            format!("{loc}{shown} -> {}", if v.is_nan() { "missing".into() } else { v.to_string() })
-                        });
-                    }
-                }
-                values.extend_from_slice(&row_values);
-                labels.push(label.expect("checked above"));
-                ids.push(id);
-                locations.push(loc);
+            }
+            id.clear();
+            let valid = gate.row(&cols, &cells, r, loc, &mut row_values, &mut id, &mut problems);
+            let label = if whole {
+                gate.label(cells.get(r, target))
+                    .map_err(|e: FieldError| problems.push(Problem::new(&schema.target.column, Some(loc), e)))
+                    .ok()
+            } else {
+                None
+            };
+            let (true, Some(label)) = (valid, label) else {
+                total_errors += problems.len();
+                let room = SHOWN_ERRORS.saturating_sub(shown.len());
+                shown.extend(problems.drain(..).take(room));
+                continue;
+            };
+            count_blanks(schema, &cells, &cols.fields, r, loc, &row_values, &mut findings.warnings);
+            if total_errors == 0 {
+                findings.row(&row_values, label);
+                repeats.row(&row_values, &id, loc);
+                sink.push(&row_values, label, &id)?;
             }
         }
-        if total_errors > 0 {
-            return Err(DataError::InvalidValues { path: path.to_path_buf(), errors: shown, total: total_errors });
+    }
+    if total_errors > 0 {
+        return Err(DataError::InvalidValues { path: path.to_path_buf(), errors: shown, total: total_errors });
+    }
+    if findings.rows == 0 {
+        return Err(DataError::Empty { path: path.to_path_buf(), detail: "a header but no data rows".into() });
+    }
+    for c in &cols.ignored {
+        findings.warnings.add_n("ignored column (not in the schema)", Some(c), 1, c.clone());
+    }
+    repeats.finish(path, schema.id.as_deref(), cols.id.is_some(), &mut findings.warnings)?;
+    let format = match Format::of(path)? {
+        Format::Csv => "csv",
+        Format::Parquet => "parquet",
+    };
+    let rows = findings.rows;
+    let sha256 = reader.finish_hash();
+    Ok(Scanned { source: Source { path: path.display().to_string(), sha256, rows, format: format.into() }, findings })
+}
+
+/// Rows the file probably holds (its size over a guess of a row's bytes), to size the searches
+/// for repeats once instead of growing them.
+fn size_hint(path: &Path, fields: usize) -> usize {
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    ((bytes / (8 * fields.max(1) as u64).max(1)) as usize).min(1 << 24)
+}
+
+/// Counts the blanks and missing-value tokens of a valid row, by field.
+fn count_blanks(
+    schema: &Schema,
+    cells: &crate::table::BatchCells<'_>,
+    columns: &[usize],
+    r: usize,
+    loc: Location,
+    values: &[f64],
+    warnings: &mut WarningCounter,
+) {
+    for (k, field) in schema.fields.iter().enumerate() {
+        let raw = cells.get(r, columns[k]);
+        if !is_blank(raw, &schema.missing) {
+            continue;
         }
-        if labels.is_empty() {
-            return Err(DataError::Empty { path: path.to_path_buf(), detail: "a header but no data rows".into() });
-        }
-        if let (Some(id_col), Some(_)) = (&schema.id, cols.id) {
-            check_unique_ids(path, id_col, &ids, &locations)?;
-        }
-        for c in &cols.ignored {
-            warnings.add_n("ignored column (not in the schema)", Some(c), 1, c.clone());
-        }
-        count_duplicate_rows(&values, n_fields, &locations, cols.id.is_some(), &mut warnings);
-        flag_leakage(schema, &values, &labels, &mut warnings);
-        let rows = labels.len();
-        let format = match Format::of(path)? {
-            Format::Csv => "csv",
-            Format::Parquet => "parquet",
+        let v = values[k];
+        // A declared token (`NA`, `?`) is named as such: "blank" would send the reader looking
+        // for empty cells that are not there.
+        let token = match raw {
+            Raw::Text(t) if !t.trim().is_empty() => Some(t.trim()),
+            _ => None,
         };
-        let sha256 = reader.finish_hash();
-        Ok(Dataset {
-            schema: schema.clone(),
-            ids,
-            values,
-            labels,
-            source: Source { path: path.display().to_string(), sha256, rows, format: format.into() },
-            warnings: warnings.into_warnings(),
-        })
+        let kind = match (token.is_some(), v.is_nan()) {
+            (false, true) => "blank value read as missing",
+            (false, false) => "blank value filled",
+            (true, true) => "missing-value token read as missing",
+            (true, false) => "missing-value token filled",
+        };
+        warnings.add(kind, Some(&field.name), || {
+            let shown = token.map(|t| format!(" {t:?}")).unwrap_or_default();
+            format!("{loc}{shown} -> {}", if v.is_nan() { "missing".into() } else { v.to_string() })
+        });
+    }
+}
+
+/// The rows of a table collected in memory.
+struct Collect<'a> {
+    ids: &'a mut Vec<String>,
+    values: &'a mut Vec<f64>,
+    labels: &'a mut Vec<u8>,
+}
+
+impl RowSink for Collect<'_> {
+    fn push(&mut self, values: &[f64], label: u8, id: &str) -> Result<(), DataError> {
+        self.values.extend_from_slice(values);
+        self.labels.push(label);
+        self.ids.push(id.to_string());
+        Ok(())
+    }
+}
+
+impl Dataset {
+    /// Loads a labelled table into memory for training or evaluation (see [`scan`]).
+    pub fn load(path: &Path, schema: &Schema) -> Result<Dataset, DataError> {
+        let (mut data, findings) = Dataset::load_scanned(path, schema)?;
+        data.warnings = findings.into_warnings(schema);
+        Ok(data)
+    }
+
+    /// Loads a labelled table into memory with its findings not yet turned into warnings (a
+    /// distributed job merges every worker's first).
+    pub fn load_scanned(path: &Path, schema: &Schema) -> Result<(Dataset, Findings), DataError> {
+        let (mut ids, mut values, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+        let scanned = scan(path, schema, &mut Collect { ids: &mut ids, values: &mut values, labels: &mut labels })?;
+        let data =
+            Dataset { schema: schema.clone(), ids, values, labels, source: scanned.source, warnings: Vec::new() };
+        Ok((data, scanned.findings))
     }
 
     pub fn len(&self) -> usize {
@@ -304,128 +381,9 @@ impl Dataset {
     }
 }
 
-fn check_unique_ids(path: &Path, column: &str, ids: &[String], locations: &[Location]) -> Result<(), DataError> {
-    let mut seen: FxHashMap<&str, usize> = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
-    let mut first_dup: Option<(usize, usize)> = None;
-    let mut total = 0;
-    for (i, id) in ids.iter().enumerate() {
-        if id.is_empty() {
-            continue;
-        }
-        if let Some(&j) = seen.get(id.as_str()) {
-            total += 1;
-            first_dup.get_or_insert((j, i));
-        } else {
-            seen.insert(id, i);
-        }
-    }
-    match first_dup {
-        None => Ok(()),
-        Some((a, b)) => Err(DataError::DuplicateIds {
-            path: path.to_path_buf(),
-            column: column.to_string(),
-            id: ids[a].clone(),
-            first: locations[a],
-            second: locations[b],
-            total,
-        }),
-    }
-}
-
-fn count_duplicate_rows(values: &[f64], d: usize, locations: &[Location], has_ids: bool, w: &mut WarningCounter) {
-    // Rows are keyed by a 64-bit hash of their values (no key allocated per row); a row whose
-    // hash was seen is compared value by value with every earlier row of that hash, so a
-    // collision never counts as a duplicate.
-    let row = |i: usize| &values[i * d..(i + 1) * d];
-    let same = |a: usize, b: usize| row(a).iter().zip(row(b)).all(|(x, y)| x.to_bits() == y.to_bits());
-    let n = values.len().checked_div(d).unwrap_or(0);
-    let mut first: FxHashMap<u64, u32> = FxHashMap::with_capacity_and_hasher(n, Default::default());
-    // Later rows that share a hash with a different earlier row (almost never any).
-    let mut others: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
-    let mut count = 0;
-    let mut example = String::new();
-    for i in 0..n {
-        let mut h = FxHasher::default();
-        row(i).iter().for_each(|v| h.write_u64(v.to_bits()));
-        let key = h.finish();
-        let earlier = match first.get(&key) {
-            None => {
-                first.insert(key, i as u32);
-                continue;
-            }
-            Some(&j) if same(j as usize, i) => Some(j as usize),
-            Some(_) => {
-                let chain = others.entry(key).or_default();
-                let hit = chain.iter().map(|&j| j as usize).find(|&j| same(j, i));
-                if hit.is_none() {
-                    chain.push(i as u32);
-                }
-                hit
-            }
-        };
-        if let Some(j) = earlier {
-            if count == 0 {
-                example = format!("{} repeats {}", locations[i], locations[j]);
-            }
-            count += 1;
-        }
-    }
-    let kind =
-        if has_ids { "row identical to an earlier one but for the id" } else { "row identical to an earlier one" };
-    w.add_n(kind, None, count, example);
-}
-
-/// A field that ranks the target almost perfectly on its own is almost surely recorded after the
-/// customer left (a closing date, a churn-model score): a model that leans on it fails in
-/// service. It is loud, not fatal: a person decides (`ignore` in the schema).
-fn flag_leakage(schema: &Schema, values: &[f64], labels: &[u8], warnings: &mut WarningCounter) {
-    let d = schema.fields.len();
-    // One field per job: each ranks a million values on its own.
-    let separations = crate::parallel::map(
-        schema.fields.iter().enumerate().collect(),
-        crate::parallel::chosen_threads(),
-        |(k, field)| {
-            let pairs: Vec<(f64, bool)> =
-                values.iter().skip(k).step_by(d).zip(labels).map(|(v, y)| (*v, *y == 1)).collect();
-            crate::schema::infer::separation(&pairs, field.is_categorical())
-        },
-    );
-    for (field, auc) in schema.fields.iter().zip(separations) {
-        if let Some(auc) = auc {
-            if auc >= crate::schema::infer::LEAKAGE_AUC {
-                warnings.add_n(
-                    "LEAKAGE? the field alone separates the target (add it to `ignore` in the schema unless it is known before the customer leaves)",
-                    Some(&field.name),
-                    labels.len(),
-                    format!("ROC AUC {auc:.3} on its own"),
-                );
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn duplicate_rows_are_counted_with_the_first_repeat_as_example() {
-        // Rows a b a c b a (two fields; NaN equals NaN, 0.0 and -0.0 differ as stored).
-        let (a, b, c) = ([1.0, f64::NAN], [2.0, 0.0], [2.0, -0.0]);
-        let values: Vec<f64> = [a, b, a, c, b, a].concat();
-        let locations: Vec<Location> = (2..8).map(Location::Line).collect();
-        let mut w = WarningCounter::default();
-        count_duplicate_rows(&values, 2, &locations, false, &mut w);
-        let warnings = w.into_warnings();
-        assert_eq!(warnings.len(), 1);
-        assert_eq!(warnings[0].kind, "row identical to an earlier one");
-        assert_eq!(warnings[0].count, 3);
-        assert_eq!(warnings[0].example, "line 4 repeats line 2");
-
-        let mut w = WarningCounter::default();
-        count_duplicate_rows(&[a, b, c].concat(), 2, &locations, true, &mut w);
-        assert!(w.into_warnings().is_empty(), "no repeats, no warning");
-    }
 
     #[test]
     fn a_missing_value_token_is_named_apart_from_blank_cells() {

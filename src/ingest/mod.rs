@@ -15,10 +15,13 @@
 
 pub mod body;
 mod dataset;
+pub mod findings;
 pub mod mlflow;
+mod rows;
 
 pub use crate::table::Location;
-pub use dataset::{DataError, Dataset, Source, Warning, WarningCounter};
+pub use dataset::{scan, DataError, Dataset, RowSink, Scanned, Source, Warning, WarningCounter};
+pub use rows::{ranges, LabelledRows, Spilled, READ_ROWS};
 
 use crate::schema::{value_preview, FieldError, FieldErrorCode, Raw, Schema};
 use crate::table::BatchCells;

@@ -5,7 +5,6 @@
 
 use super::value::{parse_grouped, whole_number_text};
 use super::{DateSpec, Schema};
-use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -297,78 +296,7 @@ fn column_separation(c: &ColumnStats, kind: &Kind, y: &[Option<bool>]) -> Option
     separation(&pairs, matches!(kind, Kind::Categorical(_)))
 }
 
-/// How well one column alone ranks the target, as ROC AUC folded so that 0.5 is no signal and
-/// 1 a perfect one. Numbers rank by value (missing ones left out); categories, given as level
-/// codes, rank by their level's target rate (missing is a level), and only when every level is
-/// seen 30 times or more: rare levels separate by chance. Shared by the schema draft and the
-/// leakage warning at training.
-pub fn separation(pairs: &[(f64, bool)], categorical: bool) -> Option<f64> {
-    let two_sided = |auc: f64| auc.max(1.0 - auc);
-    // Whether a value is there at all can give the answer away whatever the values are, for
-    // every kind: a closing date, or a churn reason, blank for every customer who stayed.
-    let mut missing = [(1.0, 0, 0), (0.0, 0, 0)];
-    for &(v, y) in pairs {
-        let slot = &mut missing[!v.is_nan() as usize];
-        if y {
-            slot.1 += 1
-        } else {
-            slot.2 += 1
-        }
-    }
-    let by_missing = grouped_auc(missing.to_vec()).map(two_sided);
-    let by_value = if categorical {
-        // Scored by its level's churn rate: the AUC follows from each level's counts.
-        let mut counts: FxHashMap<u64, (usize, usize)> = FxHashMap::default();
-        for (code, y) in pairs {
-            let e = counts.entry(code.to_bits()).or_default();
-            if *y {
-                e.0 += 1
-            } else {
-                e.1 += 1
-            }
-        }
-        if counts.values().any(|(p, n)| p + n < 30) {
-            None
-        } else {
-            let groups: Vec<(f64, usize, usize)> =
-                counts.into_values().map(|(p, n)| (p as f64 / (p + n) as f64, p, n)).collect();
-            grouped_auc(groups).map(two_sided)
-        }
-    } else {
-        let present: Vec<(f64, bool)> = pairs.iter().copied().filter(|(v, _)| !v.is_nan()).collect();
-        roc_auc(&present).map(two_sided)
-    };
-    match (by_value, by_missing) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// ROC AUC of a score that takes few values, from (score, positives, negatives) per value.
-fn grouped_auc(mut groups: Vec<(f64, usize, usize)>) -> Option<f64> {
-    let pos: usize = groups.iter().map(|g| g.1).sum();
-    let neg: usize = groups.iter().map(|g| g.2).sum();
-    if pos == 0 || neg == 0 {
-        return None;
-    }
-    groups.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Pairs a positive wins, ties counted half, over groups in rising score (equal scores merge).
-    let (mut wins, mut neg_below) = (0.0, 0usize);
-    let mut i = 0;
-    while i < groups.len() {
-        let (mut p, mut n) = (0, 0);
-        let mut j = i;
-        while j < groups.len() && groups[j].0 == groups[i].0 {
-            p += groups[j].1;
-            n += groups[j].2;
-            j += 1;
-        }
-        wins += p as f64 * (neg_below as f64 + n as f64 / 2.0);
-        neg_below += n;
-        i = j;
-    }
-    Some(wins / (pos as f64 * neg as f64))
-}
+pub use super::separation::separation;
 
 /// ROC AUC by ranks (ties share their rank).
 pub fn roc_auc(scores: &[(f64, bool)]) -> Option<f64> {

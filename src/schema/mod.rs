@@ -6,6 +6,7 @@
 //! cell, a Parquet cell or a JSON request, is validated here once, by [`Field::parse`].
 
 pub mod infer;
+pub mod separation;
 mod value;
 
 pub use value::{shorten as value_preview, trim, FieldError, FieldErrorCode, Raw};

@@ -35,7 +35,7 @@ pub(crate) fn sigmoid(z: f64) -> f64 {
 
 /// Log loss of one row at margin `z`: log(1 + e^-z) for a churner, log(1 + e^z) otherwise,
 /// without overflow.
-fn row_loss(z: f64, label: u8) -> f64 {
+pub(crate) fn row_loss(z: f64, label: u8) -> f64 {
     let s = if label == 1 { -z } else { z };
     s.max(0.0) + (-s.abs()).exp().ln_1p()
 }
@@ -178,12 +178,12 @@ pub fn fit(columns: &[Vec<f64>], y: &[u8], rows: &[usize]) -> Blend {
 
 /// Margins of blends fitted on the other folds, for each fold's rows: out-of-fold predictions
 /// of the blend, comparable to a single set's out-of-fold ones.
-pub fn cross_fitted(columns: &[Vec<f64>], y: &[u8], fold_of: &[usize], folds: usize) -> Vec<f64> {
+pub fn cross_fitted(columns: &[Vec<f64>], y: &[u8], fold_of: &[u8], folds: usize) -> Vec<f64> {
     let mut out = vec![0.0; y.len()];
     for f in 0..folds {
-        let train: Vec<usize> = (0..y.len()).filter(|&r| fold_of[r] != f).collect();
+        let train: Vec<usize> = (0..y.len()).filter(|&r| fold_of[r] as usize != f).collect();
         let blend = fit(columns, y, &train);
-        for r in (0..y.len()).filter(|&r| fold_of[r] == f) {
+        for r in (0..y.len()).filter(|&r| fold_of[r] as usize == f) {
             out[r] = blend.margin(columns, r);
         }
     }
@@ -256,7 +256,7 @@ pub fn choose(
     limit: BlendLimit,
     may_stack: bool,
     y: &[u8],
-    fold_of: &[usize],
+    fold_of: &[u8],
     folds: usize,
 ) -> Choice {
     let n = y.len();
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn the_cross_fitted_loss_beats_a_miscalibrated_column_and_not_the_truth() {
         let (columns, y) = table(20_000);
-        let fold_of: Vec<usize> = (0..y.len()).map(|r| r % 5).collect();
+        let fold_of: Vec<u8> = (0..y.len()).map(|r| (r % 5) as u8).collect();
         let mean = |m: &[f64]| row_losses(m, &y).iter().sum::<f64>() / y.len() as f64;
         let blended = mean(&cross_fitted(&columns[..1], &y, &fold_of, 5));
         let raw = mean(&columns[0]);
@@ -376,12 +376,12 @@ mod choice_tests {
     use crate::random::Rng;
 
     /// Labels from `sigmoid(a + b)`: column 0 knows only `a`, column 1 only `b`.
-    fn two_halves(n: usize) -> (Vec<Vec<f64>>, Vec<u8>, Vec<usize>) {
+    fn two_halves(n: usize) -> (Vec<Vec<f64>>, Vec<u8>, Vec<u8>) {
         let mut rng = Rng::stream(9, 2);
         let a: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let b: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let y = a.iter().zip(&b).map(|(x, z)| u8::from(rng.uniform() < sigmoid(x + z))).collect();
-        (vec![a, b], y, (0..n).map(|r| r % 5).collect())
+        (vec![a, b], y, (0..n).map(|r| (r % 5) as u8).collect())
     }
 
     #[test]
@@ -413,7 +413,7 @@ mod choice_tests {
         // Predicts the opposite: the best non-negative weight is 0, which would leave no model.
         let backwards: Vec<f64> = columns[0].iter().map(|v| -v).collect();
         for folds in [2, 5] {
-            let fold_of: Vec<usize> = fold_of.iter().map(|f| f % folds).collect();
+            let fold_of: Vec<u8> = fold_of.iter().map(|f| f % folds as u8).collect();
             let c = choose(&[backwards.clone(), columns[1].clone()], 0, BlendLimit::Stack, true, &y, &fold_of, folds);
             assert_eq!(c.kind, BlendKind::Plain, "{:?}", c.blend);
             assert_eq!(c.blend.weights, vec![1.0, 0.0]);

@@ -16,9 +16,23 @@
 
 #[cfg(feature = "train")]
 mod blending;
+#[cfg(feature = "train")]
+mod final_fit;
+#[cfg(feature = "train")]
+mod final_margin;
+#[cfg(feature = "train")]
+mod fitting;
+#[cfg(feature = "train")]
+mod held_out;
 mod params;
 #[cfg(feature = "train")]
+pub mod peers;
+#[cfg(feature = "train")]
 mod procedure;
+#[cfg(feature = "train")]
+pub mod rows;
+#[cfg(feature = "train")]
+mod search;
 #[cfg(feature = "train")]
 pub mod service;
 #[cfg(feature = "train")]
@@ -28,6 +42,11 @@ pub mod xgboost;
 
 pub use params::{BoostParams, TrialResult};
 #[cfg(feature = "train")]
-pub use procedure::{cross_validate, train, CvReport, TrainError, TrainOptions, Trained, DEFAULT_TIME_BUDGET_SECS};
+pub use procedure::{
+    cross_validate, train, train_with, CvReport, TrainError, TrainOptions, Trained, DEFAULT_TIME_BUDGET_SECS,
+};
 #[cfg(feature = "train")]
-pub use service::{evaluate, train_bundle, TrainRequest, TrainedBundle, NEAR_PERFECT_AUC, SUSPICIOUS_AUC};
+pub use service::{
+    evaluate, train_bundle, train_bundle_with, Storage, TrainRequest, TrainedBundle, NEAR_PERFECT_AUC,
+    SPILL_ABOVE_BYTES, SUSPICIOUS_AUC,
+};

@@ -2,19 +2,22 @@
 //! ([`train_bundle`]), and the same procedure cross-validated ([`evaluate`]). The command line,
 //! the demo and the tests call these; reports and MLflow tracking sit on top of the bundle.
 //!
-//! `train_bundle`: load and validate (the ingestion gate); split off a stratified held-out part;
-//! fit the pipeline, tune and fit XGBoost, choose the threshold (`procedure::train`); score the
-//! held-out part with the served scorer; compute importance and the training profile; write the
-//! bundle atomically (a crash leaves the previous bundle or none, never half of one).
+//! `train_bundle`: read and validate the table (the ingestion gate), into memory or, for a large
+//! file, spilled to disk; give every row its role (a stratified held-out part, the search
+//! folds); fit the pipeline, tune and fit XGBoost, choose the threshold (`procedure::train`);
+//! score the held-out part with the served scorer; compute importance and the training profile;
+//! write the bundle atomically (a crash leaves the previous bundle or none, never half of one).
+//! As a worker of a distributed job ([`train_bundle_with`]) each step runs on the worker's shard
+//! and its statistics are merged with the other workers'; only the lead writes the bundle.
 
+use super::held_out;
+use super::peers::{self, Alone, Peers};
 use super::procedure::{self, CvReport, TrainError, TrainOptions};
+use super::rows::Roles;
 use crate::bundle::{self, BundleParts, DataInfo, Evaluation, Metadata};
-use crate::drift::Profile;
-use crate::evaluation::{split, tables, HeldOut, LearningCurves};
-use crate::forest::reasons::Explainer;
-use crate::ingest::{Dataset, Warning};
+use crate::evaluation::{tables, HeldOut, LearningCurves};
+use crate::ingest::{findings::Findings, Dataset, LabelledRows, Spilled, Warning};
 use crate::progress::Progress;
-use crate::random::{streams, Rng};
 use crate::schema::Schema;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +37,59 @@ pub struct TrainRequest {
     /// Write the bundle even when the model ranks customers near perfectly (see
     /// [`NEAR_PERFECT_AUC`]): `--allow-near-perfect`.
     pub allow_near_perfect: bool,
+    /// Where the validated rows are kept while training.
+    pub storage: Storage,
+}
+
+/// Where the validated rows of a training are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Storage {
+    /// In memory for a file under [`SPILL_ABOVE_BYTES`], else spilled beside the output folder.
+    Auto,
+    Memory,
+    /// Spilled into a temporary folder under this one.
+    Spill(PathBuf),
+}
+
+/// Files from this size on are spilled to disk while training (by default): a table in memory
+/// takes eight bytes a cell, several times its CSV size.
+pub const SPILL_ABOVE_BYTES: u64 = 32 << 20;
+
+/// The table as training reads it.
+enum Table {
+    Memory(Dataset),
+    Spilled(Spilled),
+}
+
+impl Table {
+    fn rows(&self) -> &dyn LabelledRows {
+        match self {
+            Table::Memory(d) => d,
+            Table::Spilled(s) => s,
+        }
+    }
+}
+
+fn load(req: &TrainRequest) -> Result<(Table, Findings), TrainError> {
+    let spill_dir = match &req.storage {
+        Storage::Memory => None,
+        Storage::Spill(dir) => Some(dir.clone()),
+        Storage::Auto => {
+            let size = std::fs::metadata(&req.data).map(|m| m.len()).unwrap_or(0);
+            let beside = req.output.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty());
+            (size >= SPILL_ABOVE_BYTES).then(|| beside.unwrap_or_else(|| PathBuf::from(".")))
+        }
+    };
+    Ok(match spill_dir {
+        None => {
+            let (data, findings) = Dataset::load_scanned(&req.data, &req.schema)?;
+            (Table::Memory(data), findings)
+        }
+        Some(dir) => {
+            let (data, scanned) = Spilled::load(&req.data, &req.schema, &dir)?;
+            (Table::Spilled(data), scanned.findings)
+        }
+    })
 }
 
 /// Held-out and cross-validated ROC AUC from which a model is loudly suspected of leaning on a
@@ -91,48 +147,58 @@ pub struct TrainedBundle {
 
 /// Trains on `req.data` and writes the bundle to `req.output`.
 pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<TrainedBundle, TrainError> {
+    Ok(train_bundle_with(req, &Alone, progress)?.expect("one process leads itself"))
+}
+
+/// [`train_bundle`] as one worker of a job, on its shard: every worker fits and evaluates the
+/// same model; the lead writes the bundle and returns it, the others return None.
+pub fn train_bundle_with(
+    req: &TrainRequest,
+    peers: &dyn Peers,
+    progress: &dyn Progress,
+) -> Result<Option<TrainedBundle>, TrainError> {
     if !(0.05..=0.5).contains(&req.test_fraction) {
         return Err(TrainError::Settings("the held-out share (--test-fraction) must be between 0.05 and 0.5".into()));
     }
     let total = Instant::now();
     let mut seconds = BTreeMap::new();
     let t = Instant::now();
-    let data = Dataset::load(&req.data, &req.schema)?;
+    let (table, findings) = load(req)?;
+    let data = table.rows();
+    let findings = peers::merged(peers, findings, Findings::merge)?;
+    let warnings = findings.into_warnings(&req.schema);
+    let shards = peers::gather(peers, data.source().clone())?;
     seconds.insert("load".to_string(), t.elapsed().as_secs_f64());
 
     let opts = &req.options;
-    let (train_rows, test_rows) =
-        split::train_test(&data.labels, req.test_fraction, &mut Rng::stream(opts.seed, streams::HELD_OUT));
-    let train_part = data.subset(&train_rows);
-    let test_part = data.subset(&test_rows);
-    let trained = procedure::train(&train_part, opts, Some(&test_part), progress)?;
+    let roles = Roles::new(data.labels(), Some(req.test_fraction), opts.folds, opts.seed);
+    let trained = procedure::train_with(data, &roles, opts, peers, progress)?;
     seconds.insert("tuning".to_string(), trained.tuning_seconds);
     seconds.insert("fit".to_string(), trained.fit_seconds);
 
     let t = Instant::now();
-    let probs = trained.score(&test_part);
-    let x = trained.pipeline.encode_rows(&test_part.values);
+    let scored = held_out::score(data, &roles, &trained, opts.threads, peers)?;
     let evaluation = Evaluation {
-        held_out: HeldOut::compute(&test_part.labels, &probs, trained.threshold, &opts.policy),
+        held_out: HeldOut::compute(&scored.labels, &scored.probs, trained.threshold, &opts.policy),
         cross_validated: trained.oof_metrics(),
         tuning: trained.trials.iter().map(|t| t.to_trial()).collect(),
         chosen_trial: trained.chosen_trial,
         curves: LearningCurves {
             rounds: trained.curves.rounds.clone(),
             train_log_loss: trained.curves.train.clone(),
-            held_out_log_loss: trained.curves.valid.clone(),
+            held_out_log_loss: scored.curve.clone(),
         },
-        risk_cuts: tables::risk_cuts(&probs),
-        examples: examples(&test_part, &probs),
-        importance: Explainer::for_pipeline(&trained.pipeline).importance(&trained.forest, &x, opts.threads),
-        score_histogram: bundle::ScoreHistogram::of(&test_part.labels, &probs, 20),
+        risk_cuts: tables::risk_cuts(&scored.probs),
+        examples: scored.examples.clone(),
+        importance: scored.importance.clone(),
+        score_histogram: bundle::ScoreHistogram::of(&scored.labels, &scored.probs, 20),
     };
-    let mut warnings = data.warnings.clone();
-    if let Some(w) = too_good(&evaluation, test_part.len()) {
+    let mut warnings = warnings;
+    if let Some(w) = too_good(&evaluation, scored.labels.len()) {
         let (held, cv) = (evaluation.held_out.metrics.roc_auc, evaluation.cross_validated.roc_auc);
         if held.min(cv) >= NEAR_PERFECT_AUC && !req.allow_near_perfect {
             let screened: Vec<String> =
-                data.warnings.iter().filter(|w| w.kind.starts_with("LEAKAGE?")).map(|w| format!("\n  {w}")).collect();
+                warnings.iter().filter(|w| w.kind.starts_with("LEAKAGE?")).map(|w| format!("\n  {w}")).collect();
             return Err(TrainError::NearPerfect(format!(
                 "the model ranks customers near perfectly: {}.{}\nNo bundle was written; train with --allow-near-perfect to keep it anyway",
                 w.example,
@@ -141,8 +207,15 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         }
         warnings.push(w);
     }
-    let profile = Profile::fit(&req.schema, &train_part.values);
     seconds.insert("evaluate".to_string(), t.elapsed().as_secs_f64());
+    if !peers.leads() {
+        return Ok(None);
+    }
+    let [rows, positives] =
+        peers::summed(peers, vec![data.len() as u64, data.labels().iter().map(|&y| y as u64).sum()])?[..]
+    else {
+        unreachable!("two sums")
+    };
     let created = jiff::Timestamp::now();
     let mut metadata = Metadata {
         name: req.name.clone(),
@@ -160,26 +233,20 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         features: trained.pipeline.n_features(),
         trees: trained.forest.n_trees(),
         max_depth: trained.forest.max_depth(),
-        explain_us: Some(trained.forest.explain_cost_us(&x)),
+        explain_us: Some(scored.explain_us),
         data: DataInfo {
             path: req.data.display().to_string(),
-            sha256: data.source.sha256.clone(),
-            rows: data.len(),
-            train_rows: train_part.len(),
-            held_out_rows: test_part.len(),
-            positive_rate: data.positive_rate(),
+            sha256: data.source().sha256.clone(),
+            rows: rows as usize,
+            train_rows: scored.train_rows,
+            held_out_rows: scored.labels.len(),
+            positive_rate: positives as f64 / rows.max(1) as f64,
             warnings: warnings.clone(),
+            shards: if shards.len() > 1 { shards } else { Vec::new() },
         },
         run: None,
         seconds: BTreeMap::new(),
     };
-    let example_rows: Vec<Vec<f32>> = (0..2.min(test_part.len()))
-        .map(|i| {
-            let mut row = vec![0f32; trained.pipeline.n_features()];
-            trained.pipeline.encode(test_part.row(i), &mut row);
-            row
-        })
-        .collect();
     seconds.insert("total".to_string(), total.elapsed().as_secs_f64());
     metadata.seconds = seconds;
     bundle::write(
@@ -189,8 +256,8 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
             pipeline: &trained.pipeline,
             metadata: &metadata,
             evaluation: &evaluation,
-            profile: &profile,
-            example_rows: &example_rows,
+            profile: &scored.profile,
+            example_rows: &scored.example_rows,
         },
     )?;
     let settings = vec![
@@ -208,15 +275,16 @@ pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<Train
         ("data_file".to_string(), req.data.display().to_string()),
         ("schema".to_string(), req.schema.name.clone()),
         ("pipeline_version".to_string(), crate::features::PIPELINE_VERSION.to_string()),
+        ("workers".to_string(), peers.world().to_string()),
     ];
-    Ok(TrainedBundle {
+    Ok(Some(TrainedBundle {
         dir: req.output.clone(),
         metadata,
         evaluation,
         warnings,
         trials: trained.trials.len(),
         settings,
-    })
+    }))
 }
 
 /// `churn evaluate`: repeated stratified k-fold of exactly what `train_bundle` does. With
@@ -250,15 +318,4 @@ pub fn evaluate(
     }
     let report = procedure::cross_validate(&data, opts, folds, repeats, seed, progress)?;
     Ok((report, data.warnings))
-}
-
-/// The riskiest and the safest held-out customers, for the UI's one-click examples.
-fn examples(data: &Dataset, probs: &[f64]) -> Vec<bundle::Example> {
-    let order = crate::evaluation::metrics::order_desc(probs);
-    let (Some(&hi), Some(&lo)) = (order.first(), order.last()) else { return Vec::new() };
-    let id = |i: usize| Some(data.ids[i].as_str()).filter(|s| !s.is_empty());
-    vec![
-        bundle::Example::new("Likely churner", probs[hi], &data.schema, id(hi), data.row(hi)),
-        bundle::Example::new("Loyal customer", probs[lo], &data.schema, id(lo), data.row(lo)),
-    ]
 }

@@ -5,6 +5,7 @@ use crate::support::*;
 use churn::features::Pipeline;
 use churn::ingest::Dataset;
 use churn::schema::Schema;
+use churn::training::rows::Roles;
 use churn::training::xgboost;
 use churn::training::{train, BoostParams, TrainOptions};
 
@@ -22,7 +23,8 @@ fn check_seeds(params: BoostParams, rows: u64, seeds: usize) {
     let data = Dataset::load(&synth(d.path(), rows, 11), &Schema::telco()).unwrap();
     let opts =
         TrainOptions { trials: 0, threads: 1, base_params: params, seeds: Some(seeds), ..TrainOptions::default() };
-    let trained = train(&data, &opts, None, &churn::progress::Silent).unwrap();
+    let roles = Roles::new(&data.labels, None, opts.folds, opts.seed);
+    let trained = train(&data, &roles, &opts, &churn::progress::Silent).unwrap();
     // Through the bundle on disk, as serve and predict load it.
     let dir = d.path().join("bundle");
     std::fs::create_dir_all(&dir).unwrap();
@@ -106,7 +108,8 @@ fn the_final_fit_after_a_search_is_slower_longer_and_averaged() {
     let data = Dataset::load(&synth(d.path(), 2000, 3), &Schema::telco()).unwrap();
     for max_rounds in [5000, 20] {
         let opts = TrainOptions { trials: 3, threads: 2, max_rounds, time_budget: None, ..TrainOptions::default() };
-        let trained = train(&data, &opts, None, &churn::progress::Silent).unwrap();
+        let roles = Roles::new(&data.labels, None, opts.folds, opts.seed);
+        let trained = train(&data, &roles, &opts, &churn::progress::Silent).unwrap();
         let chosen = &trained.trials[trained.chosen_trial];
         assert_eq!(trained.params, BoostParams { eta: chosen.params.eta / 2.0, ..chosen.params.clone() });
         let cv = (chosen.rounds as f64 * 1.2).round() as usize;

@@ -403,3 +403,21 @@ fn the_reasons_cost_is_measured_and_a_cap_keeps_the_model_within_it() {
     let (ok, _, err) = run(&["train", "--data", s(&data), "--output", s(&d.path().join("x")), "--max-explain-us", "0"]);
     assert!(!ok && err.contains("microseconds"), "{err}");
 }
+
+/// A table spilled to disk while training trains the model it trains in memory, byte for byte,
+/// and leaves no spilled file behind.
+#[test]
+fn a_spilled_table_trains_the_same_model_as_one_in_memory() {
+    let d = tmp();
+    let data = synth(d.path(), 4000, 5);
+    let spill = d.path().join("spill");
+    let (memory, disk) = (d.path().join("memory"), d.path().join("disk"));
+    let common = ["--trials", "3", "--time-budget", "0", "--threads", "2", "--no-track"];
+    run_ok(&[&["train", "--data", s(&data), "--output", s(&memory), "--in-memory"][..], &common[..]].concat());
+    run_ok(&[&["train", "--data", s(&data), "--output", s(&disk), "--spill-dir", s(&spill)][..], &common[..]].concat());
+    let read = |p: &std::path::Path| std::fs::read(p.join("model.ubj")).unwrap();
+    assert_eq!(read(&memory), read(&disk));
+    let eval = |p: &std::path::Path| std::fs::read_to_string(p.join("churn").join("evaluation.json")).unwrap();
+    assert_eq!(eval(&memory), eval(&disk));
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0, "the spilled table is removed");
+}

@@ -118,6 +118,7 @@ c_api! {
     fn XGBoosterGetAttrNames(handle: BoosterHandle, out_len: *mut bst_ulong, out: *mut *mut *const c_char) -> c_int;
     fn XGBoosterSetStrFeatureInfo(handle: BoosterHandle, field: *const c_char, features: *mut *const c_char, size: bst_ulong) -> c_int;
     fn XGBoosterGetStrFeatureInfo(handle: BoosterHandle, field: *const c_char, len: *mut bst_ulong, out_features: *mut *mut *const c_char) -> c_int;
+    fn XGBoosterPredictFromDense(handle: BoosterHandle, values: *const c_char, config: *const c_char, proxy: DMatrixHandle, out_shape: *mut *const bst_ulong, out_dim: *mut bst_ulong, out_result: *mut *const c_float) -> c_int;
     fn XGDMatrixSetInfoFromInterface(handle: DMatrixHandle, field: *const c_char, c_interface_str: *const c_char) -> c_int;
     fn XGProxyDMatrixCreate(out: *mut DMatrixHandle) -> c_int;
     fn XGProxyDMatrixSetDataDense(handle: DMatrixHandle, c_interface_str: *const c_char) -> c_int;

@@ -75,6 +75,24 @@ impl DMatrix {
         })
     }
 
+    /// A proxy holding a base margin of 0 for `rows` rows, for in-place predictions of the
+    /// trees alone.
+    pub fn zero_margins(rows: usize) -> Result<DMatrix, XgbError> {
+        library::ensure()?;
+        let mut handle = ptr::null_mut();
+        // SAFETY: an out-pointer.
+        check(unsafe { sys::XGProxyDMatrixCreate(&mut handle) })?;
+        let proxy = DMatrix::from_handle(handle);
+        let zeros = vec![0f32; rows];
+        let info = c_string(&format!(
+            r#"{{"data": [{}, true], "shape": [{rows}], "typestr": "<f4", "version": 3}}"#,
+            zeros.as_ptr() as usize
+        ))?;
+        // SAFETY: `zeros` holds `rows` floats; the library copies meta information.
+        check(unsafe { sys::XGDMatrixSetInfoFromInterface(proxy.handle, c"base_margin".as_ptr(), info.as_ptr()) })?;
+        Ok(proxy)
+    }
+
     pub fn rows(&self) -> Result<usize, XgbError> {
         let mut out = 0;
         // SAFETY: a valid handle and out-pointer.
@@ -169,14 +187,7 @@ impl Booster {
     /// Predictions of every row of `data`, one value per row (or per row and column plus the
     /// bias for contributions).
     pub fn predict(&self, data: &DMatrix, output: Output) -> Result<Vec<f32>, XgbError> {
-        let kind = match output {
-            Output::Probability => 0,
-            Output::Margin => 1,
-            Output::Contributions => 2,
-        };
-        let config = c_string(&format!(
-            r#"{{"type": {kind}, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false}}"#
-        ))?;
+        let config = c_string(&predict_config(output, 0..0))?;
         let (mut shape, mut dims, mut result) = (ptr::null(), 0u64, ptr::null());
         // SAFETY: valid handles; the outputs point at library-owned buffers read below.
         check(unsafe {
@@ -189,10 +200,57 @@ impl Booster {
                 &mut result,
             )
         })?;
-        // SAFETY: `shape` holds `dims` sizes whose product is the result's length.
-        let len: u64 = unsafe { std::slice::from_raw_parts(shape, dims as usize) }.iter().product();
-        // SAFETY: `result` holds `len` floats until the next call on this booster.
-        Ok(unsafe { std::slice::from_raw_parts(result, len as usize) }.to_vec())
+        // SAFETY: as the header documents the outputs.
+        Ok(unsafe { copy_result(shape, dims, result) })
+    }
+
+    /// Probabilities or margins of `rows` rows of dense inputs (row-major, NaN for missing),
+    /// from the trees of `rounds` only (all of them when the range is empty): the library reads
+    /// the rows where they are, without a matrix.
+    pub fn predict_dense(
+        &self,
+        x: &[f32],
+        rows: usize,
+        output: Output,
+        rounds: std::ops::Range<usize>,
+    ) -> Result<Vec<f32>, XgbError> {
+        self.predict_dense_with(x, rows, output, rounds, None)
+    }
+
+    /// As [`Booster::predict_dense`], with the base margins of `meta` (a proxy matrix from
+    /// [`DMatrix::zero_margins`] makes a margin the trees' sum alone, without the base score).
+    pub fn predict_dense_with(
+        &self,
+        x: &[f32],
+        rows: usize,
+        output: Output,
+        rounds: std::ops::Range<usize>,
+        meta: Option<&DMatrix>,
+    ) -> Result<Vec<f32>, XgbError> {
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let cols = x.len() / rows;
+        let data = c_string(&format!(
+            r#"{{"data": [{}, true], "shape": [{rows}, {cols}], "typestr": "<f4", "version": 3}}"#,
+            x.as_ptr() as usize
+        ))?;
+        let config = c_string(&predict_config(output, rounds))?;
+        let (mut shape, mut dims, mut result) = (ptr::null(), 0u64, ptr::null());
+        // SAFETY: `x` holds rows * cols floats, read in place for the call; no proxy is given.
+        check(unsafe {
+            sys::XGBoosterPredictFromDense(
+                self.handle,
+                data.as_ptr(),
+                config.as_ptr(),
+                meta.map_or(ptr::null_mut(), |m| m.handle),
+                &mut shape,
+                &mut dims,
+                &mut result,
+            )
+        })?;
+        // SAFETY: as the header documents the outputs.
+        Ok(unsafe { copy_result(shape, dims, result) })
     }
 
     /// The rounds [begin, end) as a new booster.
@@ -219,6 +277,26 @@ impl Drop for Booster {
         // SAFETY: the handle is owned and freed once.
         unsafe { sys::XGBoosterFree(self.handle) };
     }
+}
+
+fn predict_config(output: Output, rounds: std::ops::Range<usize>) -> String {
+    let kind = match output {
+        Output::Probability => 0,
+        Output::Margin => 1,
+        Output::Contributions => 2,
+    };
+    format!(
+        r#"{{"type": {kind}, "training": false, "iteration_begin": {}, "iteration_end": {}, "strict_shape": false, "missing": NaN, "cache_id": 0}}"#,
+        rounds.start, rounds.end
+    )
+}
+
+/// Copies a prediction the library returned (valid until the next call on the booster).
+unsafe fn copy_result(shape: *const u64, dims: u64, result: *const f32) -> Vec<f32> {
+    // SAFETY: `shape` holds `dims` sizes whose product is the result's length.
+    let len: u64 = unsafe { std::slice::from_raw_parts(shape, dims as usize) }.iter().product();
+    // SAFETY: `result` holds `len` floats.
+    unsafe { std::slice::from_raw_parts(result, len as usize) }.to_vec()
 }
 
 /// The value of `metric` in an evaluation line such as `[3]\tdata-logloss:0.412`.
