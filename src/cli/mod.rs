@@ -18,6 +18,8 @@ mod serve;
 mod synth;
 mod track;
 #[cfg(feature = "train")]
+mod tracker;
+#[cfg(feature = "train")]
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +74,10 @@ pub enum Command {
     /// Print the built-in Telco schema as TOML (a template for --schema), or draft one from a
     /// table with --infer FILE.
     Schema(schema::Args),
+    /// Run XGBoost's tracker for a distributed training job of N `churn train` workers, until
+    /// the job ends (exit 0 when every worker finished).
+    #[cfg(feature = "train")]
+    Tracker(tracker::Args),
     /// Exit 0 when the server answers GET / with 200 (the container's HEALTHCHECK).
     Healthcheck(healthcheck::Args),
     /// The main job end to end on synthetic data: customers, a tracked model, then the API + UI.
@@ -112,6 +118,9 @@ pub enum CliError {
     Refused(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// A distributed job that failed or could not form.
+    #[error("{0}")]
+    Job(String),
 }
 
 impl CliError {
@@ -122,6 +131,8 @@ impl CliError {
             CliError::Usage(_) => 2,
             CliError::Alert(_) => 3,
             CliError::Schema(_) | CliError::Data(_) | CliError::Table(_) | CliError::Refused(_) => 4,
+            #[cfg(feature = "train")]
+            CliError::Train(crate::training::TrainError::Data(_)) => 4,
             _ => 1,
         }
     }
@@ -170,6 +181,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report(a) => report::run(a),
         Command::Track(a) => track::run(a),
         Command::Healthcheck(a) => healthcheck::run(a),
+        #[cfg(feature = "train")]
+        Command::Tracker(a) => tracker::run(a),
         Command::Schema(a) => schema::run(a),
     }
 }

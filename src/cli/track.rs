@@ -37,8 +37,35 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), CliError> {
     let start = crate::tracking::now_ms();
-    log(&a.model, &a.tracking, start, Vec::new())?;
+    log(&a.model, &a.tracking, start, Vec::new(), None)?;
     Ok(())
+}
+
+/// A run opened before training, with the store it lives in.
+pub struct Opened {
+    store: Box<dyn tracking::Store>,
+    run: tracking::OpenRun,
+}
+
+/// Opens a RUNNING run for a training about to start (a distributed job's lead does).
+pub fn open(t: &TrackingArgs, name: &str, start_ms: u64, tags: &[(String, String)]) -> Result<Opened, CliError> {
+    let uri = TrackingUri::from_flag_or_env(t.tracking_uri.as_deref())?;
+    let mut store = uri.open()?;
+    let run_name = t.run_name.clone().unwrap_or_else(|| {
+        format!("{name}-{}", crate::tracking::iso_utc(start_ms).replace([':', 'T'], "-").trim_end_matches('Z'))
+    });
+    let run = tracking::open_run(store.as_mut(), &t.experiment, &run_name, start_ms, tags)
+        .map_err(|e| CliError::Tracking { message: e.to_string(), retry: String::new() })?;
+    eprintln!("MLflow run {} opened in experiment '{}' ({})", run.run.id, run.experiment.name, store.describe());
+    Ok(Opened { store, run })
+}
+
+/// Ends a run opened before training as FAILED, saying why.
+pub fn fail(mut opened: Opened, reason: &str) {
+    match tracking::fail_run(opened.store.as_mut(), &opened.run, reason) {
+        Ok(()) => eprintln!("MLflow run {} marked FAILED", opened.run.run.id),
+        Err(e) => eprintln!("warning: MLflow run {} could not be marked FAILED: {e}", opened.run.run.id),
+    }
 }
 
 /// Logs the bundle, records the run in it, and tells the user where it went.
@@ -47,6 +74,7 @@ pub fn log(
     t: &TrackingArgs,
     start_ms: u64,
     extra_params: Vec<(String, String)>,
+    opened: Option<Opened>,
 ) -> Result<tracking::Tracked, CliError> {
     let uri = TrackingUri::from_flag_or_env(t.tracking_uri.as_deref())?;
     let fail = |e: tracking::TrackingError| {
@@ -63,7 +91,10 @@ pub fn log(
         ),
     }
     };
-    let mut store = uri.open().map_err(fail)?;
+    let (mut store, open) = match opened {
+        Some(o) => (o.store, Some(o.run)),
+        None => (uri.open().map_err(fail)?, None),
+    };
     let opts = LogOptions {
         experiment: &t.experiment,
         run_name: t.run_name.as_deref(),
@@ -72,7 +103,7 @@ pub fn log(
         extra_params,
         start_ms,
     };
-    let tracked = tracking::log_bundle(store.as_mut(), dir, &opts).map_err(fail)?;
+    let tracked = tracking::log_bundle_in(store.as_mut(), dir, &opts, open).map_err(fail)?;
     let mut model = bundle::open(dir)?;
     let features = model.feature_names();
     if let Some(meta) = model.metadata.as_mut() {

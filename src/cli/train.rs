@@ -4,7 +4,10 @@
 use super::CliError;
 use crate::progress::Bar;
 use crate::schema::Schema;
-use crate::training::{train_bundle, Storage, TrainOptions, TrainRequest, TrainedBundle};
+use crate::training::job::Job;
+use crate::training::peers::Peers;
+use crate::training::xgboost::collective::WorkerConfig;
+use crate::training::{train_bundle, train_bundle_with, Storage, TrainOptions, TrainRequest, TrainedBundle};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -161,7 +164,18 @@ pub fn train_report_track(
     track: Option<&super::track::TrackingArgs>,
 ) -> Result<Outcome, CliError> {
     let start_ms = jiff::Timestamp::now().as_millisecond() as u64;
-    let mut trained = train_bundle(request, &Bar::new())?;
+    let trained = train_bundle(request, &Bar::new())?;
+    report_and_track(request, trained, track, start_ms, None)
+}
+
+/// The report and the MLflow run of a bundle just trained.
+fn report_and_track(
+    request: &TrainRequest,
+    mut trained: TrainedBundle,
+    track: Option<&super::track::TrackingArgs>,
+    start_ms: u64,
+    opened: Option<super::track::Opened>,
+) -> Result<Outcome, CliError> {
     for w in &trained.warnings {
         eprintln!("warning: {}: {w}", request.data.display());
     }
@@ -181,12 +195,65 @@ pub fn train_report_track(
         None => None,
         Some(args) => {
             let t = Instant::now();
-            let tracked = super::track::log(&trained.dir, args, start_ms, trained.settings.clone())?;
+            let tracked = super::track::log(&trained.dir, args, start_ms, trained.settings.clone(), opened)?;
             trained.metadata.seconds.insert("tracking".to_string(), t.elapsed().as_secs_f64());
             Some(tracked)
         }
     };
     Ok(Outcome { trained, report, tracked })
+}
+
+/// `churn train` as a worker of a distributed job: joins it, trains on its shard in step with
+/// the others; the lead (rank 0) writes the bundle, its report and the MLflow run and returns
+/// them, the others return None. A worker that fails tells the others, so none waits for it.
+fn run_worker(
+    cfg: &WorkerConfig,
+    request: &TrainRequest,
+    track: Option<&super::track::TrackingArgs>,
+) -> Result<Option<Outcome>, CliError> {
+    let start_ms = jiff::Timestamp::now().as_millisecond() as u64;
+    eprintln!(
+        "worker {}: joining the job at {}:{} ({})",
+        cfg.task_id,
+        cfg.tracker_host,
+        cfg.tracker_port,
+        cfg.workers.map_or("its size from the tracker".to_string(), |n| format!("{n} workers"))
+    );
+    let job = Job::join(cfg, &request.data.display().to_string())?;
+    eprintln!("worker {}: rank {} of {}, training on {}", cfg.task_id, job.rank(), job.world(), request.data.display());
+    // The lead's run exists from the start, so that a job that fails leaves a FAILED run; a
+    // store that cannot be reached now is tried again at the end, as on one machine.
+    let tags = [("churn.job.workers".to_string(), job.world().to_string())];
+    let opened = match track.filter(|_| job.leads()) {
+        Some(t) => super::track::open(t, &request.name, start_ms, &tags)
+            .map_err(|e| eprintln!("warning: the MLflow run could not be opened now ({e}); it is logged at the end"))
+            .ok(),
+        None => None,
+    };
+    let mut opened = opened;
+    let outcome = match train_bundle_with(request, &job, &Bar::new()) {
+        Err(e) => Err(CliError::Job(format!(
+            "worker {} (rank {} of {}): {e}\nthe job stopped on every worker; `churn tracker` names the worker that failed or was lost",
+            cfg.task_id,
+            job.rank(),
+            job.world()
+        ))),
+        Ok(None) => {
+            eprintln!("worker {}: done; the lead (rank 0) wrote the bundle", cfg.task_id);
+            Ok(None)
+        }
+        Ok(Some(trained)) => report_and_track(request, trained, track, start_ms, opened.take()).map(Some),
+    };
+    match &outcome {
+        Ok(_) => job.finish(),
+        Err(e) => {
+            job.fail(&e.to_string());
+            if let Some(o) = opened {
+                super::track::fail(o, &e.to_string());
+            }
+        }
+    }
+    outcome
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
@@ -220,7 +287,16 @@ pub fn run(a: Args) -> Result<(), CliError> {
             external_memory: a.external_memory.clone(),
         },
     };
-    let Outcome { trained, report, tracked } = train_report_track(&request, (!a.no_track).then_some(&a.tracking))?;
+    let track = (!a.no_track).then_some(&a.tracking);
+    let job = WorkerConfig::from_env(|k| std::env::var(k).ok()).map_err(CliError::Usage)?;
+    let outcome = match job {
+        None => train_report_track(&request, track)?,
+        Some(cfg) => match run_worker(&cfg, &request, track)? {
+            Some(outcome) => outcome,
+            None => return Ok(()),
+        },
+    };
+    let Outcome { trained, report, tracked } = outcome;
     let mut seconds = trained.metadata.seconds.clone();
     seconds.insert("total".to_string(), total.elapsed().as_secs_f64());
     let (meta, eval) = (&trained.metadata, &trained.evaluation);

@@ -263,16 +263,69 @@ pub struct LogOptions<'a> {
     pub start_ms: u64,
 }
 
+/// A run opened before its bundle exists: a distributed job's lead opens it when the job
+/// starts, so that a job that fails leaves a FAILED run in MLflow rather than nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenRun {
+    pub experiment: Experiment,
+    pub run: RunHandle,
+}
+
+/// Opens a RUNNING run in `experiment` (created when missing).
+pub fn open_run(
+    store: &mut dyn Store,
+    experiment: &str,
+    run_name: &str,
+    start_ms: u64,
+    tags: &[(String, String)],
+) -> Result<OpenRun, TrackingError> {
+    let experiment = store.experiment(experiment)?;
+    let mut all = vec![
+        ("mlflow.runName".to_string(), run_name.to_string()),
+        ("mlflow.user".to_string(), current_user()),
+        ("mlflow.source.name".to_string(), "churn train".to_string()),
+        ("mlflow.source.type".to_string(), "LOCAL".to_string()),
+    ];
+    all.extend(tags.iter().cloned());
+    let run = store.create_run(&experiment, run_name, &current_user(), start_ms, &all)?;
+    Ok(OpenRun { experiment, run })
+}
+
+/// Ends an open run as FAILED, with the reason as its `churn.error` tag.
+pub fn fail_run(store: &mut dyn Store, open: &OpenRun, reason: &str) -> Result<(), TrackingError> {
+    let reason: String = reason.chars().take(4000).collect();
+    store.log_batch(&open.run, &[], &[], &[("churn.error".to_string(), reason)])?;
+    store.end_run(&open.run, RunStatus::Failed, now_ms())
+}
+
 /// Logs a bundle as a run: experiment, run, params/metrics/tags, the model as an MLflow 3
 /// LoggedModel (all bundle files), reports as run artifacts, optional registration. On any
 /// failure after the run exists, the run is marked FAILED before the error is returned.
 pub fn log_bundle(store: &mut dyn Store, bundle_dir: &Path, opts: &LogOptions) -> Result<Tracked, TrackingError> {
+    log_bundle_in(store, bundle_dir, opts, None)
+}
+
+/// [`log_bundle`] into a run opened earlier ([`open_run`]), or a new one.
+pub fn log_bundle_in(
+    store: &mut dyn Store,
+    bundle_dir: &Path,
+    opts: &LogOptions,
+    open: Option<OpenRun>,
+) -> Result<Tracked, TrackingError> {
     let started = std::time::Instant::now();
     let rec = record::RunRecord::from_bundle(bundle_dir, opts)?;
-    let exp = store.experiment(opts.experiment)?;
-    let run = store.create_run(&exp, &rec.run_name, &rec.user, opts.start_ms, &rec.tags)?;
+    let opened_earlier = open.is_some();
+    let (exp, run) = match open {
+        Some(o) => (o.experiment, o.run),
+        None => {
+            let exp = store.experiment(opts.experiment)?;
+            let run = store.create_run(&exp, &rec.run_name, &rec.user, opts.start_ms, &rec.tags)?;
+            (exp, run)
+        }
+    };
     let result = (|| -> Result<(ModelHandle, Option<(String, String)>), TrackingError> {
-        store.log_batch(&run, &rec.params, &rec.metrics, &[])?;
+        let tags: &[(String, String)] = if opened_earlier { &rec.tags } else { &[] };
+        store.log_batch(&run, &rec.params, &rec.metrics, tags)?;
         for (rel, bytes) in &rec.run_artifacts {
             store.log_artifact(&run, rel, bytes)?;
         }

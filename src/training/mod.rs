@@ -24,6 +24,8 @@ mod final_margin;
 mod fitting;
 #[cfg(feature = "train")]
 mod held_out;
+#[cfg(feature = "train")]
+pub mod job;
 mod params;
 #[cfg(feature = "train")]
 pub mod peers;

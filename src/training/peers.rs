@@ -62,13 +62,13 @@ pub fn gather<T: Serialize + DeserializeOwned>(peers: &dyn Peers, value: T) -> R
     if peers.world() == 1 {
         return Ok(vec![value]);
     }
-    let bytes = serde_json::to_vec(&value).map_err(|e| TrainError::Job(format!("cannot send a statistic: {e}")))?;
+    // postcard: compact, and floats (NaN included) travel as their bits.
+    let bytes = postcard::to_allocvec(&value).map_err(|e| TrainError::Job(format!("cannot send a statistic: {e}")))?;
     peers
         .all_gather(bytes)?
         .into_iter()
         .map(|b| {
-            serde_json::from_slice(&b)
-                .map_err(|e| TrainError::Job(format!("a worker sent an unreadable statistic: {e}")))
+            postcard::from_bytes(&b).map_err(|e| TrainError::Job(format!("a worker sent an unreadable statistic: {e}")))
         })
         .collect()
 }

@@ -73,6 +73,14 @@ impl Default for TrainOptions {
     }
 }
 
+impl TrainOptions {
+    /// The options without what may differ between the machines of one job (threads, local
+    /// folders), for checking that every worker trains alike.
+    pub fn without_machine(&self) -> TrainOptions {
+        TrainOptions { threads: 0, external_memory: None, ..self.clone() }
+    }
+}
+
 /// The default search budget per `churn train` (and per fold of `churn evaluate`): small tables
 /// never reach it; on 50k-row tables it bounds the search on a 2-core laptop.
 pub const DEFAULT_TIME_BUDGET_SECS: u64 = 120;

@@ -16,9 +16,10 @@ use super::procedure::{self, CvReport, TrainError, TrainOptions};
 use super::rows::Roles;
 use crate::bundle::{self, BundleParts, DataInfo, Evaluation, Metadata};
 use crate::evaluation::{tables, HeldOut, LearningCurves};
-use crate::ingest::{findings::Findings, Dataset, LabelledRows, Spilled, Warning};
+use crate::ingest::{findings::Findings, Dataset, LabelledRows, Source, Spilled, Warning};
 use crate::progress::Progress;
 use crate::schema::Schema;
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -145,6 +146,35 @@ pub struct TrainedBundle {
     pub settings: Vec<(String, String)>,
 }
 
+/// In a job, every worker's shard must have loaded, under the same schema and settings, before
+/// anyone trains: a worker whose shard was refused, or who trains otherwise, fails the job on
+/// every worker, named with its shard.
+fn agree_on_shards(req: &TrainRequest, mine: Result<&Source, String>, peers: &dyn Peers) -> Result<(), TrainError> {
+    if peers.world() == 1 {
+        return Ok(());
+    }
+    let digest = |text: String| crate::table::hex(&sha2::Sha256::digest(text.as_bytes()));
+    let schema = digest(serde_json::to_string(&req.schema).unwrap_or_default());
+    let settings = digest(format!("{:?} {}", req.options.without_machine(), req.test_fraction));
+    let path = req.data.display().to_string();
+    let all = peers::gather(peers, (mine.map(|s| s.rows).map_err(|e| e.to_string()), path, schema, settings))?;
+    let (_, _, lead_schema, lead_settings) = &all[0];
+    for (rank, (status, path, schema, settings)) in all.iter().enumerate() {
+        let why = match status {
+            Err(e) => Some(format!("its shard was refused: {e}")),
+            Ok(_) if schema != lead_schema => {
+                Some("it reads its shard with another schema than the lead's".to_string())
+            }
+            Ok(_) if settings != lead_settings => Some("it trains with other settings than the lead's".to_string()),
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            return Err(TrainError::Job(format!("worker {rank} (shard {path}) cannot train: {why}; no worker trains")));
+        }
+    }
+    Ok(())
+}
+
 /// Trains on `req.data` and writes the bundle to `req.output`.
 pub fn train_bundle(req: &TrainRequest, progress: &dyn Progress) -> Result<TrainedBundle, TrainError> {
     Ok(train_bundle_with(req, &Alone, progress)?.expect("one process leads itself"))
@@ -163,7 +193,9 @@ pub fn train_bundle_with(
     let total = Instant::now();
     let mut seconds = BTreeMap::new();
     let t = Instant::now();
-    let (table, findings) = load(req)?;
+    let loaded = load(req);
+    agree_on_shards(req, loaded.as_ref().map(|(t, _)| t.rows().source()).map_err(|e| e.to_string()), peers)?;
+    let (table, findings) = loaded?;
     let data = table.rows();
     let findings = peers::merged(peers, findings, Findings::merge)?;
     let warnings = findings.into_warnings(&req.schema);
@@ -208,14 +240,15 @@ pub fn train_bundle_with(
         warnings.push(w);
     }
     seconds.insert("evaluate".to_string(), t.elapsed().as_secs_f64());
-    if !peers.leads() {
-        return Ok(None);
-    }
     let [rows, positives] =
         peers::summed(peers, vec![data.len() as u64, data.labels().iter().map(|&y| y as u64).sum()])?[..]
     else {
         unreachable!("two sums")
     };
+    // Every collective call is behind: only the lead writes.
+    if !peers.leads() {
+        return Ok(None);
+    }
     let created = jiff::Timestamp::now();
     let mut metadata = Metadata {
         name: req.name.clone(),

@@ -10,6 +10,7 @@ mod support;
 mod bad_data;
 mod challenge;
 mod crash;
+mod distributed;
 mod monitor;
 mod report;
 mod round_trip;

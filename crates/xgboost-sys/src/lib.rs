@@ -137,6 +137,7 @@ c_api! {
     fn XGCommunicatorAllreduce(send_receive_buffer: *mut c_void, count: usize, data_type: c_int, op: c_int) -> c_int;
     fn XGCommunicatorBroadcast(send_receive_buffer: *mut c_void, size: usize, root: c_int) -> c_int;
     fn XGCommunicatorSignalError() -> c_int;
+    fn XGCommunicatorPrint(message: *const c_char) -> c_int;
 }
 
 static API: OnceLock<Api> = OnceLock::new();

@@ -164,6 +164,13 @@ impl Communicator {
             .collect()
     }
 
+    /// Sends a line to the tracker, which prints it (the job's own log).
+    pub fn print(&self, message: &str) -> Result<(), XgbError> {
+        let text = c_string(message)?;
+        // SAFETY: a NUL-terminated string.
+        check(unsafe { sys::XGCommunicatorPrint(text.as_ptr()) })
+    }
+
     /// Tells the job this worker failed: the library makes every other worker's next
     /// collective call fail instead of waiting for it.
     pub fn signal_error(&self) {

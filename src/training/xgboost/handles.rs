@@ -16,7 +16,39 @@ use xgboost_sys as sys;
 /// XGBoost's message for the last failed call on this thread.
 pub(super) fn last_error() -> String {
     // SAFETY: XGBGetLastError returns a valid NUL-terminated string owned by the library.
-    unsafe { CStr::from_ptr(sys::XGBGetLastError()) }.to_string_lossy().into_owned()
+    clean(&unsafe { CStr::from_ptr(sys::XGBGetLastError()) }.to_string_lossy())
+}
+
+/// A library message without its stack trace, source positions and time stamps: what is left
+/// says what went wrong ("Ring allreduce failed.; Encountered EOF. The other end is likely
+/// closed.").
+pub(crate) fn clean(message: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for line in message.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with("[bt]") || line.starts_with("Stack trace") {
+            continue;
+        }
+        // "- [file.cc:12|04:57:01]: text" and "[04:57:01] /path/file.cc:83: [file.cc:12|..]: text"
+        let mut text = line.trim_start_matches("- ");
+        while let Some(rest) = text.strip_prefix('[').and_then(|t| t.split_once("]:").or_else(|| t.split_once(']'))) {
+            text = rest.1.trim_start();
+            if let Some((_, after)) =
+                text.split_once(": ").filter(|(head, _)| head.contains(".cc") || head.contains(".h"))
+            {
+                text = after;
+            }
+        }
+        let text = text.trim();
+        if !text.is_empty() && !parts.iter().any(|p| p == text) {
+            parts.push(text.to_string());
+        }
+    }
+    if parts.is_empty() {
+        message.trim().to_string()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Turns a C API return code into a result.
@@ -310,6 +342,19 @@ fn parse_metric(line: &str, metric: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn library_messages_lose_their_stack_traces_and_positions() {
+        let raw = "[04:57:01] /workspace/src/collective/result.cc:83: [histogram.h:197|04:57:01]: \n\n\
+                   - [allgather.cc:50|04:57:01]: Ring allgather failed, current iteration:0\n\
+                   - [loop.cc:101|04:57:01]: Encountered EOF. The other end is likely closed.\n\
+                   Stack trace:\n  [bt] (0) /lib/libxgboost.so(+0x11031e) [0x7fd9]\n";
+        assert_eq!(
+            clean(raw),
+            "Ring allgather failed, current iteration:0 Encountered EOF. The other end is likely closed."
+        );
+        assert_eq!(clean("plain words"), "plain words");
+    }
 
     #[test]
     fn a_metric_is_read_from_the_evaluation_line() {

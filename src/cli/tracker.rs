@@ -1,0 +1,239 @@
+//! `churn tracker`: XGBoost's tracker for a distributed training job of N `churn train` workers,
+//! run until the job ends: exit 0 when every worker finished, 1 with the reason otherwise.
+//!
+//! The library's tracker runs in a child process whose log this one reads, because the library
+//! alone does not end a failed job: after a worker fails it waits for the job to restart. Here a
+//! job that failed ends within seconds, with what each worker said (`training::job::Report`): a
+//! worker that joined and then fell silent while the others failed is named as lost. Workers that
+//! do not all join within `--timeout` end the job too.
+
+use super::CliError;
+use crate::training::job::{Event, Report};
+use crate::training::xgboost::collective::{
+    Tracker, TrackerConfig, ENV_NUM_WORKER, ENV_TASK_ID, ENV_TRACKER_PORT, ENV_TRACKER_URI,
+};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Workers in the job: each runs `churn train` on its own shard.
+    #[arg(long, env = "DMLC_NUM_WORKER", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub workers: u32,
+    /// The address the workers reach the tracker at (also the one it listens on).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port it listens on; 0 picks a free one (printed).
+    #[arg(long, default_value_t = 9091)]
+    pub port: u16,
+    /// Seconds to wait for every worker to join before the job is abandoned; training itself
+    /// has no time limit.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+/// Set in the child process that runs the library's tracker.
+const CHILD: &str = "CHURN_TRACKER_CHILD";
+/// The child's line saying where it listens.
+const LISTENING: &str = "churn-tracker listening ";
+/// After the first sign of failure, how long the workers still alive have to say what happened.
+const GRACE: Duration = Duration::from_secs(10);
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    if std::env::var_os(CHILD).is_some() {
+        return run_library_tracker(&a);
+    }
+    supervise(&a)
+}
+
+/// The library's tracker, in the child: no timeout of its own (the parent keeps time).
+fn run_library_tracker(a: &Args) -> Result<(), CliError> {
+    let cfg = TrackerConfig { workers: a.workers as usize, host: a.host.clone(), port: a.port, timeout_s: 0 };
+    let tracker =
+        Tracker::start(&cfg).map_err(|e| CliError::Job(format!("cannot listen on {}:{}: {}", a.host, a.port, e.0)))?;
+    let args = tracker.worker_args().map_err(|e| CliError::Job(e.0))?;
+    let host = args.get("dmlc_tracker_uri").and_then(|v| v.as_str()).unwrap_or(&a.host).to_string();
+    let port = args.get("dmlc_tracker_port").and_then(|v| v.as_u64()).unwrap_or(a.port as u64);
+    eprintln!("{LISTENING}{host} {port}");
+    tracker.wait().map_err(|e| CliError::Job(e.0))
+}
+
+enum Seen {
+    Line(String),
+    Closed,
+}
+
+/// What the supervisor knows of the job.
+#[derive(Default)]
+struct Job {
+    listening: Option<(String, u64)>,
+    joined: BTreeMap<usize, (String, String)>,
+    failed: BTreeMap<usize, String>,
+    finished: BTreeMap<usize, String>,
+    /// The library said a worker signalled an error.
+    library_error: Option<String>,
+    child_error: Option<String>,
+}
+
+impl Job {
+    fn read(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix(LISTENING) {
+            let mut it = rest.split_whitespace();
+            if let (Some(h), Some(p)) = (it.next(), it.next().and_then(|p| p.parse().ok())) {
+                self.listening = Some((h.to_string(), p));
+            }
+        } else if let Some(r) = Report::parse(line) {
+            match r.event {
+                Event::Joined { shard } => {
+                    self.joined.insert(r.rank, (r.task, shard));
+                }
+                Event::Failed { reason } => {
+                    self.failed.insert(r.rank, reason);
+                }
+                Event::Finished => {
+                    self.finished.insert(r.rank, r.task);
+                }
+            }
+        } else if line.contains("eceived error from") || line.contains("ecieved error from") {
+            self.library_error.get_or_insert_with(|| line.trim().to_string());
+        } else if let Some(e) = line.strip_prefix("error: ") {
+            self.child_error = Some(e.to_string());
+        }
+    }
+
+    fn failing(&self) -> bool {
+        !self.failed.is_empty() || self.library_error.is_some()
+    }
+
+    /// Every worker that joined has said how it ended.
+    fn all_accounted(&self) -> bool {
+        self.joined.keys().all(|r| self.failed.contains_key(r) || self.finished.contains_key(r))
+    }
+
+    /// What became of each worker, for the failure message.
+    fn summary(&self, workers: usize) -> String {
+        let mut lines = Vec::new();
+        for rank in 0..workers {
+            let line = match (self.joined.get(&rank), self.failed.get(&rank), self.finished.get(&rank)) {
+                (None, ..) => format!("rank {rank}: never joined"),
+                (Some((task, shard)), Some(reason), _) => format!("worker {task} (rank {rank}, {shard}) failed: {reason}"),
+                (Some((task, shard)), None, Some(_)) => format!("worker {task} (rank {rank}, {shard}) finished"),
+                (Some((task, shard)), None, None) => format!(
+                    "worker {task} (rank {rank}, {shard}) was LOST: no word from it since it joined (its process died or its network broke)"
+                ),
+            };
+            lines.push(format!("  {line}"));
+        }
+        lines.join("\n")
+    }
+}
+
+fn supervise(a: &Args) -> Result<(), CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Io { context: "cannot find churn's own binary".into(), source: e })?;
+    let mut child = Command::new(exe)
+        .args(["tracker", "--workers", &a.workers.to_string(), "--host", &a.host, "--port", &a.port.to_string()])
+        .env(CHILD, "1")
+        .env_remove(ENV_NUM_WORKER)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| CliError::Io { context: "cannot start the tracker process".into(), source: e })?;
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().expect("piped above");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(Seen::Line(line)).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Seen::Closed);
+    });
+    let workers = a.workers as usize;
+    let started = Instant::now();
+    let mut job = Job::default();
+    let mut failing_since: Option<Instant> = None;
+    let mut closed = false;
+    let end = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Seen::Line(line)) => {
+                let was = job.listening.is_some();
+                job.read(&line);
+                match (&job.listening, was) {
+                    (Some((host, port)), false) => eprintln!(
+                        "tracker: waiting for {workers} workers at {host}:{port}; start each with\n  \
+                         {ENV_TRACKER_URI}={host} {ENV_TRACKER_PORT}={port} {ENV_TASK_ID}=<0..{}> {ENV_NUM_WORKER}={workers} churn train --data <its shard> ...",
+                        workers - 1
+                    ),
+                    _ if line.starts_with(LISTENING) || line.starts_with("error: ") => {}
+                    // The library's stack traces say nothing to the user.
+                    _ if line.trim_start().starts_with("[bt]") || line.starts_with("Stack trace") => {}
+                    _ => eprintln!("{line}"),
+                }
+            }
+            Ok(Seen::Closed) => closed = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => closed = true,
+        }
+        if job.failing() && failing_since.is_none() {
+            failing_since = Some(Instant::now());
+        }
+        if let Some(since) = failing_since {
+            if job.all_accounted() || since.elapsed() >= GRACE || closed {
+                end(&mut child);
+                return Err(CliError::Job(format!("the job failed:\n{}", job.summary(workers))));
+            }
+            continue;
+        }
+        if closed {
+            let status = child.wait().map_err(|e| CliError::Io { context: "the tracker process".into(), source: e })?;
+            if status.success() && job.failed.is_empty() {
+                eprintln!("tracker: the job of {workers} workers finished");
+                return Ok(());
+            }
+            let why = job.child_error.clone().unwrap_or_else(|| format!("the tracker process ended ({status})"));
+            if job.listening.is_none() {
+                return Err(CliError::Job(format!("the tracker cannot start: {why}")));
+            }
+            return Err(CliError::Job(format!("the job failed: {why}\n{}", job.summary(workers))));
+        }
+        if job.joined.len() < workers && started.elapsed() >= Duration::from_secs(a.timeout) {
+            end(&mut child);
+            let (host, port) = job.listening.clone().unwrap_or((a.host.clone(), a.port as u64));
+            return Err(CliError::Job(format!(
+                "only {} of {workers} workers joined within --timeout {} s (each must reach {host}:{port}):\n{}",
+                job.joined.len(),
+                a.timeout,
+                job.summary(workers)
+            )));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_worker_among_failing_ones_is_named_lost() {
+        let mut job = Job::default();
+        for rank in 0..3 {
+            let r = Report { task: format!("t{rank}"), rank, event: Event::Joined { shard: format!("s{rank}.csv") } };
+            job.read(&r.line());
+        }
+        job.read(&Report { task: "t0".into(), rank: 0, event: Event::Failed { reason: "EOF".into() } }.line());
+        assert!(job.failing() && !job.all_accounted());
+        job.read(&Report { task: "t1".into(), rank: 1, event: Event::Failed { reason: "EOF".into() } }.line());
+        let s = job.summary(3);
+        assert!(s.contains("worker t2 (rank 2, s2.csv) was LOST"), "{s}");
+        assert!(s.contains("worker t0 (rank 0, s0.csv) failed: EOF"), "{s}");
+    }
+}
