@@ -6,6 +6,8 @@ pub trait Progress: Sync {
     fn stage(&self, name: &str, total: u64);
     fn advance(&self, steps: u64);
     fn finish(&self);
+    /// A decision the user should hear of (e.g. external memory chosen for a large table).
+    fn note(&self, _message: &str) {}
 }
 
 pub struct Silent;
@@ -69,5 +71,12 @@ impl Progress for Bar {
     }
     fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+    fn note(&self, message: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("note: {message}");
+        } else {
+            self.bar.println(format!("note: {message}"));
+        }
     }
 }

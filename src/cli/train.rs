@@ -285,6 +285,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             blend: a.boosting.blend,
             max_explain_us: a.boosting.max_explain_us,
             external_memory: a.external_memory.clone(),
+            scratch_dir: None,
         },
     };
     let track = (!a.no_track).then_some(&a.tracking);

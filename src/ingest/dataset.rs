@@ -257,7 +257,7 @@ pub fn scan(path: &Path, schema: &Schema, sink: &mut dyn RowSink) -> Result<Scan
         findings.warnings.add_n("ignored column (not in the schema)", Some(c), 1, c.clone());
     }
     repeats.finish(path, schema.id.as_deref(), cols.id.is_some(), &mut findings.warnings)?;
-    let format = match Format::of(path)? {
+    let format = match reader.format() {
         Format::Csv => "csv",
         Format::Parquet => "parquet",
     };
@@ -269,7 +269,7 @@ pub fn scan(path: &Path, schema: &Schema, sink: &mut dyn RowSink) -> Result<Scan
 /// Rows the file probably holds (its size over a guess of a row's bytes), to size the searches
 /// for repeats once instead of growing them.
 fn size_hint(path: &Path, fields: usize) -> usize {
-    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let bytes = crate::table::table_bytes(path);
     ((bytes / (8 * fields.max(1) as u64).max(1)) as usize).min(1 << 24)
 }
 

@@ -7,7 +7,7 @@ mod arrow;
 mod reader;
 pub mod writer;
 
-pub use reader::{hex, sha256_file, BatchCells, Format, Location, RawBatch, TableReader};
+pub use reader::{hex, parts_of, sha256_file, table_bytes, BatchCells, Format, Location, RawBatch, TableReader};
 
 use std::path::{Path, PathBuf};
 

@@ -34,18 +34,30 @@ impl Format {
 
 /// Where a row came from, for messages: a line of CSV text (the header is line 1, counted as an
 /// editor counts them whatever the line endings), a Parquet row (from 1), or the index of a
-/// record in a JSON array or an MLflow request (from 0, as the client numbered them).
+/// record in a JSON array or an MLflow request (from 0, as the client numbered them). A table of
+/// several files (a folder or a glob of parts) adds the part: the k-th file in name order, from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Location {
     Line(u64),
     Row(u64),
     Index(u64),
+    PartLine(u32, u64),
+    PartRow(u32, u64),
 }
 
 impl Location {
     pub fn number(&self) -> u64 {
         match self {
             Location::Line(n) | Location::Row(n) | Location::Index(n) => *n,
+            Location::PartLine(_, n) | Location::PartRow(_, n) => *n,
+        }
+    }
+
+    fn in_part(self, part: Option<u32>) -> Location {
+        match (self, part) {
+            (Location::Line(n), Some(p)) => Location::PartLine(p, n),
+            (Location::Row(n), Some(p)) => Location::PartRow(p, n),
+            (l, _) => l,
         }
     }
 }
@@ -55,8 +67,70 @@ impl std::fmt::Display for Location {
         match self {
             Location::Line(n) => write!(f, "line {n}"),
             Location::Row(n) | Location::Index(n) => write!(f, "row {n}"),
+            Location::PartLine(p, n) => write!(f, "part {p} line {n}"),
+            Location::PartRow(p, n) => write!(f, "part {p} row {n}"),
         }
     }
+}
+
+/// The files of a table given as a folder (its .csv/.parquet files) or as a glob (`*` and `?` in
+/// the file name), in name order; None for a single file.
+pub fn parts_of(path: &Path) -> Result<Option<Vec<PathBuf>>, TableError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (dir, pattern) = if path.is_dir() {
+        (path.to_path_buf(), None)
+    } else if name.contains(['*', '?']) {
+        (path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(), Some(name))
+    } else {
+        return Ok(None);
+    };
+    let io = |source| TableError::Io { path: path.to_path_buf(), source };
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| match &pattern {
+            Some(g) => p.file_name().is_some_and(|n| glob_matches(g, &n.to_string_lossy())),
+            None => Format::of(p).is_ok() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')),
+        })
+        .collect();
+    parts.sort();
+    if parts.is_empty() {
+        return Err(TableError::Empty { path: path.to_path_buf(), detail: "no .csv or .parquet file matches".into() });
+    }
+    Ok(Some(parts))
+}
+
+/// Bytes on disk of a table (of all its parts).
+pub fn table_bytes(path: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    match parts_of(path) {
+        Ok(Some(parts)) => parts.iter().map(|p| size(p)).sum(),
+        _ => size(path),
+    }
+}
+
+/// A shell-style match of `*` (any run) and `?` (any one character).
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
 }
 
 /// Feeds every byte read into a SHA-256, so a training file is hashed in the same pass.
@@ -125,6 +199,15 @@ enum Inner {
         next_row: u64,
         hash: String,
     },
+    /// A table of several files, read one after the other.
+    Parts {
+        parts: Vec<PathBuf>,
+        /// The part being read (0-based) and its reader.
+        at: usize,
+        current: Box<TableReader>,
+        /// Over each part's SHA-256, in order (when hashing).
+        hasher: Option<Sha256>,
+    },
 }
 
 /// A file of customer rows, read batch by batch with bounded memory.
@@ -139,17 +222,24 @@ pub enum RawBatch {
     Csv {
         records: Vec<csv::StringRecord>,
         lines: Vec<u64>,
+        /// The part (from 1) of a table of several files.
+        part: Option<u32>,
     },
     #[cfg(feature = "parquet")]
-    Arrow {
-        batch: RecordBatch,
-        first_row: u64,
-    },
+    Arrow { batch: RecordBatch, first_row: u64, part: Option<u32> },
 }
 
 impl RawBatch {
     pub fn new_csv() -> RawBatch {
-        RawBatch::Csv { records: Vec::new(), lines: Vec::new() }
+        RawBatch::Csv { records: Vec::new(), lines: Vec::new(), part: None }
+    }
+
+    fn set_part(&mut self, p: Option<u32>) {
+        match self {
+            RawBatch::Csv { part, .. } => *part = p,
+            #[cfg(feature = "parquet")]
+            RawBatch::Arrow { part, .. } => *part = p,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -166,9 +256,9 @@ impl RawBatch {
 
     pub fn location(&self, row: usize) -> Location {
         match self {
-            RawBatch::Csv { lines, .. } => Location::Line(lines[row]),
+            RawBatch::Csv { lines, part, .. } => Location::Line(lines[row]).in_part(*part),
             #[cfg(feature = "parquet")]
-            RawBatch::Arrow { first_row, .. } => Location::Row(first_row + row as u64),
+            RawBatch::Arrow { first_row, part, .. } => Location::Row(first_row + row as u64).in_part(*part),
         }
     }
 
@@ -244,6 +334,16 @@ impl TableReader {
     }
 
     fn open_with(path: &Path, hash: bool) -> Result<TableReader, TableError> {
+        if let Some(parts) = parts_of(path)? {
+            let current = Box::new(TableReader::open_with(&parts[0], hash)?);
+            let columns = current.columns.clone();
+            let hasher = hash.then(Sha256::new);
+            return Ok(TableReader {
+                path: path.to_path_buf(),
+                columns,
+                inner: Inner::Parts { parts, at: 0, current, hasher },
+            });
+        }
         let io = |source| TableError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
         match Format::of(path)? {
@@ -276,6 +376,16 @@ impl TableReader {
         &self.path
     }
 
+    /// The table's format (its parts' when it has several).
+    pub fn format(&self) -> Format {
+        match &self.inner {
+            Inner::Csv(_) => Format::Csv,
+            #[cfg(feature = "parquet")]
+            Inner::Parquet { .. } => Format::Parquet,
+            Inner::Parts { current, .. } => current.format(),
+        }
+    }
+
     /// The header's names as written (the gate trims them and a byte-order mark).
     pub fn columns(&self) -> &[String] {
         &self.columns
@@ -290,10 +400,11 @@ impl TableReader {
                 }
                 // Without the `parquet` feature a batch can only be CSV.
                 #[allow(irrefutable_let_patterns)]
-                let RawBatch::Csv { records, lines } = batch
+                let RawBatch::Csv { records, lines, part } = batch
                 else {
                     unreachable!()
                 };
+                *part = None;
                 records.resize_with(max, csv::StringRecord::new);
                 lines.clear();
                 let mut n = 0;
@@ -322,9 +433,35 @@ impl TableReader {
                 Some(Err(e)) => Err(TableError::Parquet { path: self.path.clone(), message: e.to_string() }),
                 Some(Ok(rb)) => {
                     let n = rb.num_rows() as u64;
-                    *batch = RawBatch::Arrow { batch: rb, first_row: *next_row };
+                    *batch = RawBatch::Arrow { batch: rb, first_row: *next_row, part: None };
                     *next_row += n;
                     Ok(n > 0)
+                }
+            },
+            Inner::Parts { parts, at, current, hasher } => loop {
+                if current.read_batch(max, batch)? {
+                    batch.set_part((parts.len() > 1).then_some(*at as u32 + 1));
+                    return Ok(true);
+                }
+                *at += 1;
+                if *at == parts.len() {
+                    return Ok(false);
+                }
+                let next = Box::new(TableReader::open_with(&parts[*at], hasher.is_some())?);
+                if next.columns != self.columns {
+                    return Err(TableError::Malformed {
+                        path: parts[*at].clone(),
+                        message: format!(
+                            "its columns ({}) are not those of {} ({}): the parts of a table share one header",
+                            next.columns.join(", "),
+                            parts[0].display(),
+                            self.columns.join(", ")
+                        ),
+                    });
+                }
+                let done = std::mem::replace(current, next);
+                if let Some(h) = hasher {
+                    h.update(done.finish_hash().as_bytes());
                 }
             },
         }
@@ -344,6 +481,13 @@ impl TableReader {
             }
             #[cfg(feature = "parquet")]
             Inner::Parquet { hash, .. } => hash,
+            Inner::Parts { current, hasher, .. } => match hasher {
+                None => String::new(),
+                Some(mut h) => {
+                    h.update(current.finish_hash().as_bytes());
+                    hex(&h.finalize())
+                }
+            },
         }
     }
 }

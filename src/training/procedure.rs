@@ -51,6 +51,9 @@ pub struct TrainOptions {
     pub max_explain_us: Option<f64>,
     /// Keep XGBoost's quantised matrices in files under this folder (external memory).
     pub external_memory: Option<std::path::PathBuf>,
+    /// Where training may keep files of its own: external memory chosen because the training
+    /// matrix would not fit in the memory available goes there. None: never chosen.
+    pub scratch_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for TrainOptions {
@@ -69,6 +72,7 @@ impl Default for TrainOptions {
             blend: BlendLimit::default(),
             max_explain_us: None,
             external_memory: None,
+            scratch_dir: None,
         }
     }
 }
@@ -77,7 +81,7 @@ impl TrainOptions {
     /// The options without what may differ between the machines of one job (threads, local
     /// folders), for checking that every worker trains alike.
     pub fn without_machine(&self) -> TrainOptions {
-        TrainOptions { threads: 0, external_memory: None, ..self.clone() }
+        TrainOptions { threads: 0, external_memory: None, scratch_dir: None, ..self.clone() }
     }
 }
 
@@ -180,6 +184,8 @@ pub struct Trained {
     pub curve_model: Vec<u8>,
     pub tuning_seconds: f64,
     pub fit_seconds: f64,
+    /// Whether XGBoost kept the training matrices in files (asked for, or chosen for the size).
+    pub external_memory: bool,
 }
 
 impl Trained {
@@ -232,6 +238,43 @@ fn pipeline_stats(data: &dyn LabelledRows, roles: &Roles, peers: &dyn Peers) -> 
     peers::merged(peers, stats, |a, b| a.merge(&b))
 }
 
+/// Bytes a training row takes in XGBoost's memory while it trains on it, by model input: the
+/// quantised matrix keeps a 4-byte bin per input of a table with missing values, and the fit
+/// gradients, predictions and row positions (measured: 175-222 bytes a row at 33 inputs).
+fn bytes_per_row(features: usize) -> u64 {
+    4 * features as u64 + 48
+}
+
+/// Chooses XGBoost's external memory when the training matrices would take more than 70 % of
+/// the memory available (and the user chose no folder), in a temporary folder under the scratch
+/// folder, and says so.
+fn external_memory(
+    rows: usize,
+    features: usize,
+    opts: &TrainOptions,
+    progress: &dyn Progress,
+) -> Result<Option<tempfile::TempDir>, TrainError> {
+    let (None, Some(scratch), Some(available)) = (&opts.external_memory, &opts.scratch_dir, crate::heap::available())
+    else {
+        return Ok(None);
+    };
+    let side_by_side = if opts.trials > 0 { opts.threads.max(1) as u64 } else { 1 };
+    let need = rows as u64 * bytes_per_row(features) * side_by_side;
+    if need * 10 <= available * 7 {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new().prefix(".churn-external-memory-").tempdir_in(scratch).map_err(|e| {
+        TrainError::Settings(format!("cannot make a folder for external memory in {}: {e}", scratch.display()))
+    })?;
+    progress.note(&format!(
+        "the training matrices of {rows} rows would take about {:.1} GB of the {:.1} GB available: XGBoost keeps them in files under {} (external memory); --external-memory DIR chooses the folder",
+        need as f64 / 1e9,
+        available as f64 / 1e9,
+        scratch.display()
+    ));
+    Ok(Some(dir))
+}
+
 /// Fits the pipeline, tunes, fits the final model, on the training rows of `data` (`roles`);
 /// held-out rows only feed the final fit's learning curve, never a decision.
 pub fn train(
@@ -275,6 +318,7 @@ pub fn train_with(
     let pipeline = Pipeline::fit_from(data.schema(), &stats);
     let rates = pipeline.fold_rates(&stats);
     let base_score = labels.iter().map(|&y| y as f64).sum::<f64>() / labels.len().max(1) as f64;
+    let auto = external_memory(roles.counts().0, pipeline.n_features(), opts, progress)?;
     let fitting = Fitting {
         data,
         roles,
@@ -284,7 +328,7 @@ pub fn train_with(
         offset,
         base_score,
         seed: opts.seed,
-        external_memory: opts.external_memory.as_deref(),
+        external_memory: opts.external_memory.as_deref().or(auto.as_ref().map(|d| d.path())),
         peers,
     };
 
@@ -324,6 +368,7 @@ pub fn train_with(
         curve_model: model.curve_model,
         tuning_seconds,
         fit_seconds,
+        external_memory: opts.external_memory.is_some() || auto.is_some(),
     })
 }
 

@@ -71,15 +71,23 @@ impl Table {
     }
 }
 
+/// Where a training keeps its own files by default: beside the output folder.
+fn scratch_dir(req: &TrainRequest) -> PathBuf {
+    match &req.storage {
+        Storage::Spill(dir) => dir.clone(),
+        _ => req
+            .output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    }
+}
+
 fn load(req: &TrainRequest) -> Result<(Table, Findings), TrainError> {
     let spill_dir = match &req.storage {
         Storage::Memory => None,
         Storage::Spill(dir) => Some(dir.clone()),
-        Storage::Auto => {
-            let size = std::fs::metadata(&req.data).map(|m| m.len()).unwrap_or(0);
-            let beside = req.output.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty());
-            (size >= SPILL_ABOVE_BYTES).then(|| beside.unwrap_or_else(|| PathBuf::from(".")))
-        }
+        Storage::Auto => (crate::table::table_bytes(&req.data) >= SPILL_ABOVE_BYTES).then(|| scratch_dir(req)),
     };
     Ok(match spill_dir {
         None => {
@@ -202,7 +210,9 @@ pub fn train_bundle_with(
     let shards = peers::gather(peers, data.source().clone())?;
     seconds.insert("load".to_string(), t.elapsed().as_secs_f64());
 
-    let opts = &req.options;
+    let mut opts = req.options.clone();
+    opts.scratch_dir = opts.scratch_dir.or_else(|| Some(scratch_dir(req)));
+    let opts = &opts;
     let roles = Roles::new(data.labels(), Some(req.test_fraction), opts.folds, opts.seed);
     let trained = procedure::train_with(data, &roles, opts, peers, progress)?;
     seconds.insert("tuning".to_string(), trained.tuning_seconds);
@@ -309,6 +319,8 @@ pub fn train_bundle_with(
         ("schema".to_string(), req.schema.name.clone()),
         ("pipeline_version".to_string(), crate::features::PIPELINE_VERSION.to_string()),
         ("workers".to_string(), peers.world().to_string()),
+        ("external_memory".to_string(), trained.external_memory.to_string()),
+        ("storage".to_string(), if matches!(table, Table::Spilled(_)) { "spilled" } else { "memory" }.to_string()),
     ];
     Ok(Some(TrainedBundle {
         dir: req.output.clone(),

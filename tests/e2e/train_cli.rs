@@ -421,3 +421,76 @@ fn a_spilled_table_trains_the_same_model_as_one_in_memory() {
     assert_eq!(eval(&memory), eval(&disk));
     assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0, "the spilled table is removed");
 }
+
+/// `--data` takes a folder of Parquet parts or a glob of them, read in name order as one table:
+/// the model is the one trained on the parts' rows in one CSV file, and a part that does not
+/// share the others' header is named.
+#[test]
+fn a_folder_or_glob_of_parquet_parts_trains_as_one_table() {
+    let d = tmp();
+    let parts = d.path().join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    let mut csv = String::new();
+    for k in 0..3u64 {
+        let part = parts.join(format!("p-{k}.parquet"));
+        run_ok(&["synth", "--rows", "1500", "--seed", &(40 + k).to_string(), "--output", s(&part)]);
+        let text = std::fs::read_to_string(synth(d.path(), 1500, 40 + k)).unwrap();
+        let skip = if k == 0 { 0 } else { 1 };
+        csv.extend(text.lines().skip(skip).map(|l| format!("{l}\n")));
+    }
+    let whole = d.path().join("whole.csv");
+    std::fs::write(&whole, csv).unwrap();
+    let glob = parts.join("p-*.parquet");
+    let model = |data: &std::path::Path, name: &str| {
+        let out = d.path().join(name);
+        run_ok(&["train", "--data", s(data), "--output", s(&out), "--trials", "0", "--threads", "1", "--no-track"]);
+        std::fs::read(out.join("model.ubj")).unwrap()
+    };
+    let from_folder = model(&parts, "folder");
+    assert_eq!(from_folder, model(&glob, "glob"));
+    assert_eq!(from_folder, model(&whole, "csv"));
+    let meta = churn::bundle::open(&d.path().join("folder")).unwrap().metadata.unwrap();
+    assert_eq!(meta.data.rows, 4500);
+
+    std::fs::write(parts.join("p-9.csv"), "customerID,tenure\nx,1\n").unwrap();
+    let (ok, _, err) = run(&["train", "--data", s(&parts), "--output", s(&d.path().join("bad")), "--no-track"]);
+    assert!(!ok && err.contains("p-9.csv") && err.contains("share one header"), "{err}");
+}
+
+/// When the training matrices would not fit in the memory available (here capped by
+/// CHURN_MEMORY_LIMIT), XGBoost's external memory is chosen and said, and trains a model as good;
+/// `--external-memory DIR` asks for it. Its files are gone afterwards.
+#[test]
+fn external_memory_is_chosen_when_the_matrix_would_not_fit_and_said() {
+    let d = tmp();
+    let data = synth(d.path(), 6000, 8);
+    let score = synth(d.path(), 3000, 9);
+    let train = |out: &str, envs: &[(&str, &str)], more: &[&str]| {
+        let out = d.path().join(out);
+        let o = churn()
+            .args(["train", "--data", s(&data), "--output", s(&out), "--trials", "0", "--threads", "1", "--no-track"])
+            .args(more)
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        let m = run_ok(&["monitor", "--model", s(&out), "--data", s(&score), "--json", "--no-track"]);
+        (serde_json::from_str::<serde_json::Value>(&m).unwrap()["roc_auc"].as_f64().unwrap(), err)
+    };
+    let (plain, said) = train("plain", &[], &[]);
+    assert!(!said.contains("external memory"), "{said}");
+    let (capped, said) = train("capped", &[("CHURN_MEMORY_LIMIT", "100K")], &[]);
+    assert!(said.contains("external memory") && said.contains("--external-memory DIR"), "{said}");
+    assert!((plain - capped).abs() < 0.002, "{plain} against {capped}");
+    let cache = d.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let (asked, _) = train("asked", &[], &["--external-memory", s(&cache)]);
+    assert!((plain - asked).abs() < 0.002, "{plain} against {asked}");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+    assert!(std::fs::read_dir(d.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".churn-")));
+}
