@@ -75,7 +75,8 @@ impl BoostingArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Labelled customer table (.csv or .parquet).
+    /// Labelled customer table: a .csv or .parquet file, or a folder or glob of parts. A
+    /// worker of a distributed job trains on its shard; `{rank}` in the path becomes its rank.
     #[arg(long)]
     pub data: PathBuf,
     /// Schema TOML (default: the built-in IBM Telco schema).
@@ -220,6 +221,7 @@ fn run_worker(
         cfg.workers.map_or("its size from the tracker".to_string(), |n| format!("{n} workers"))
     );
     let job = Job::join(cfg, &request.data.display().to_string())?;
+    let request = &TrainRequest { data: PathBuf::from(&job.shard), ..request.clone() };
     eprintln!("worker {}: rank {} of {}, training on {}", cfg.task_id, job.rank(), job.world(), request.data.display());
     // The lead's run exists from the start, so that a job that fails leaves a FAILED run; a
     // store that cannot be reached now is tried again at the end, as on one machine.

@@ -17,6 +17,9 @@ pub struct Job {
     /// The library holds the communicator per thread: only this thread may use it.
     owner: ThreadId,
     pub task: String,
+    /// This worker's shard: the path it was given, `{rank}` replaced by its rank (N identical
+    /// workers, as ECS tasks, compose replicas or an indexed Job start them, each take their own).
+    pub shard: String,
 }
 
 // SAFETY: every use of the communicator checks that it is on the thread that joined (`owner`)
@@ -71,11 +74,12 @@ impl Report {
 
 impl Job {
     /// Joins the job, waiting until every worker has, and tells the tracker which shard this
-    /// worker trains on.
+    /// worker trains on (`shard`, with `{rank}` replaced).
     pub fn join(cfg: &WorkerConfig, shard: &str) -> Result<Job, TrainError> {
         let comm = Communicator::join(cfg).map_err(|e| TrainError::Job(e.0))?;
-        let job = Job { comm, owner: std::thread::current().id(), task: cfg.task_id.clone() };
-        job.tell(Event::Joined { shard: shard.to_string() });
+        let shard = shard.replace("{rank}", &comm.rank().to_string());
+        let job = Job { comm, owner: std::thread::current().id(), task: cfg.task_id.clone(), shard };
+        job.tell(Event::Joined { shard: job.shard.clone() });
         Ok(job)
     }
 

@@ -23,12 +23,14 @@ fn tracker(port: u16, workers: usize, extra: &[&str]) -> Child {
 }
 
 fn worker(port: u16, task: usize, workers: usize, args: &[String]) -> Child {
-    churn()
-        .arg("train")
+    let mut c = churn();
+    if task != usize::MAX {
+        c.env("DMLC_TASK_ID", task.to_string());
+    }
+    c.arg("train")
         .args(args)
         .env("DMLC_TRACKER_URI", "127.0.0.1")
         .env("DMLC_TRACKER_PORT", port.to_string())
-        .env("DMLC_TASK_ID", task.to_string())
         .env("DMLC_NUM_WORKER", workers.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -128,6 +130,33 @@ fn three_workers_train_one_model_as_good_as_one_process_on_all_shards() {
     assert!(finish(job.tracker, Duration::from_secs(30)).0);
     let eval = churn::bundle::open(&searched(0)).unwrap().evaluation.unwrap();
     assert_eq!(eval.tuning.len(), 4);
+}
+
+/// Identical workers (no task id, one shard pattern), as ECS tasks or compose replicas start
+/// them: each takes the shard of its rank.
+#[test]
+fn identical_workers_take_the_shard_of_their_rank() {
+    let d = tmp();
+    for k in 0..3u64 {
+        std::fs::rename(synth(d.path(), 1000 + 500 * k, 60 + k), d.path().join(format!("shard-{k}.csv"))).unwrap();
+    }
+    let pattern = d.path().join("shard-{rank}.csv");
+    let out = d.path().join("out");
+    let port = free_port();
+    let tracker = tracker(port, 3, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let workers: Vec<Child> =
+        (0..3).map(|_| worker(port, usize::MAX, 3, &train_args(&pattern, &out, &["--trials", "0"]))).collect();
+    for w in workers {
+        let (ok, err, _) = finish(w, Duration::from_secs(120));
+        assert!(ok, "{err}");
+    }
+    assert!(finish(tracker, Duration::from_secs(30)).0);
+    let meta = churn::bundle::open(&out).unwrap().metadata.unwrap();
+    assert_eq!(meta.data.rows, 1000 + 1500 + 2000);
+    let shards: Vec<String> = meta.data.shards.iter().map(|s| s.path.clone()).collect();
+    let expected: Vec<String> = (0..3).map(|k| d.path().join(format!("shard-{k}.csv")).display().to_string()).collect();
+    assert_eq!(shards, expected, "rank k read shard k");
 }
 
 /// A worker killed mid-job: the other workers and the tracker exit non-zero within 90 s, the

@@ -21,7 +21,9 @@ pub struct WorkerConfig {
     pub tracker_host: String,
     /// `DMLC_TRACKER_PORT`.
     pub tracker_port: u16,
-    /// `DMLC_TASK_ID`: this worker's name in the job; ranks follow the task ids' order.
+    /// `DMLC_TASK_ID`: this worker's name in the job; ranks follow the task ids' order. Without
+    /// it (N identical tasks started at once, as ECS and compose replicas start them) the
+    /// machine's host name and the process id: unique, and the ranks still settle once.
     pub task_id: String,
     /// `DMLC_NUM_WORKER`: the job's size, when given (checked against the tracker's).
     pub workers: Option<usize>,
@@ -48,7 +50,14 @@ impl WorkerConfig {
         let port = need(ENV_TRACKER_PORT)?;
         let tracker_port =
             port.trim().parse::<u16>().map_err(|_| format!("{ENV_TRACKER_PORT}={port:?} is not a port number"))?;
-        let task_id = need(ENV_TASK_ID)?.trim().to_string();
+        let task_id = match get(ENV_TASK_ID).filter(|v| !v.trim().is_empty()) {
+            Some(t) => t.trim().to_string(),
+            None => format!(
+                "{}-{}",
+                get("HOSTNAME").filter(|h| !h.is_empty()).unwrap_or_else(host_name),
+                std::process::id()
+            ),
+        };
         let workers = match get(ENV_NUM_WORKER).filter(|v| !v.trim().is_empty()) {
             None => None,
             Some(n) => Some(
@@ -67,6 +76,13 @@ impl WorkerConfig {
             timeout_s: DEFAULT_TIMEOUT_S,
         }))
     }
+}
+
+/// The machine's host name (the kernel's, as `hostname` prints it).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "worker".into())
 }
 
 /// Joined membership of a job, on the thread that joined. Leaving (finalising) happens on drop;
@@ -279,7 +295,13 @@ mod tests {
         let err = WorkerConfig::from_env(env(&[(ENV_TRACKER_URI, "h"), (ENV_TRACKER_PORT, "x"), (ENV_TASK_ID, "0")]))
             .unwrap_err();
         assert!(err.contains("DMLC_TRACKER_PORT=\"x\""), "{err}");
-        let err = WorkerConfig::from_env(env(&[(ENV_TRACKER_URI, "h"), (ENV_TRACKER_PORT, "1")])).unwrap_err();
-        assert!(err.contains("DMLC_TASK_ID"), "{err}");
+        let anonymous = WorkerConfig::from_env(env(&[
+            (ENV_TRACKER_URI, "h"),
+            (ENV_TRACKER_PORT, "1"),
+            ("HOSTNAME", "ip-10-0-1-7"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(anonymous.task_id, format!("ip-10-0-1-7-{}", std::process::id()));
     }
 }
