@@ -29,8 +29,8 @@ pub struct Args {
     /// The port it listens on; 0 picks a free one (printed).
     #[arg(long, default_value_t = 9091)]
     pub port: u16,
-    /// Seconds to wait for every worker to join before the job is abandoned; training itself
-    /// has no time limit.
+    /// Seconds to wait for every worker to join before the job is abandoned (0: no limit, for a
+    /// tracker that waits for scheduled workers); training itself has no time limit.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
 }
@@ -205,7 +205,7 @@ fn supervise(a: &Args) -> Result<(), CliError> {
             }
             return Err(CliError::Job(format!("the job failed: {why}\n{}", job.summary(workers))));
         }
-        if job.joined.len() < workers && started.elapsed() >= Duration::from_secs(a.timeout) {
+        if a.timeout > 0 && job.joined.len() < workers && started.elapsed() >= Duration::from_secs(a.timeout) {
             end(&mut child);
             let (host, port) = job.listening.clone().unwrap_or((a.host.clone(), a.port as u64));
             return Err(CliError::Job(format!(

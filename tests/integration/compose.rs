@@ -205,3 +205,107 @@ fn the_stack_trains_registers_serves_and_reloads_the_new_champion() {
     assert_eq!(docker(&["inspect", "--format", "{{.Config.User}}", id.trim()]), "10001:10001");
     eprintln!("compose stack test: {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// The training job of docker-compose.train.yml for real: a tracker container and three
+/// identical worker containers over a shared volume of Parquet parts, the collective across the
+/// compose network. One bundle and one finished MLflow run, written by rank 0, on the volume.
+/// (The trainer image here is the tested binary on debian:bookworm-slim with the XGBoost library
+/// churn fetched; infra/trainer/Dockerfile builds the same from source.)
+#[test]
+fn the_training_job_runs_a_tracker_and_three_workers_over_the_network() {
+    sweep_stacks_of_ended_runs();
+    let image = format!("churn-trainer:it-{}", std::process::id());
+    build_trainer_image(&image);
+    let dir = tmp();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.train.yml"),
+        dir.path().join("docker-compose.train.yml"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut rows = 0;
+    for k in 0..3u64 {
+        let shard = data.join("shards").join(k.to_string());
+        std::fs::create_dir_all(&shard).unwrap();
+        for part in 0..2u64 {
+            let n = 1500 + 250 * k;
+            rows += n;
+            let path = shard.join(format!("part-{part}.parquet"));
+            run_ok(&[
+                "synth",
+                "--rows",
+                &n.to_string(),
+                "--seed",
+                &(70 + 10 * k + part).to_string(),
+                "--output",
+                s(&path),
+            ]);
+        }
+    }
+    assert!(Command::new("chmod").args(["-R", "a+w"]).arg(&data).status().unwrap().success());
+    let stack = Stack {
+        env: vec![
+            ("COMPOSE_PROJECT_NAME".into(), format!("churn-it-{}-train", std::process::id())),
+            ("CHURN_TRAINER_IMAGE".into(), image.clone()),
+            ("CHURN_DATA".into(), s(&data).to_string()),
+            ("WORKERS".into(), "3".into()),
+            ("THREADS".into(), "1".into()),
+        ],
+        dir,
+    };
+    let started = Instant::now();
+    stack.compose_ok(&["-f", "docker-compose.train.yml", "up", "-d", "--no-build", "--scale", "worker=3"]);
+    let tracker = stack.compose_ok(&["-f", "docker-compose.train.yml", "ps", "-q", "tracker"]);
+    let code = docker(&["wait", tracker.trim()]);
+    let logs = stack.compose(&["-f", "docker-compose.train.yml", "logs", "--no-color"]);
+    let logs = String::from_utf8_lossy(&logs.stdout).into_owned();
+    assert_eq!(code, "0", "the tracker's exit code is the job's:\n{logs}");
+    assert!(logs.contains("the job of 3 workers finished"), "{logs}");
+    let workers = stack.compose_ok(&["-f", "docker-compose.train.yml", "ps", "-q", "worker"]);
+    for id in workers.lines() {
+        assert_eq!(docker(&["wait", id.trim()]), "0", "{logs}");
+    }
+    let meta = churn::bundle::open(&data.join("model")).unwrap().metadata.unwrap();
+    assert_eq!(meta.data.rows as u64, rows, "every shard's rows");
+    let mut shards: Vec<String> = meta.data.shards.iter().map(|s| s.path.clone()).collect();
+    shards.sort();
+    assert_eq!(shards, ["/data/shards/0", "/data/shards/1", "/data/shards/2"]);
+    let db = rusqlite_status(&data.join("mlflow.db"));
+    assert_eq!(db, ["FINISHED"], "one run, finished");
+    let _ = stack.compose(&["-f", "docker-compose.train.yml", "down", "-v", "--timeout", "5"]);
+    let _ = Command::new("docker").args(["rmi", &image]).output();
+    eprintln!("compose training job: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// The statuses of the runs in an MLflow SQLite store.
+fn rusqlite_status(db: &Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c.prepare("select status from runs").unwrap();
+    st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// A trainer image from the binary under test and the XGBoost library churn fetched, on
+/// debian:bookworm-slim (the base scripts/docker-env.sh provides), as the non-root user the
+/// trainer Dockerfile makes.
+fn build_trainer_image(tag: &str) {
+    let ctx = tmp();
+    std::fs::copy(env!("CARGO_BIN_EXE_churn"), ctx.path().join("churn")).unwrap();
+    let cache = std::env::var("CHURN_CACHE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| Path::new(&std::env::var("HOME").unwrap()).join(".cache/churn"));
+    let lib = cache.join("xgboost-cpu-3.2.0");
+    assert!(lib.is_dir(), "the XGBoost library churn fetched is in {}", lib.display());
+    assert!(Command::new("cp").arg("-r").arg(&lib).arg(ctx.path().join("cache")).status().unwrap().success());
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM debian:bookworm-slim\n\
+         COPY churn /usr/local/bin/churn\n\
+         COPY cache /opt/churn/xgboost-cpu-3.2.0\n\
+         RUN useradd --system --uid 10001 --home-dir /work --shell /usr/sbin/nologin churn && mkdir -p /work && chown churn /work\n\
+         ENV CHURN_CACHE_DIR=/opt/churn\n\
+         USER 10001:10001\n\
+         WORKDIR /work\n",
+    )
+    .unwrap();
+    docker(&["build", "--network", "host", "-t", tag, s(ctx.path())]);
+}

@@ -33,10 +33,12 @@ fn hadolint_actionlint_cfn_lint_and_checkov_pass() {
     assert!(workflows.len() >= 2);
     let (ok, out) = run_tool(Command::new(lint_tool("actionlint")).args(&workflows));
     assert!(ok, "actionlint:\n{out}");
-    let (ok, out) = run_tool(Command::new(lint_tool("cfn-lint")).arg("infra/churn.yaml"));
+    let (ok, out) = run_tool(Command::new(lint_tool("cfn-lint")).args(["infra/churn.yaml", "infra/training-job.yaml"]));
     assert!(ok, "cfn-lint:\n{out}");
     let targets = [
         ("cloudformation", "infra/churn.yaml"),
+        ("cloudformation", "infra/training-job.yaml"),
+        ("kubernetes", "infra/k8s/training-job.yaml"),
         ("dockerfile", dockerfiles[0]),
         ("dockerfile", dockerfiles[1]),
         ("dockerfile", dockerfiles[2]),
@@ -64,12 +66,14 @@ fn hadolint_actionlint_cfn_lint_and_checkov_pass() {
     ]));
     assert!(ok, "checkov github_actions:\n{out}");
     // Accepted findings are skipped inline, each with its reason.
-    let template = std::fs::read_to_string(root().join("infra/churn.yaml")).unwrap();
-    for skip in template.split("- id: CKV_").skip(1) {
-        assert!(
-            skip.lines().nth(1).is_some_and(|l| l.trim_start().starts_with("comment: ") && l.len() > 30),
-            "a checkov skip without a reason: CKV_{skip}"
-        );
+    for file in ["infra/churn.yaml", "infra/training-job.yaml"] {
+        let template = std::fs::read_to_string(root().join(file)).unwrap();
+        for skip in template.split("- id: CKV_").skip(1) {
+            assert!(
+                skip.lines().nth(1).is_some_and(|l| l.trim_start().starts_with("comment: ") && l.len() > 30),
+                "a checkov skip without a reason in {file}: CKV_{skip}"
+            );
+        }
     }
 }
 
@@ -100,10 +104,17 @@ fn the_compose_stack_resolves_with_the_service_and_an_mlflow_server() {
             .env("MODEL_URI", "models:/churn@champion"),
     );
     assert!(ok && out.contains("MODEL_URI: models:/churn@champion"), "{out}");
+
+    // The training job: a tracker and identical workers that find it by its service name.
+    let (ok, out) = run_tool(Command::new("docker-compose").args(["-f", "docker-compose.train.yml", "config"]));
+    assert!(ok, "docker-compose config (train):\n{out}");
+    for expected in ["DMLC_TRACKER_URI: tracker", "DMLC_TRACKER_PORT: '9091'", "/data/shards/{rank}", "--workers"] {
+        assert!(out.contains(expected), "{expected:?} missing from the resolved training job:\n{out}");
+    }
 }
 
-#[test]
-fn the_template_deploys_into_moto_and_reads_back() {
+/// A moto server on a free port, for one template's read-back script.
+fn moto_checks(script: &str, template: &str) -> serde_json::Value {
     use std::os::unix::process::CommandExt;
     let port = free_port();
     let mut moto = Command::new(lint_tool("moto_server"))
@@ -118,16 +129,74 @@ fn the_template_deploys_into_moto_and_reads_back() {
         assert!(start.elapsed() < Duration::from_secs(30), "moto did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (ok, out) = run_tool(
-        Command::new(lint_tool("python"))
-            .arg("tests/deploy/check_stack.py")
-            .arg(format!("http://127.0.0.1:{port}"))
-            .arg("infra/churn.yaml"),
-    );
+    let (ok, out) =
+        run_tool(Command::new(lint_tool("python")).arg(script).arg(format!("http://127.0.0.1:{port}")).arg(template));
     stop_group(&mut moto);
-    assert!(ok, "stack checks failed:\n{out}");
-    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(ok, "{script} failed:\n{out}");
+    serde_json::from_str(out.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn the_template_deploys_into_moto_and_reads_back() {
+    let v = moto_checks("tests/deploy/check_stack.py", "infra/churn.yaml");
     assert!(v["checks"].as_object().unwrap().len() >= 30, "{v}");
+}
+
+/// The distributed training job on ECS: a tracker service found through Cloud Map, N workers
+/// on a schedule over a shared EFS volume, the collective open between the job's tasks only.
+#[test]
+fn the_training_job_template_deploys_into_moto_and_reads_back() {
+    let v = moto_checks("tests/deploy/check_training_job.py", "infra/training-job.yaml");
+    assert!(v["checks"].as_object().unwrap().len() >= 20, "{v}");
+}
+
+/// The Kubernetes training job reads back as what churn expects of a job: a tracker behind a
+/// Service, an indexed Job of workers whose completion index is their task id, their size and
+/// the tracker's port agreeing everywhere, the trainer image's user, traffic between the job's
+/// pods only.
+#[test]
+fn the_kubernetes_training_job_agrees_with_itself_and_the_image() {
+    let text = std::fs::read_to_string(root().join("infra/k8s/training-job.yaml")).unwrap();
+    let docs: Vec<serde_yaml_ng::Value> =
+        serde_yaml_ng::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name}"))
+    };
+    let service = find("Service", "churn-tracker");
+    let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
+    let tracker = &find("Job", "churn-tracker")["spec"]["template"]["spec"]["containers"][0];
+    let workers = &find("Job", "churn-workers")["spec"];
+    assert_eq!(workers["completionMode"], "Indexed");
+    assert_eq!(workers["backoffLimit"], 0, "a lost worker fails the job whole");
+    let n = workers["completions"].as_u64().unwrap();
+    assert_eq!(workers["parallelism"].as_u64(), Some(n), "every worker runs at once");
+    let targs: Vec<&str> = tracker["args"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(targs[targs.iter().position(|a| *a == "--workers").unwrap() + 1], n.to_string());
+    assert_eq!(targs[targs.iter().position(|a| *a == "--port").unwrap() + 1], port.to_string());
+    let w = &workers["template"]["spec"]["containers"][0];
+    let env = |name: &str| w["env"].as_sequence().unwrap().iter().find(|e| e["name"] == name).unwrap().clone();
+    assert_eq!(env("DMLC_TRACKER_URI")["value"], "churn-tracker");
+    assert_eq!(env("DMLC_TRACKER_PORT")["value"], port.to_string());
+    assert_eq!(env("DMLC_NUM_WORKER")["value"], n.to_string());
+    assert_eq!(
+        env("DMLC_TASK_ID")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    );
+    let wargs: Vec<&str> = w["args"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(wargs[wargs.iter().position(|a| *a == "--data").unwrap() + 1], "/data/shards/{rank}");
+    let trainer = std::fs::read_to_string(root().join("infra/trainer/Dockerfile")).unwrap();
+    for pod in [&find("Job", "churn-tracker")["spec"]["template"]["spec"], &workers["template"]["spec"]] {
+        let uid = pod["securityContext"]["runAsUser"].as_u64().unwrap();
+        assert!(trainer.contains(&format!("USER {uid}")), "the trainer image runs as {uid}");
+    }
+    let policy = find("NetworkPolicy", "churn-training");
+    let label = &policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/part-of"];
+    assert_eq!(
+        &policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/part-of"],
+        label
+    );
 }
 
 pub struct Container(pub String);
