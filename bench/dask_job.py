@@ -1,4 +1,4 @@
-"""The Python side of bench/distributed.py: one training job on a LocalCluster of xgboost.dask
+"""The Python side of bench/distributed_training.py: one training job on a LocalCluster of xgboost.dask
 workers (the job ../shared/anchors/distributed/dask_anchor.py runs), on the same shards, with the
 same parameters, and the same job in one process beside it. Prints one JSON object: wall time,
 peak resident memory of each worker (ru_maxrss, read on each worker after the job), held-out

@@ -10,7 +10,7 @@ early-stopped on a fifth of the rest (it runs all ROUNDS here: --early-stopping 
 final fit of ROUNDS, held-out evaluation, bundle and report. The Python job trains once, on data
 the client already holds in memory (the time to read and one-hot it is reported apart).
 
-usage: python3 bench/distributed.py [--rows-per-shard N] [--workers N] [--rounds N]
+usage: python3 bench/distributed_training.py [--rows-per-shard N] [--workers N] [--rounds N]
     (after cargo build --release; PYTHON: a Python with xgboost 3.2.0, dask and distributed 2026.8.0,
     scikit-learn, psutil, default python3)
 Writes bench/results/distributed.json.
