@@ -12,8 +12,10 @@ For each size, `churn synth` writes the customers (IBM Telco schema); then
 Both with 2 threads, one after the other. Peak memory is each process's maximum resident set
 (`wait4`), so it includes the interpreter and the libraries.
 
-usage: python3 bench/growth.py [ROWS,...]          (after cargo build --release)
+usage: python3 bench/growth.py [ROWS,...] [--max-rounds N] [--churn-only]   (after cargo build --release)
     Python: $SEEDSTACK_VENV (default <tmp>/seedstack-venv, ../shared/anchors/seed-stack/setup_venv.sh)
+    --max-rounds caps the boosting rounds of both stacks (a size the machine would take hours on);
+    --churn-only leaves Python out (a size its job cannot hold in this machine's memory).
 Writes bench/results/growth.json and prints a Markdown table.
 """
 import json
@@ -46,7 +48,7 @@ params = dict(json.load(open(sys.argv[3]))["xgboost_params"], nthread=2)
 Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
 del X
 Xa, Xb, ya, yb = train_test_split(Xtr, ytr, test_size=0.2, stratify=ytr, random_state=0)
-bst = xgb.train(params, xgb.DMatrix(Xa, label=ya), 5000, evals=[(xgb.DMatrix(Xb, label=yb), "v")],
+bst = xgb.train(params, xgb.DMatrix(Xa, label=ya), int(sys.argv[4]), evals=[(xgb.DMatrix(Xb, label=yb), "v")],
                 early_stopping_rounds=50, verbose_eval=False)
 del Xa, Xb
 final = xgb.train(params, xgb.DMatrix(Xtr, label=ytr), bst.best_iteration + 1)
@@ -74,8 +76,12 @@ def measured(cmd, cwd):
 
 
 def main():
-    sizes = [int(float(s)) for s in sys.argv[1].split(",")] if len(sys.argv) > 1 else [10_000, 100_000, 1_000_000, 10_000_000]
-    if not (VENV / "bin" / "python").exists():
+    args = sys.argv[1:]
+    churn_only = "--churn-only" in args
+    max_rounds = int(args[args.index("--max-rounds") + 1]) if "--max-rounds" in args else None
+    positional = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or args[i - 1] != "--max-rounds")]
+    sizes = [int(float(s)) for s in positional[0].split(",")] if positional else [10_000, 100_000, 1_000_000, 10_000_000]
+    if not churn_only and not (VENV / "bin" / "python").exists():
         sys.exit(f"no reference venv at {VENV}: run ../shared/anchors/seed-stack/setup_venv.sh (or set SEEDSTACK_VENV)")
     schema = ROOT / "examples" / "schemas" / "telco.toml"
     out_path = ROOT / "bench" / "results" / "growth.json"
@@ -86,19 +92,22 @@ def main():
             subprocess.run([str(CHURN), "synth", "--rows", str(n), "--seed", "0", "--output", str(data)],
                            check=True, capture_output=True)
             bundle = Path(tmp) / "bundle"
+            cap = ["--max-rounds", str(max_rounds)] if max_rounds else []
             churn = measured([str(CHURN), "train", "--data", str(data), "--output", str(bundle), "--trials", "0",
-                              "--no-track"], tmp)
+                              "--no-track", *cap], tmp)
             meta = bundle / "churn" / "metadata.json"
             m = json.loads(meta.read_text())
             auc = json.loads((bundle / "churn" / "evaluation.json").read_text())["held_out"]["metrics"]["roc_auc"]
-            python = measured([str(VENV / "bin" / "python"), "-c", PYTHON_FIT, str(data), str(schema), str(meta)], tmp)
-            py = json.loads(python[2].strip().splitlines()[-1])
-        results[str(n)] = {
-            "churn": {"wall_s": churn[0], "peak_mb": churn[1], "rounds": m["rounds"], "held_out_roc_auc": auc,
-                      "seconds": m["seconds"]},
-            "python_xgboost": {"wall_s": python[0], "peak_mb": python[1], "rounds": py["rounds"],
-                               "held_out_roc_auc": py["roc_auc"]},
-        }
+            results[str(n)] = {
+                "churn": {"wall_s": churn[0], "peak_mb": churn[1], "rounds": m["rounds"], "held_out_roc_auc": auc,
+                          "seconds": m["seconds"], "max_rounds": max_rounds},
+            }
+            if not churn_only:
+                python = measured([str(VENV / "bin" / "python"), "-c", PYTHON_FIT, str(data), str(schema), str(meta),
+                                   str(max_rounds or 5000)], tmp)
+                py = json.loads(python[2].strip().splitlines()[-1])
+                results[str(n)]["python_xgboost"] = {"wall_s": python[0], "peak_mb": python[1], "rounds": py["rounds"],
+                                                     "held_out_roc_auc": py["roc_auc"]}
         print(f"{n:>10} rows: {json.dumps(results[str(n)])}", file=sys.stderr, flush=True)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(results, indent=1) + "\n")
@@ -106,9 +115,14 @@ def main():
           "Python / churn: time, memory | held-out ROC AUC churn / Python |")
     print("|---|---|---|---|---|")
     for n, r in sorted(results.items(), key=lambda kv: int(kv[0])):
-        c, p = r["churn"], r["python_xgboost"]
+        c, p = r["churn"], r.get("python_xgboost")
         fits = c["seconds"].get("tuning", 0) + c["seconds"].get("fit", 0)
-        print(f"| {int(n):,} | {c['wall_s']} s, {c['peak_mb']} MB ({fits:.1f} s) | {p['wall_s']} s, {p['peak_mb']} MB | "
+        capped = f"; rounds capped at {c['max_rounds']}" if c.get("max_rounds") else ""
+        if p is None:
+            print(f"| {int(n):,} | {c['wall_s']} s, {c['peak_mb']} MB ({fits:.1f} s{capped}) | cannot hold the table | - | "
+                  f"{c['held_out_roc_auc']:.4f} / - |")
+            continue
+        print(f"| {int(n):,} | {c['wall_s']} s, {c['peak_mb']} MB ({fits:.1f} s{capped}) | {p['wall_s']} s, {p['peak_mb']} MB | "
               f"{p['wall_s'] / max(c['wall_s'], 0.1):.1f}x, {p['peak_mb'] / max(c['peak_mb'], 1):.1f}x | "
               f"{c['held_out_roc_auc']:.4f} / {p['held_out_roc_auc']:.4f} |")
 

@@ -17,6 +17,8 @@ pub mod streams {
     pub const SEARCH: u64 = 13;
     /// The paired bootstrap of `churn challenge`.
     pub const BOOTSTRAP: u64 = 17;
+    /// The held-out rows dealt into the search folds for the refit on every row.
+    pub const REFIT_FOLDS: u64 = 19;
 }
 
 pub struct Rng {

@@ -108,6 +108,11 @@ pub struct DataInfo {
     pub held_out_rows: usize,
     pub positive_rate: f64,
     pub warnings: Vec<Warning>,
+    /// Rows the shipped model learnt from when it was refit on every row after the held-out
+    /// evaluation (the held-out figures are those of the model fitted on `train_rows`); None:
+    /// the shipped model is the one evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit_rows: Option<usize>,
     /// The shards of a distributed job, one per worker in rank order (`path` and `sha256` above
     /// are the lead's); empty for a training on one machine.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

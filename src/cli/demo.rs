@@ -50,6 +50,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         allow_near_perfect: false,
         options: TrainOptions::default(),
         storage: crate::training::Storage::Auto,
+        refit: crate::training::Refit::Auto,
     };
     let tracking = TrackingArgs {
         tracking_uri: Some(store.display()),

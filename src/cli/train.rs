@@ -7,7 +7,7 @@ use crate::schema::Schema;
 use crate::training::job::Job;
 use crate::training::peers::Peers;
 use crate::training::xgboost::collective::WorkerConfig;
-use crate::training::{train_bundle, train_bundle_with, Storage, TrainOptions, TrainRequest, TrainedBundle};
+use crate::training::{train_bundle, train_bundle_with, Refit, Storage, TrainOptions, TrainRequest, TrainedBundle};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -73,6 +73,13 @@ impl BoostingArgs {
     }
 }
 
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefitArg {
+    Auto,
+    All,
+    None,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Labelled customer table: a .csv or .parquet file, or a folder or glob of parts. A
@@ -91,9 +98,15 @@ pub struct Args {
     /// Folds of the tuning cross-validation.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
-    /// Share of rows held out for the reported metrics (0.05 to 0.5).
+    /// Share of rows held out for the reported metrics (0.05 to 0.5): the model fitted without
+    /// them is evaluated on them; with --refit the shipped model then learns from them too.
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
+    /// What the shipped model learns from: `all` rows (after the held-out evaluation the same
+    /// sets, rounds and seeds are fitted again on every row), the training rows only (`none`),
+    /// or `auto` (all on tables of up to 1,000,000 rows).
+    #[arg(long, value_enum, default_value_t = RefitArg::Auto)]
+    pub refit: RefitArg,
     /// Write the bundle even when held-out and cross-validated ROC AUC are both >= 0.999, which
     /// almost always means a field recorded after the customer left (training refuses such a
     /// model otherwise, naming the fields that carry it; from 0.99 it warns).
@@ -268,6 +281,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
         name: a.name.clone(),
         test_fraction: a.test_fraction,
         allow_near_perfect: a.allow_near_perfect,
+        refit: match a.refit {
+            RefitArg::Auto => Refit::Auto,
+            RefitArg::All => Refit::All,
+            RefitArg::None => Refit::None,
+        },
         storage: match (&a.spill_dir, a.in_memory) {
             (Some(dir), _) => Storage::Spill(dir.clone()),
             (None, true) => Storage::Memory,
@@ -325,9 +343,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
     }
     println!("model bundle: {}", trained.dir.display());
     println!(
-        "  trained on {} of {} rows, {} features, {} rounds{} (trial {} of {}), threshold {:.3} ({})",
+        "  trained on {} of {} rows{}, {} features, {} rounds{} (trial {} of {}), threshold {:.3} ({})",
         meta.data.train_rows,
         meta.data.rows,
+        meta.data
+            .refit_rows
+            .map_or(String::new(), |n| format!(", then refit on all {n} once the held-out rows were scored")),
         meta.features,
         meta.rounds,
         if meta.seeds > 1 { format!(" x {} seeds averaged", meta.seeds) } else { String::new() },

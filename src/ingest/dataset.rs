@@ -179,7 +179,7 @@ pub struct Scanned {
 /// value is an error; the first ones are reported together so a file can be fixed in one go.
 pub fn scan(path: &Path, schema: &Schema, sink: &mut dyn RowSink) -> Result<Scanned, DataError> {
     let gate = Gate::new(schema.clone());
-    let mut reader = TableReader::open(path)?;
+    let reader = TableReader::open(path)?;
     let cols = gate.columns(reader.columns(), true).map_err(|columns| DataError::MissingColumns {
         path: path.to_path_buf(),
         schema: schema.name.clone(),
@@ -193,7 +193,6 @@ pub fn scan(path: &Path, schema: &Schema, sink: &mut dyn RowSink) -> Result<Scan
     let mut total_errors = 0usize;
     let mut problems = Vec::new();
     let mut row_values = vec![0.0; n_fields];
-    let mut batch = RawBatch::new_csv();
     let spaced: Vec<&String> = reader
         .columns()
         .iter()
@@ -208,7 +207,7 @@ pub fn scan(path: &Path, schema: &Schema, sink: &mut dyn RowSink) -> Result<Scan
         );
     }
     let mut id = String::new();
-    while reader.read_batch(BATCH_ROWS, &mut batch)? {
+    let reader = reader.read_ahead(BATCH_ROWS, |batch: &RawBatch| -> Result<(), DataError> {
         let cells = batch.cells();
         for r in 0..batch.len() {
             let loc = batch.location(r);
@@ -246,7 +245,8 @@ pub fn scan(path: &Path, schema: &Schema, sink: &mut dyn RowSink) -> Result<Scan
                 sink.push(&row_values, label, &id)?;
             }
         }
-    }
+        Ok(())
+    })?;
     if total_errors > 0 {
         return Err(DataError::InvalidValues { path: path.to_path_buf(), errors: shown, total: total_errors });
     }

@@ -323,7 +323,16 @@ fn html(model: &LoadedModel, meta: &Metadata, eval: &Evaluation, e: &Economics, 
         ),
         ("features", meta.features.to_string()),
         ("XGBoost", meta.xgboost_version.clone()),
-        ("training rows", format!("{} (+{} held out)", meta.data.train_rows, meta.data.held_out_rows)),
+        (
+            "training rows",
+            match meta.data.refit_rows {
+                Some(all) => format!(
+                    "{} (+{} held out, scored by the model fitted without them); the shipped model was then refit on all {all}",
+                    meta.data.train_rows, meta.data.held_out_rows
+                ),
+                None => format!("{} (+{} held out)", meta.data.train_rows, meta.data.held_out_rows),
+            },
+        ),
         ("churn rate", format!("{:.2}%", 100.0 * meta.data.positive_rate)),
         ("data sha256", meta.data.sha256.chars().take(16).collect::<String>() + "…"),
         ("tuning", format!("{} parameter sets, chose #{}", eval.tuning.len(), eval.chosen_trial + 1)),

@@ -31,8 +31,10 @@ pub struct Separation {
     present: (u64, u64),
     /// Bits dropped from a number's ordered bit pattern to form its group (0: exact).
     shift: u32,
-    /// Group -> (positives, negatives): a level's code, or a number's ordered bits >> shift.
+    /// A number's group (its ordered bits >> shift) -> (positives, negatives).
     groups: FxHashMap<u64, (u64, u64)>,
+    /// A category's (positives, negatives) by level code: a code indexes, no hashing per row.
+    levels: Vec<(u64, u64)>,
 }
 
 /// A float's bits, reordered so that integer order is numeric order.
@@ -63,14 +65,26 @@ impl Separation {
         if v.is_nan() {
             return;
         }
-        let key = if self.categorical { v as u64 } else { ordered_bits(v) >> self.shift };
-        let e = self.groups.entry(key).or_default();
+        if self.categorical {
+            let code = v as usize;
+            if code >= self.levels.len() {
+                self.levels.resize(code + 1, (0, 0));
+            }
+            let e = &mut self.levels[code];
+            if positive {
+                e.0 += 1
+            } else {
+                e.1 += 1
+            }
+            return;
+        }
+        let e = self.groups.entry(ordered_bits(v) >> self.shift).or_default();
         if positive {
             e.0 += 1
         } else {
             e.1 += 1
         }
-        if self.groups.len() > MAX_GROUPS && !self.categorical {
+        if self.groups.len() > MAX_GROUPS {
             self.coarsen(self.shift + 1);
         }
     }
@@ -103,6 +117,13 @@ impl Separation {
         }
         self.blank = (self.blank.0 + other.blank.0, self.blank.1 + other.blank.1);
         self.present = (self.present.0 + other.present.0, self.present.1 + other.present.1);
+        if self.levels.len() < other.levels.len() {
+            self.levels.resize(other.levels.len(), (0, 0));
+        }
+        for (mine, theirs) in self.levels.iter_mut().zip(&other.levels) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
         for (k, (p, n)) in other.groups {
             let e = self.groups.entry(k).or_default();
             e.0 += p;
@@ -120,8 +141,8 @@ impl Separation {
         let flags = vec![(1.0, self.blank.0, self.blank.1), (0.0, self.present.0, self.present.1)];
         let by_missing = grouped_auc(flags).map(two_sided);
         let by_value = if self.categorical {
-            // A missing value is a level of its own here.
-            let mut levels: Vec<(u64, u64)> = self.groups.values().copied().collect();
+            // A missing value is a level of its own here; levels never seen are no level.
+            let mut levels: Vec<(u64, u64)> = self.levels.iter().copied().filter(|&(p, n)| p + n > 0).collect();
             if self.blank.0 + self.blank.1 > 0 {
                 levels.push(self.blank);
             }

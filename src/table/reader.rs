@@ -467,6 +467,45 @@ impl TableReader {
         }
     }
 
+    /// Reads every batch on a thread of its own while `each` handles the one before, so that
+    /// parsing and what follows it overlap on two cores; returns the reader once every batch
+    /// was handled (for its hash), or the first error of either side.
+    pub fn read_ahead<E: From<TableError> + Send>(
+        self,
+        max: usize,
+        mut each: impl FnMut(&RawBatch) -> Result<(), E>,
+    ) -> Result<TableReader, E> {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<RawBatch, TableError>>(2);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<RawBatch>();
+        std::thread::scope(|s| {
+            let reading = s.spawn(move || {
+                let mut reader = self;
+                loop {
+                    let mut batch = empty_rx.try_recv().unwrap_or_else(|_| RawBatch::new_csv());
+                    match reader.read_batch(max, &mut batch) {
+                        Ok(true) => {
+                            if full_tx.send(Ok(batch)).is_err() {
+                                break; // the other side stopped on an error
+                            }
+                        }
+                        Ok(false) => break,
+                        Err(e) => {
+                            let _ = full_tx.send(Err(e));
+                            break;
+                        }
+                    }
+                }
+                reader
+            });
+            for batch in full_rx {
+                let batch = batch.map_err(E::from)?;
+                each(&batch)?;
+                let _ = empty_tx.send(batch);
+            }
+            Ok(reading.join().expect("the reading thread does not panic"))
+        })
+    }
+
     /// SHA-256 of the file's bytes; for CSV, valid once every row has been read.
     pub fn finish_hash(self) -> String {
         match self.inner {

@@ -1,18 +1,41 @@
 //! The third stage: the final model, fitted on every training row. Each member of the final
 //! margin is fitted with its final settings (after a search: half its rate, twice 1.2x its
 //! rounds) under each seed; the seeds are averaged and the members blended into one XGBoost
-//! model. The chosen set's first fit draws the learning curves (on the held-out rows when there
-//! are any).
+//! model. The chosen set's first fit draws the learning curves. The same plan fits the model
+//! again on every row of the table, held-out rows included ([`Plan`], the refit).
 
 use super::final_margin::FinalMargin;
 use super::fitting::Fitting;
 use super::peers::Summing;
-use super::procedure::{refit, TrainError, TrainOptions};
+use super::procedure::{after_search, TrainError, TrainOptions};
 use super::rows::Pick;
 use super::search::Searched;
 use super::xgboost::{self, Booster, Curves, DMatrix};
 use super::BoostParams;
 use crate::progress::Progress;
+
+/// What the final fit fits: each member's parameters, rounds and weight (the chosen set first),
+/// the blend's intercept, the seeds averaged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub members: Vec<(BoostParams, usize, f64)>,
+    pub intercept: f64,
+    pub seeds: usize,
+}
+
+impl Plan {
+    pub(super) fn of(searched: &Searched, margin: &FinalMargin, seeds: usize, opts: &TrainOptions) -> Plan {
+        let members = margin
+            .members
+            .iter()
+            .map(|&(t, weight)| {
+                let (params, rounds) = final_settings(searched, t.0, opts);
+                (params, rounds, weight)
+            })
+            .collect();
+        Plan { members, intercept: margin.blend.as_ref().map_or(0.0, |b| b.intercept), seeds }
+    }
+}
 
 pub(super) struct FinalModel {
     pub booster: Booster,
@@ -31,7 +54,7 @@ pub(super) struct FinalModel {
 pub(super) fn final_settings(searched: &Searched, t: usize, opts: &TrainOptions) -> (BoostParams, usize) {
     let trial = &searched.trials[t];
     if opts.trials > 0 {
-        refit(trial, opts.max_rounds)
+        after_search(trial, opts.max_rounds)
     } else {
         (trial.params.clone(), trial.rounds)
     }
@@ -39,30 +62,28 @@ pub(super) fn final_settings(searched: &Searched, t: usize, opts: &TrainOptions)
 
 pub(super) fn fit(
     fitting: &Fitting,
-    searched: &Searched,
-    margin: &FinalMargin,
-    seeds: usize,
+    plan: &Plan,
     opts: &TrainOptions,
     progress: &dyn Progress,
 ) -> Result<FinalModel, TrainError> {
     let names = fitting.pipeline.feature_names();
-    let total_rounds: usize = margin.members.iter().map(|&(t, _)| final_settings(searched, t.0, opts).1).sum();
+    let seeds = plan.seeds;
+    let total_rounds: usize = plan.members.iter().map(|m| m.1).sum();
     progress.stage("final fit", (total_rounds * seeds) as u64);
     let mut curves = None;
     let mut curve_model = Vec::new();
     let mut tracked = Vec::new();
-    let mut parts = Vec::with_capacity(margin.members.len());
+    let mut parts = Vec::with_capacity(plan.members.len());
     // Members of one bin count share a matrix; it is built when first needed and kept only
     // while members need it (they come sorted by weight, not by bins).
     let mut matrices: Vec<(u32, DMatrix)> = Vec::new();
-    for (i, &(t, weight)) in margin.members.iter().enumerate() {
-        let (params, rounds) = final_settings(searched, t.0, opts);
+    for (i, (params, rounds, weight)) in plan.members.iter().enumerate() {
         let bins = params.max_bin;
         if !matrices.iter().any(|(b, _)| *b == bins) {
             matrices.push((bins, fitting.matrix(Pick::Training, bins, opts.threads, None)?));
         }
         let dtrain = &matrices.iter().find(|(b, _)| *b == bins).expect("built above").1;
-        let mut fit_opts = fitting.options(&params, rounds, opts.threads);
+        let mut fit_opts = fitting.options(params, *rounds, opts.threads);
         fit_opts.feature_names = Some(&names);
         fit_opts.track_train_curve = i == 0;
         if i == 0 {
@@ -84,12 +105,12 @@ pub(super) fn fit(
                 xgboost::fit_matrices(dtrain, None, &opts_s, &Summing(fitting.peers), |_| progress.advance(1))?.booster,
             );
         }
-        parts.push((xgboost::average(boosters)?, weight));
-        let later = &margin.members[i + 1..];
-        matrices.retain(|(b, _)| later.iter().any(|&(t, _)| final_settings(searched, t.0, opts).0.max_bin == *b));
+        parts.push((xgboost::average(boosters)?, *weight));
+        let later = &plan.members[i + 1..];
+        matrices.retain(|(b, _)| later.iter().any(|m| m.0.max_bin == *b));
         crate::heap::release();
     }
-    let booster = xgboost::blend(parts, margin.blend.as_ref().map_or(0.0, |b| b.intercept))?;
-    let (params, rounds) = final_settings(searched, margin.members[0].0 .0, opts);
+    let booster = xgboost::blend(parts, plan.intercept)?;
+    let (params, rounds, _) = plan.members[0].clone();
     Ok(FinalModel { booster, params, rounds, xgboost_params: tracked, curves: curves.unwrap_or_default(), curve_model })
 }

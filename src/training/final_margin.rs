@@ -3,7 +3,7 @@
 //! out-of-fold margins (`blending`), and the out-of-fold predictions the threshold is chosen on.
 
 use super::blending::{self, BlendKind, BlendLimit};
-use super::procedure::{refit, TrainOptions};
+use super::procedure::{after_search, TrainOptions};
 use super::search::{Searched, TrialId};
 use crate::bundle::{BlendInfo, BlendMember};
 
@@ -72,7 +72,11 @@ pub(super) fn choose(searched: &Searched, labels: &[u8], fold_of: &[u8], opts: &
         intercept: choice.blend.intercept,
         members: members
             .iter()
-            .map(|&(t, weight)| BlendMember { trial: t.0 + 1, weight, rounds: refit(&trials[t.0], opts.max_rounds).1 })
+            .map(|&(t, weight)| BlendMember {
+                trial: t.0 + 1,
+                weight,
+                rounds: after_search(&trials[t.0], opts.max_rounds).1,
+            })
             .collect(),
         oof_log_loss_before: choice.log_loss_before,
         oof_log_loss_after: choice.log_loss_after,

@@ -14,7 +14,9 @@ use super::rows::{Pick, Roles, HELD_OUT};
 use super::xgboost::{Booster, DMatrix, Output};
 use crate::bundle::Example;
 use crate::drift::Profile;
+use crate::features::Pipeline;
 use crate::forest::reasons::Explainer;
+use crate::forest::Forest;
 use crate::ingest::{ranges, LabelledRows};
 
 /// Held-out rows the importance is averaged over (every k-th beyond it).
@@ -48,10 +50,20 @@ struct Extreme {
     id: String,
 }
 
+/// The model that ships: the one evaluated, or its refit on every row. The held-out figures are
+/// the evaluated model's; what the bundle shows of the model (importance, the reasons' cost, the
+/// examples' probabilities, the input example) is the shipped one's.
+#[derive(Clone, Copy)]
+pub(super) struct Shipped<'a> {
+    pub pipeline: &'a Pipeline,
+    pub forest: &'a Forest,
+}
+
 pub(super) fn score(
     data: &dyn LabelledRows,
     roles: &Roles,
     trained: &Trained,
+    shipped: Shipped,
     threads: usize,
     peers: &dyn Peers,
 ) -> Result<Scored, TrainError> {
@@ -62,7 +74,7 @@ pub(super) fn score(
     let importance_every = held_rows.div_ceil(IMPORTANCE_ROWS).max(1);
     let sample_every = train_rows.div_ceil(PROFILE_SAMPLE / peers.world()).max(1);
     let (mut labels, mut probs) = (Vec::with_capacity(held_rows), Vec::with_capacity(held_rows));
-    let (mut sample_x, mut profile_sample) = (Vec::new(), Vec::new());
+    let (mut sample_rows, mut profile_sample) = (Vec::new(), Vec::new());
     // The riskiest and the safest held-out rows so far: (probability, row).
     let mut hi: Option<(f64, usize)> = None;
     let mut lo: Option<(f64, usize)> = None;
@@ -97,7 +109,7 @@ pub(super) fn score(
                 lo = Some((p, r));
             }
             if held_seen % importance_every == 0 {
-                sample_x.extend_from_slice(x);
+                sample_rows.extend_from_slice(row);
             }
             held_seen += 1;
             labels.push(data.labels()[r]);
@@ -105,16 +117,21 @@ pub(super) fn score(
         }
         curve.add(&batch, &batch_labels)?;
     }
-    let example_rows: Vec<Vec<f32>> = sample_x.chunks(m).take(2).map(<[f32]>::to_vec).collect();
-    let explain_us = trained.forest.explain_cost_us(&sample_x);
-    let explainer = Explainer::for_pipeline(&trained.pipeline);
-    let local = explainer.importance(&trained.forest, &sample_x, threads);
-    let weight = sample_x.len() / m.max(1);
+    let sample_x = shipped.pipeline.encode_rows(&sample_rows);
+    let shipped_m = shipped.pipeline.n_features().max(1);
+    let example_rows: Vec<Vec<f32>> = sample_x.chunks(shipped_m).take(2).map(<[f32]>::to_vec).collect();
+    let explain_us = shipped.forest.explain_cost_us(&sample_x);
+    let explainer = Explainer::for_pipeline(shipped.pipeline);
+    let local = explainer.importance(shipped.forest, &sample_x, threads);
+    let weight = sample_x.len() / shipped_m;
+    // Chosen by the evaluated model's scores, shown with the shipped model's.
     let extreme = |e: Option<(f64, usize)>| -> Result<Option<Extreme>, TrainError> {
-        let Some((prob, r)) = e else { return Ok(None) };
+        let Some((_, r)) = e else { return Ok(None) };
         let mut b = Vec::new();
         let values = data.read(r..r + 1, &mut b)?.to_vec();
-        Ok(Some(Extreme { prob, values, id: data.id(r)? }))
+        let mut x = vec![0f32; shipped_m];
+        shipped.pipeline.encode(&values, &mut x);
+        Ok(Some(Extreme { prob: shipped.forest.predict(&x) as f64, values, id: data.id(r)? }))
     };
     let (hi, lo) = (extreme(hi)?, extreme(lo)?);
     let parts = peers::gather(peers, (labels, probs, local, weight, hi, lo))?;

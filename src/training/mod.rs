@@ -49,6 +49,6 @@ pub use procedure::{
 };
 #[cfg(feature = "train")]
 pub use service::{
-    evaluate, train_bundle, train_bundle_with, Storage, TrainRequest, TrainedBundle, NEAR_PERFECT_AUC,
-    SPILL_ABOVE_BYTES, SUSPICIOUS_AUC,
+    evaluate, train_bundle, train_bundle_with, Refit, Storage, TrainRequest, TrainedBundle, NEAR_PERFECT_AUC,
+    REFIT_UP_TO_ROWS, SPILL_ABOVE_BYTES, SUSPICIOUS_AUC,
 };

@@ -7,12 +7,13 @@
 //! memory or spilled to disk, and in a distributed job each worker walks its own shard and the
 //! counts of all are merged (`peers`).
 
+use super::final_fit::{self, Plan};
 use super::final_margin;
 use super::fitting::Fitting;
 use super::peers::{self, Alone, Peers};
 use super::rows::Roles;
 use super::search::{self, TrialId};
-use super::{final_fit, BlendLimit, BoostParams, TrialResult};
+use super::{BlendLimit, BoostParams, TrialResult};
 use crate::evaluation::metrics::{MeanStd, Metrics};
 use crate::evaluation::{split, threshold, ThresholdPolicy};
 use crate::features::{Pipeline, PipelineStats};
@@ -113,7 +114,7 @@ const REFIT_SLOWDOWN: usize = 2;
 /// The final fit's parameters and rounds after a search: the chosen set at [`REFIT_SLOWDOWN`]
 /// times its rate and rounds, the rounds capped at `max_rounds` times the same factor (the cap
 /// the search ran under, at its rate).
-pub(super) fn refit(chosen: &TrialResult, max_rounds: usize) -> (BoostParams, usize) {
+pub(super) fn after_search(chosen: &TrialResult, max_rounds: usize) -> (BoostParams, usize) {
     let k = REFIT_SLOWDOWN;
     let params = BoostParams { eta: chosen.params.eta / k as f64, ..chosen.params.clone() };
     (params, refit_rounds(chosen.rounds).min(max_rounds) * k)
@@ -156,6 +157,8 @@ pub enum TrainError {
 
 pub struct Trained {
     pub pipeline: Pipeline,
+    /// What the final fit fitted, to fit it again on every row (`refit`).
+    pub plan: Plan,
     pub booster: xgboost::Booster,
     /// The model as XGBoost saved it (UBJSON): the bundle's `model.ubj`.
     pub model_ubj: Vec<u8>,
@@ -301,54 +304,31 @@ pub fn train_with(
         )));
     }
     super::xgboost::library::ensure()?;
-    // Every worker's training labels and fold numbers, in rank order: the positions the
-    // search's predictions are gathered by.
-    let mine: (Vec<u8>, Vec<u8>) =
-        (0..data.len()).filter(|&r| roles.is_training(r)).map(|r| (data.labels()[r], roles.fold[r])).unzip();
-    let all = peers::gather(peers, mine)?;
-    let offset: usize = all[..peers.rank()].iter().map(|p| p.0.len()).sum();
-    let (labels, fold_of): (Vec<u8>, Vec<u8>) =
-        all.into_iter().fold((Vec::new(), Vec::new()), |(mut l, mut f), (a, b)| {
-            l.extend(a);
-            f.extend(b);
-            (l, f)
-        });
-    check_trainable(data, &labels, opts.folds.max(2))?;
-    let stats = pipeline_stats(data, roles, peers)?;
-    let pipeline = Pipeline::fit_from(data.schema(), &stats);
-    let rates = pipeline.fold_rates(&stats);
-    let base_score = labels.iter().map(|&y| y as f64).sum::<f64>() / labels.len().max(1) as f64;
-    let auto = external_memory(roles.counts().0, pipeline.n_features(), opts, progress)?;
-    let fitting = Fitting {
-        data,
-        roles,
-        pipeline: &pipeline,
-        rates: &rates,
-        labels: &labels,
-        offset,
-        base_score,
-        seed: opts.seed,
-        external_memory: opts.external_memory.as_deref().or(auto.as_ref().map(|d| d.path())),
-        peers,
-    };
+    let p = prepare(data, roles, opts, peers, progress)?;
+    let fitting = p.fitting(data, roles, opts, peers);
+    let (labels, fold_of) = (&p.labels, &p.fold_of);
 
     let tuning_start = Instant::now();
     let candidates = search::candidates(opts);
     let seeds = opts.seeds.unwrap_or_else(|| default_seeds(opts.trials, labels.len())).max(1);
     let searched = search::search(&fitting, &candidates, seeds, opts, progress)?;
-    let margin = final_margin::choose(&searched, &labels, &fold_of, opts);
+    let margin = final_margin::choose(&searched, labels, fold_of, opts);
     let threshold = threshold::choose(&margin.oof_labels, &margin.oof_probs, &opts.policy);
     let tuning_seconds = tuning_start.elapsed().as_secs_f64();
 
     let fit_start = Instant::now();
-    let model = final_fit::fit(&fitting, &searched, &margin, seeds, opts, progress)?;
+    let plan = Plan::of(&searched, &margin, seeds, opts);
+    let model = final_fit::fit(&fitting, &plan, opts, progress)?;
     let fit_seconds = fit_start.elapsed().as_secs_f64();
     progress.finish();
     let model_ubj = xgboost::to_ubj(&model.booster)?;
     let forest = Forest::from_bytes(&model_ubj)?;
     let TrialId(chosen_trial) = searched.chosen;
+    let external_memory = opts.external_memory.is_some() || p.external.is_some();
+    let base_score = p.base_score;
     Ok(Trained {
-        pipeline,
+        pipeline: p.pipeline,
+        plan,
         xgboost_params: model.xgboost_params,
         booster: model.booster,
         model_ubj,
@@ -368,8 +348,100 @@ pub fn train_with(
         curve_model: model.curve_model,
         tuning_seconds,
         fit_seconds,
-        external_memory: opts.external_memory.is_some() || auto.is_some(),
+        external_memory,
     })
+}
+
+/// What every fit of a training needs, from the training rows: every worker's labels and fold
+/// numbers in rank order (the positions the search's predictions are gathered by), the fitted
+/// pipeline and fold rates, the base score, and a folder for external memory when it was chosen.
+struct Prepared {
+    labels: Vec<u8>,
+    fold_of: Vec<u8>,
+    offset: usize,
+    pipeline: Pipeline,
+    rates: crate::features::FoldRates,
+    base_score: f64,
+    external: Option<tempfile::TempDir>,
+}
+
+fn prepare(
+    data: &dyn LabelledRows,
+    roles: &Roles,
+    opts: &TrainOptions,
+    peers: &dyn Peers,
+    progress: &dyn Progress,
+) -> Result<Prepared, TrainError> {
+    let mine: (Vec<u8>, Vec<u8>) =
+        (0..data.len()).filter(|&r| roles.is_training(r)).map(|r| (data.labels()[r], roles.fold[r])).unzip();
+    let all = peers::gather(peers, mine)?;
+    let offset: usize = all[..peers.rank()].iter().map(|p| p.0.len()).sum();
+    let (labels, fold_of): (Vec<u8>, Vec<u8>) =
+        all.into_iter().fold((Vec::new(), Vec::new()), |(mut l, mut f), (a, b)| {
+            l.extend(a);
+            f.extend(b);
+            (l, f)
+        });
+    check_trainable(data, &labels, opts.folds.max(2))?;
+    let stats = pipeline_stats(data, roles, peers)?;
+    let pipeline = Pipeline::fit_from(data.schema(), &stats);
+    let rates = pipeline.fold_rates(&stats);
+    let base_score = labels.iter().map(|&y| y as f64).sum::<f64>() / labels.len().max(1) as f64;
+    let external = external_memory(roles.counts().0, pipeline.n_features(), opts, progress)?;
+    Ok(Prepared { labels, fold_of, offset, pipeline, rates, base_score, external })
+}
+
+impl Prepared {
+    fn fitting<'a>(
+        &'a self,
+        data: &'a dyn LabelledRows,
+        roles: &'a Roles,
+        opts: &'a TrainOptions,
+        peers: &'a dyn Peers,
+    ) -> Fitting<'a> {
+        Fitting {
+            data,
+            roles,
+            pipeline: &self.pipeline,
+            rates: &self.rates,
+            labels: &self.labels,
+            offset: self.offset,
+            base_score: self.base_score,
+            seed: opts.seed,
+            external_memory: opts.external_memory.as_deref().or(self.external.as_ref().map(|d| d.path())),
+            peers,
+        }
+    }
+}
+
+/// A model fitted again on other rows by the plan of an earlier training: the refit on every
+/// row of the table once the held-out rows have been scored.
+pub struct Refitted {
+    pub pipeline: Pipeline,
+    pub model_ubj: Vec<u8>,
+    pub forest: Forest,
+    pub rows: usize,
+    pub seconds: f64,
+}
+
+/// Fits `plan` on the training rows of `roles` (every row, for the refit), with the pipeline
+/// fitted again on them: the same sets, rounds, seeds and blend, no search.
+pub fn refit(
+    data: &dyn LabelledRows,
+    roles: &Roles,
+    plan: &Plan,
+    opts: &TrainOptions,
+    peers: &dyn Peers,
+    progress: &dyn Progress,
+) -> Result<Refitted, TrainError> {
+    let start = Instant::now();
+    let p = prepare(data, roles, opts, peers, progress)?;
+    let model = final_fit::fit(&p.fitting(data, roles, opts, peers), plan, opts, progress)?;
+    progress.finish();
+    let model_ubj = xgboost::to_ubj(&model.booster)?;
+    let forest = Forest::from_bytes(&model_ubj)?;
+    let rows = p.labels.len();
+    Ok(Refitted { pipeline: p.pipeline, model_ubj, forest, rows, seconds: start.elapsed().as_secs_f64() })
 }
 
 /// `churn evaluate`: repeated stratified k-fold of exactly what `churn train` does.

@@ -52,6 +52,19 @@ impl Roles {
         Roles { fold, early_stopping, folds }
     }
 
+    /// Every row a training row: the held-out rows dealt into the search folds too (stratified,
+    /// their own draw), for the refit on every row once they have been scored.
+    pub fn with_every_row(&self, labels: &[u8], seed: u64) -> Roles {
+        let held: Vec<usize> = (0..self.fold.len()).filter(|&r| self.fold[r] == HELD_OUT).collect();
+        let y: Vec<u8> = held.iter().map(|&r| labels[r]).collect();
+        let dealt = split::stratified_folds(&y, self.folds, &mut Rng::stream(seed, streams::REFIT_FOLDS));
+        let mut fold = self.fold.clone();
+        for (&r, &f) in held.iter().zip(&dealt) {
+            fold[r] = f as u8;
+        }
+        Roles { fold, early_stopping: self.early_stopping.clone(), folds: self.folds }
+    }
+
     #[inline]
     pub fn is_training(&self, row: usize) -> bool {
         self.fold[row] != HELD_OUT
@@ -262,5 +275,12 @@ mod tests {
         assert!(marked.iter().all(|&r| roles.is_training(r)));
         assert_eq!(roles.rows_where(&Pick::EarlyStoppingFit).len(), 640);
         assert_eq!(roles.rows_where(&Pick::OutsideFold(1)).len() + roles.rows_where(&Pick::Fold(1)).len(), 800);
+
+        // The refit: every row trains; the training rows keep their folds.
+        let all = roles.with_every_row(&labels, 0);
+        assert_eq!(all.counts(), (1000, 0));
+        assert!((0..1000).filter(|&r| roles.is_training(r)).all(|r| all.fold[r] == roles.fold[r]));
+        let per_fold: Vec<usize> = (0..5u8).map(|f| all.rows_where(&Pick::Fold(f)).len()).collect();
+        assert!(per_fold.iter().all(|&n| (199..=201).contains(&n)), "{per_fold:?}");
     }
 }

@@ -10,7 +10,7 @@
 
 use super::fitting::Fitting;
 use super::peers::{self, Peers};
-use super::procedure::{refit, TrainError, TrainOptions};
+use super::procedure::{after_search, TrainError, TrainOptions};
 use super::rows::Pick;
 use super::{blending, BoostParams, TrialResult};
 use crate::evaluation::metrics::{self, MeanStd};
@@ -210,7 +210,8 @@ fn summarise(
         // The final model's cost: the first fold's per tree, times the final fit's trees (a
         // folded forest of stumps costs the same whatever its trees).
         if let Some(first) = mine.iter().find(|o| o.fold == 0 && o.explain_us.is_some()) {
-            let final_trees = if opts.trials > 0 { refit(&trial, opts.max_rounds).1 } else { trial.rounds } * seeds;
+            let final_trees =
+                if opts.trials > 0 { after_search(&trial, opts.max_rounds).1 } else { trial.rounds } * seeds;
             trial.explain_us = first.explain_us.map(|c| {
                 if c.folded {
                     c.us

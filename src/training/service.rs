@@ -10,7 +10,7 @@
 //! As a worker of a distributed job ([`train_bundle_with`]) each step runs on the worker's shard
 //! and its statistics are merged with the other workers'; only the lead writes the bundle.
 
-use super::held_out;
+use super::held_out::{self, Shipped};
 use super::peers::{self, Alone, Peers};
 use super::procedure::{self, CvReport, TrainError, TrainOptions};
 use super::rows::Roles;
@@ -40,7 +40,24 @@ pub struct TrainRequest {
     pub allow_near_perfect: bool,
     /// Where the validated rows are kept while training.
     pub storage: Storage,
+    /// Whether the shipped model is fitted again on every row once the held-out rows are scored.
+    pub refit: Refit,
 }
+
+/// What the shipped model learns from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refit {
+    /// Every row when the table has at most [`REFIT_UP_TO_ROWS`] rows, else the training rows.
+    Auto,
+    /// Every row: after the held-out evaluation, the same plan (sets, rounds, seeds, blend) is
+    /// fitted again on the whole table, held-out rows included.
+    All,
+    /// The training rows only: the shipped model is the one the held-out rows evaluated.
+    None,
+}
+
+/// Tables up to this many rows ship a model refit on every row by default (`Refit::Auto`).
+pub const REFIT_UP_TO_ROWS: usize = 1_000_000;
 
 /// Where the validated rows of a training are kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -218,8 +235,28 @@ pub fn train_bundle_with(
     seconds.insert("tuning".to_string(), trained.tuning_seconds);
     seconds.insert("fit".to_string(), trained.fit_seconds);
 
+    let rows_all = peers::summed(peers, vec![data.len() as u64])?[0] as usize;
+    let refit = match req.refit {
+        Refit::All => true,
+        Refit::None => false,
+        Refit::Auto => rows_all <= REFIT_UP_TO_ROWS,
+    };
+    // The held-out rows have no say in anything fitted so far; from here on they are scored
+    // (by the model that did not see them) and, with the refit, learnt from.
+    let refitted = if refit {
+        let every = roles.with_every_row(data.labels(), opts.seed);
+        let r = procedure::refit(data, &every, &trained.plan, opts, peers, progress)?;
+        seconds.insert("refit".to_string(), r.seconds);
+        Some(r)
+    } else {
+        None
+    };
+    let shipped = match &refitted {
+        Some(r) => Shipped { pipeline: &r.pipeline, forest: &r.forest },
+        None => Shipped { pipeline: &trained.pipeline, forest: &trained.forest },
+    };
     let t = Instant::now();
-    let scored = held_out::score(data, &roles, &trained, opts.threads, peers)?;
+    let scored = held_out::score(data, &roles, &trained, shipped, opts.threads, peers)?;
     let evaluation = Evaluation {
         held_out: HeldOut::compute(&scored.labels, &scored.probs, trained.threshold, &opts.policy),
         cross_validated: trained.oof_metrics(),
@@ -273,15 +310,16 @@ pub fn train_bundle_with(
         seeds: trained.seeds,
         blend: trained.blend.clone(),
         xgboost_version: crate::bundle::mlmodel::XGBOOST_VERSION.to_string(),
-        features: trained.pipeline.n_features(),
-        trees: trained.forest.n_trees(),
-        max_depth: trained.forest.max_depth(),
+        features: shipped.pipeline.n_features(),
+        trees: shipped.forest.n_trees(),
+        max_depth: shipped.forest.max_depth(),
         explain_us: Some(scored.explain_us),
         data: DataInfo {
             path: req.data.display().to_string(),
             sha256: data.source().sha256.clone(),
             rows: rows as usize,
             train_rows: scored.train_rows,
+            refit_rows: refitted.as_ref().map(|r| r.rows),
             held_out_rows: scored.labels.len(),
             positive_rate: positives as f64 / rows.max(1) as f64,
             warnings: warnings.clone(),
@@ -295,8 +333,8 @@ pub fn train_bundle_with(
     bundle::write(
         &req.output,
         &BundleParts {
-            model_ubj: &trained.model_ubj,
-            pipeline: &trained.pipeline,
+            model_ubj: refitted.as_ref().map_or(&trained.model_ubj, |r| &r.model_ubj),
+            pipeline: shipped.pipeline,
             metadata: &metadata,
             evaluation: &evaluation,
             profile: &scored.profile,
@@ -320,6 +358,7 @@ pub fn train_bundle_with(
         ("pipeline_version".to_string(), crate::features::PIPELINE_VERSION.to_string()),
         ("workers".to_string(), peers.world().to_string()),
         ("external_memory".to_string(), trained.external_memory.to_string()),
+        ("refit".to_string(), refitted.is_some().to_string()),
         ("storage".to_string(), if matches!(table, Table::Spilled(_)) { "spilled" } else { "memory" }.to_string()),
     ];
     Ok(Some(TrainedBundle {

@@ -494,3 +494,45 @@ fn external_memory_is_chosen_when_the_matrix_would_not_fit_and_said() {
         .to_string_lossy()
         .starts_with(".churn-")));
 }
+
+/// The shipped model learns from every row: after the held-out rows are scored by the model that
+/// did not see them, the same plan is fitted again on the whole table. The held-out figures are
+/// the first model's either way; the bundle, the report and the output say which model shipped.
+#[test]
+fn the_refit_ships_a_model_of_every_row_and_keeps_the_held_out_figures() {
+    let d = tmp();
+    let data = synth(d.path(), 3000, 12);
+    let train = |refit: &str| {
+        let out = d.path().join(refit);
+        let stdout = run_ok(&[
+            "train",
+            "--data",
+            s(&data),
+            "--output",
+            s(&out),
+            "--trials",
+            "0",
+            "--no-track",
+            "--refit",
+            refit,
+        ]);
+        (churn::bundle::open(&out).unwrap(), stdout)
+    };
+    let (all, said) = train("all");
+    let (none, _) = train("none");
+    let (meta_all, meta_none) = (all.metadata.clone().unwrap(), none.metadata.clone().unwrap());
+    assert_eq!(meta_all.data.refit_rows, Some(3000));
+    assert_eq!(meta_none.data.refit_rows, None);
+    assert_eq!(meta_all.data.train_rows, meta_none.data.train_rows);
+    assert!(said.contains("then refit on all 3000"), "{said}");
+    let (ea, en) = (all.evaluation.clone().unwrap(), none.evaluation.clone().unwrap());
+    assert_eq!(ea.held_out.metrics, en.held_out.metrics, "the held-out rows score the model that did not see them");
+    assert_eq!(meta_all.threshold, meta_none.threshold, "chosen out of fold either way");
+    let model = |p: &str| std::fs::read(d.path().join(p).join("model.ubj")).unwrap();
+    assert_ne!(model("all"), model("none"), "the shipped model learnt from more rows");
+    let report = std::fs::read_to_string(d.path().join("all/report/report.html")).unwrap();
+    assert!(report.contains("refit on all 3000"), "the report says which model shipped");
+    // Tables up to a million rows refit by default.
+    let (auto, _) = train("auto");
+    assert_eq!(auto.metadata.unwrap().data.refit_rows, Some(3000));
+}

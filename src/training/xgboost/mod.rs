@@ -118,19 +118,46 @@ impl Reduce for Alone {
     }
 }
 
+/// Rows per block of a validation loss: blocks are summed on their own, then in order, so the
+/// loss is the same whatever the threads (and a table of one block sums as it always did).
+const LOSS_BLOCK: usize = 1 << 16;
+
+/// The summed log loss of rows at their margins, block by block on up to `threads` threads.
+fn chunked_loss(margins: &[f64], labels: &[u8], threads: usize) -> f64 {
+    let block = |b: usize| -> f64 {
+        let (lo, hi) = (b * LOSS_BLOCK, ((b + 1) * LOSS_BLOCK).min(margins.len()));
+        margins[lo..hi].iter().zip(&labels[lo..hi]).map(|(&z, &y)| super::blending::row_loss(z, y)).sum()
+    };
+    let blocks = margins.len().div_ceil(LOSS_BLOCK);
+    let threads = threads.clamp(1, blocks.max(1));
+    if threads == 1 {
+        return (0..blocks).map(block).sum();
+    }
+    let mut sums = vec![0.0; blocks];
+    std::thread::scope(|s| {
+        for (t, part) in sums.chunks_mut(blocks.div_ceil(threads)).enumerate() {
+            let first = t * blocks.div_ceil(threads);
+            s.spawn(move || part.iter_mut().enumerate().for_each(|(i, v)| *v = block(first + i)));
+        }
+    });
+    sums.iter().sum()
+}
+
 /// Margins of validation rows kept up to date round by round.
 struct Judge<'a> {
     valid: &'a Validation<'a>,
     rows: usize,
+    threads: usize,
     meta: DMatrix,
     margins: Vec<f64>,
     done: usize,
 }
 
 impl<'a> Judge<'a> {
-    fn new(valid: &'a Validation<'a>, base_margin: f64) -> Result<Judge<'a>, XgbError> {
+    fn new(valid: &'a Validation<'a>, base_margin: f64, threads: usize) -> Result<Judge<'a>, XgbError> {
         let rows = valid.labels.len();
-        Ok(Judge { valid, rows, meta: DMatrix::zero_margins(rows)?, margins: vec![base_margin; rows], done: 0 })
+        let meta = DMatrix::zero_margins(rows)?;
+        Ok(Judge { valid, rows, threads, meta, margins: vec![base_margin; rows], done: 0 })
     }
 
     /// Adds the trees of the rounds since the last call and returns the mean log loss (over
@@ -147,8 +174,7 @@ impl<'a> Judge<'a> {
             self.margins.iter_mut().zip(trees).for_each(|(m, t)| *m += f64::from(t));
         }
         self.done = rounds;
-        let loss: f64 =
-            self.margins.iter().zip(self.valid.labels).map(|(&z, &y)| super::blending::row_loss(z, y)).sum();
+        let loss = chunked_loss(&self.margins, self.valid.labels, self.threads);
         let mut sums = [loss, self.rows as f64];
         reduce.sum(&mut sums)?;
         Ok(sums[0] / sums[1].max(1.0))
@@ -174,7 +200,7 @@ pub fn fit_matrices(
         booster.set_feature_names(names)?;
     }
     let base_margin = (opts.base_score / (1.0 - opts.base_score)).ln();
-    let mut judge = valid.map(|v| Judge::new(v, base_margin)).transpose()?;
+    let mut judge = valid.map(|v| Judge::new(v, base_margin, opts.threads)).transpose()?;
     let mut curves = Curves::default();
     let mut best: Option<(usize, f64)> = None;
     let mut done = 0;
@@ -363,4 +389,19 @@ pub fn to_ubj(booster: &Booster) -> Result<Vec<u8>, XgbError> {
 
 pub fn from_bytes(bytes: &[u8]) -> Result<Booster, XgbError> {
     Booster::load(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_validation_loss_is_the_same_on_any_number_of_threads() {
+        let n = 3 * super::LOSS_BLOCK + 17;
+        let margins: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64 / 100.0 - 5.0).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 3 == 0) as u8).collect();
+        let one = super::chunked_loss(&margins, &labels, 1);
+        assert_eq!(one.to_bits(), super::chunked_loss(&margins, &labels, 2).to_bits());
+        assert_eq!(one.to_bits(), super::chunked_loss(&margins, &labels, 7).to_bits());
+        let plain: f64 = margins.iter().zip(&labels).map(|(&z, &y)| super::super::blending::row_loss(z, y)).sum();
+        assert!((one - plain).abs() < 1e-6 * plain);
+    }
 }
