@@ -16,8 +16,24 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The bundle's file names: this module is the only one that spells them.
 pub const CHURN_DIR: &str = "churn";
 pub const MODEL_FILE: &str = "model.ubj";
+pub const MLMODEL_FILE: &str = "MLmodel";
+pub const PIPELINE_FILE: &str = "pipeline.json";
+pub const SCHEMA_FILE: &str = "schema.toml";
+pub const METADATA_FILE: &str = "metadata.json";
+pub const EVALUATION_FILE: &str = "evaluation.json";
+pub const PROFILE_FILE: &str = "profile.json";
+/// churn's own files in its folder, as a tracked run logs them.
+pub const CHURN_FILES: [&str; 5] = [EVALUATION_FILE, PIPELINE_FILE, PROFILE_FILE, SCHEMA_FILE, METADATA_FILE];
+/// The model files an MLflow xgboost model may hold, in the order they are looked for.
+pub const MODEL_FILES: [&str; 3] = [MODEL_FILE, "model.json", "model.xgb"];
+
+/// Whether a folder holds a model: an MLmodel file or one of the model files.
+pub fn holds_model(dir: &Path) -> bool {
+    dir.join(MLMODEL_FILE).exists() || MODEL_FILES.iter().any(|f| dir.join(f).exists())
+}
 
 /// What the bundle says about how and on what the model was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -342,12 +358,10 @@ pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
     };
     let model_file = match mlmodel.as_ref().and_then(|m| m.model_file.clone()) {
         Some(f) => dir.join(f),
-        None => ["model.ubj", "model.json", "model.xgb"].iter().map(|f| dir.join(f)).find(|p| p.exists()).ok_or_else(
-            || BundleError::NotFound {
-                path: dir.to_path_buf(),
-                reason: "it holds neither an MLmodel file nor model.ubj / model.json".into(),
-            },
-        )?,
+        None => MODEL_FILES.iter().map(|f| dir.join(f)).find(|p| p.exists()).ok_or_else(|| BundleError::NotFound {
+            path: dir.to_path_buf(),
+            reason: "it holds neither an MLmodel file nor model.ubj / model.json".into(),
+        })?,
     };
     if !model_file.exists() {
         return Err(BundleError::NotFound {
@@ -359,13 +373,13 @@ pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
         .map_err(|source| BundleError::Model { path: model_file.clone(), source })?;
 
     let churn = dir.join(CHURN_DIR);
-    let pipeline: Option<Pipeline> = read_json(&churn.join("pipeline.json"))?;
+    let pipeline: Option<Pipeline> = read_json(&churn.join(PIPELINE_FILE))?;
     let inputs = match pipeline {
         Some(p) => {
-            p.validate().map_err(|source| BundleError::Pipeline { path: churn.join("pipeline.json"), source })?;
+            p.validate().map_err(|source| BundleError::Pipeline { path: churn.join(PIPELINE_FILE), source })?;
             if p.n_features() != forest.num_feature {
                 return Err(BundleError::Corrupt {
-                    path: churn.join("pipeline.json"),
+                    path: churn.join(PIPELINE_FILE),
                     message: format!(
                         "the pipeline makes {} features but the model takes {}",
                         p.n_features(),
@@ -386,18 +400,18 @@ pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
             Inputs::Features(names)
         }
     };
-    let profile: Option<Profile> = read_json(&churn.join("profile.json"))?;
+    let profile: Option<Profile> = read_json(&churn.join(PROFILE_FILE))?;
     if let (Some(p), Inputs::Customers(pipeline)) = (&profile, &inputs) {
         p.validate(&pipeline.schema).map_err(|message| BundleError::Corrupt {
-            path: churn.join("profile.json"),
+            path: churn.join(PROFILE_FILE),
             message: format!("the training profile does not fit the model's schema: {message}"),
         })?;
     }
-    let evaluation: Option<Evaluation> = read_json(&churn.join("evaluation.json"))?;
+    let evaluation: Option<Evaluation> = read_json(&churn.join(EVALUATION_FILE))?;
     if let Some(e) = &evaluation {
         if e.risk_cuts.iter().any(|c| !c.is_finite()) || e.risk_cuts.windows(2).any(|w| w[0] < w[1]) {
             return Err(BundleError::Corrupt {
-                path: churn.join("evaluation.json"),
+                path: churn.join(EVALUATION_FILE),
                 message: "risk_cuts must be probabilities from the riskiest decile down".into(),
             });
         }
@@ -407,7 +421,7 @@ pub fn open(dir: &Path) -> Result<LoadedModel, BundleError> {
         dir: dir.to_path_buf(),
         forest,
         inputs,
-        metadata: read_json(&churn.join("metadata.json"))?,
+        metadata: read_json(&churn.join(METADATA_FILE))?,
         evaluation,
         profile,
         mlmodel,
@@ -469,11 +483,11 @@ pub fn write(out: &Path, parts: &BundleParts) -> Result<(), BundleError> {
     std::fs::create_dir_all(&churn).map_err(io(&churn))?;
     let put = |name: &Path, bytes: &[u8]| std::fs::write(name, bytes).map_err(io(name));
     put(&dir.join(MODEL_FILE), parts.model_ubj)?;
-    put(&churn.join("pipeline.json"), pretty(parts.pipeline).as_bytes())?;
-    put(&churn.join("schema.toml"), parts.pipeline.schema.to_toml().as_bytes())?;
-    put(&churn.join("metadata.json"), pretty(parts.metadata).as_bytes())?;
-    put(&churn.join("evaluation.json"), pretty(parts.evaluation).as_bytes())?;
-    put(&churn.join("profile.json"), pretty(parts.profile).as_bytes())?;
+    put(&churn.join(PIPELINE_FILE), pretty(parts.pipeline).as_bytes())?;
+    put(&churn.join(SCHEMA_FILE), parts.pipeline.schema.to_toml().as_bytes())?;
+    put(&churn.join(METADATA_FILE), pretty(parts.metadata).as_bytes())?;
+    put(&churn.join(EVALUATION_FILE), pretty(parts.evaluation).as_bytes())?;
+    put(&churn.join(PROFILE_FILE), pretty(parts.profile).as_bytes())?;
     let features = parts.pipeline.feature_names();
     let info = mlmodel::Info {
         model_file: MODEL_FILE,
@@ -492,7 +506,7 @@ pub fn write(out: &Path, parts: &BundleParts) -> Result<(), BundleError> {
 
 /// Rewrites the bundle's metadata (and MLmodel) once the run is known.
 pub fn record_run(dir: &Path, metadata: &Metadata, model_size: u64, features: &[String]) -> Result<(), BundleError> {
-    let path = dir.join(CHURN_DIR).join("metadata.json");
+    let path = dir.join(CHURN_DIR).join(METADATA_FILE);
     crate::atomic::write_file(&path, pretty(metadata).as_bytes())
         .map_err(|source| BundleError::Io { path: path.clone(), source })?;
     let info = mlmodel::Info {

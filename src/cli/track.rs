@@ -48,6 +48,7 @@ pub struct Opened {
 }
 
 /// Opens a RUNNING run for a training about to start (a distributed job's lead does).
+#[cfg(feature = "train")]
 pub fn open(t: &TrackingArgs, name: &str, start_ms: u64, tags: &[(String, String)]) -> Result<Opened, CliError> {
     let uri = TrackingUri::from_flag_or_env(t.tracking_uri.as_deref())?;
     let mut store = uri.open()?;
@@ -61,6 +62,7 @@ pub fn open(t: &TrackingArgs, name: &str, start_ms: u64, tags: &[(String, String
 }
 
 /// Ends a run opened before training as FAILED, saying why.
+#[cfg(feature = "train")]
 pub fn fail(mut opened: Opened, reason: &str) {
     match tracking::fail_run(opened.store.as_mut(), &opened.run, reason) {
         Ok(()) => eprintln!("MLflow run {} marked FAILED", opened.run.run.id),

@@ -271,10 +271,9 @@ fn run_worker(
     outcome
 }
 
-pub fn run(a: Args) -> Result<(), CliError> {
-    crate::parallel::choose_threads(a.threads);
-    let total = Instant::now();
-    let request = TrainRequest {
+/// The training a command line asks for.
+fn request_of(a: &Args) -> Result<TrainRequest, CliError> {
+    Ok(TrainRequest {
         data: a.data.clone(),
         schema: Schema::load_or_default(a.schema.as_deref())?,
         output: a.output.clone(),
@@ -307,7 +306,13 @@ pub fn run(a: Args) -> Result<(), CliError> {
             external_memory: a.external_memory.clone(),
             scratch_dir: None,
         },
-    };
+    })
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    crate::parallel::choose_threads(a.threads);
+    let total = Instant::now();
+    let request = request_of(&a)?;
     let track = (!a.no_track).then_some(&a.tracking);
     let job = WorkerConfig::from_env(|k| std::env::var(k).ok()).map_err(CliError::Usage)?;
     let outcome = match job {

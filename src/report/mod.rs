@@ -86,15 +86,43 @@ pub fn build(model: &LoadedModel, economics: Option<Economics>) -> Result<Report
     Ok(Report { html, charts })
 }
 
+/// What every chart of the report reads.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    meta: &'a Metadata,
+    eval: &'a Evaluation,
+    e: &'a Economics,
+    labels: (&'a str, &'a str),
+    h: &'a crate::evaluation::HeldOut,
+    m: &'a crate::evaluation::Metrics,
+    c: &'a crate::evaluation::Confusion,
+    positives: f64,
+    negatives: f64,
+    base_rate: f64,
+}
+
 fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, &str)) -> Vec<Chart> {
     let h = &eval.held_out;
-    let m = &h.metrics;
     let c = &h.confusion;
     let positives = (c.tp + c.fn_) as f64;
     let negatives = (c.fp + c.tn) as f64;
     let base_rate = positives / (positives + negatives).max(1.0);
-    let mut out = Vec::new();
+    let k = Context { meta, eval, e, labels, h, m: &h.metrics, c, positives, negatives, base_rate };
+    vec![
+        roc_chart(&k),
+        pr_chart(&k),
+        calibration_chart(&k),
+        gains_chart(&k),
+        lift_chart(&k),
+        profit_chart(&k),
+        confusion_chart(&k),
+        importance_chart(&k),
+        scores_chart(&k),
+    ]
+}
 
+fn roc_chart(k: &Context) -> Chart {
+    let Context { h, m, .. } = *k;
     let mut roc = Canvas::new(
         "chart-roc",
         "ROC curve (held-out)",
@@ -106,13 +134,16 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
     roc.line(&[(0.0, 0.0), (1.0, 1.0)], GREY, 1.0, true);
     roc.line(&h.curve.iter().map(|p| (p.fpr, p.tpr)).collect::<Vec<_>>(), BLUE, 2.5, false);
     roc.legend_at(&[(&format!("model, AUC {:.3}", m.roc_auc), BLUE), ("random", GREY)], true);
-    out.push(Chart {
+    Chart {
         name: "roc",
         title: "ROC curve".into(),
         caption: format!("ROC AUC {:.4} on {} held-out customers.", m.roc_auc, h.rows),
         svg: roc.finish(),
-    });
+    }
+}
 
+fn pr_chart(k: &Context) -> Chart {
+    let Context { h, m, base_rate, .. } = *k;
     let mut pr =
         Canvas::new("chart-pr", "Precision-recall curve (held-out)", "recall", "precision", (0.0, 1.0), (0.0, 1.0));
     pr.line(&[(0.0, base_rate), (1.0, base_rate)], GREY, 1.0, true);
@@ -126,13 +157,16 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
         (&format!("model, AP {:.3}", m.pr_auc), BLUE),
         (&format!("churn rate {:.1}%", 100.0 * base_rate), GREY),
     ]);
-    out.push(Chart {
+    Chart {
         name: "pr",
         title: "Precision-recall curve".into(),
         caption: format!("Average precision {:.4}; churn rate {:.1}%.", m.pr_auc, 100.0 * base_rate),
         svg: pr.finish(),
-    });
+    }
+}
 
+fn calibration_chart(k: &Context) -> Chart {
+    let Context { h, m, .. } = *k;
     let mut cal = Canvas::new(
         "chart-calibration",
         "Calibration (reliability)",
@@ -153,13 +187,16 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
         BLUE,
     );
     cal.legend_at(&[(&format!("model (Brier {:.3})", m.brier), BLUE), ("perfectly calibrated", GREY)], true);
-    out.push(Chart {
+    Chart {
         name: "calibration",
         title: "Calibration".into(),
         caption: "Predicted probability against the observed churn rate, in ten bins (dot size = customers).".into(),
         svg: cal.finish(),
-    });
+    }
+}
 
+fn gains_chart(k: &Context) -> Chart {
+    let Context { h, positives, base_rate, .. } = *k;
     let mut gains = Canvas::new(
         "chart-gains",
         "Cumulative gains",
@@ -173,13 +210,16 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
     gains.line(&h.curve.iter().map(|p| (p.targeted, p.recall)).collect::<Vec<_>>(), BLUE, 2.5, false);
     let top = h.lift.iter().take(2).map(|l| l.churners).sum::<u64>() as f64 / positives.max(1.0);
     gains.legend_at(&[("model", BLUE), ("random", GREY), ("perfect", GREEN)], true);
-    out.push(Chart {
+    Chart {
         name: "gains",
         title: "Cumulative gains".into(),
         caption: format!("Contacting the riskiest 20% reaches {:.0}% of churners.", 100.0 * top),
         svg: gains.finish(),
-    });
+    }
+}
 
+fn lift_chart(k: &Context) -> Chart {
+    let Context { h, .. } = *k;
     let max_lift = h.lift.iter().map(|l| l.lift).fold(1.0, f64::max);
     let mut lift = Canvas::new(
         "chart-lift",
@@ -194,7 +234,7 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
         lift.text(l.decile as f64, l.lift, &format!("{:.2}", l.lift), 10.0, "#1d2330", "middle");
     }
     lift.line(&[(0.5, 1.0), (10.5, 1.0)], GREY, 1.0, true);
-    out.push(Chart {
+    Chart {
         name: "lift",
         title: "Decile lift".into(),
         caption: format!(
@@ -202,8 +242,11 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
             h.lift.first().map(|l| l.lift).unwrap_or(0.0)
         ),
         svg: lift.finish(),
-    });
+    }
+}
 
+fn profit_chart(k: &Context) -> Chart {
+    let Context { meta, e, h, positives, negatives, .. } = *k;
     let profit = profit_curve(&h.curve, positives, negatives, e);
     let (lo, hi) = profit.iter().fold((0.0f64, 0.0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     let pad = (hi - lo).max(1.0) * 0.08;
@@ -227,14 +270,17 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
         e.offer_acceptance,
         if e.assumed { " (illustration: train with --offer-cost and --customer-value for yours)" } else { "" }
     );
-    out.push(Chart {
+    Chart {
         name: "profit",
         title: "Profit by threshold".into(),
         caption: format!("Profit = TP x (acceptance x value - cost) - FP x cost, with {assumption}. Best threshold {:.3} ({:.0}); chosen {:.3} ({}).", best.0, best.1, meta.threshold, meta.policy.describe()),
         svg: pc.finish(),
-    });
+    }
+}
 
-    out.push(Chart {
+fn confusion_chart(k: &Context) -> Chart {
+    let Context { meta, labels, m, c, .. } = *k;
+    Chart {
         name: "confusion",
         title: "Confusion matrix".into(),
         caption: format!(
@@ -250,18 +296,24 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
             c.fn_,
             labels,
         ),
-    });
+    }
+}
 
+fn importance_chart(k: &Context) -> Chart {
+    let Context { eval, .. } = *k;
     let mut imp: Vec<(String, f64)> = eval.importance.clone();
     imp.sort_by(|a, b| b.1.total_cmp(&a.1));
     imp.truncate(15);
-    out.push(Chart {
+    Chart {
         name: "importance",
         title: "Global feature importance".into(),
         caption: "Mean absolute SHAP value (log-odds) per raw field over the held-out customers: how much each field moves predictions.".into(),
         svg: charts::hbars("chart-importance", "Feature importance (mean |SHAP| per field)", "mean |SHAP| (log-odds)", &imp, BLUE),
-    });
+    }
+}
 
+fn scores_chart(k: &Context) -> Chart {
+    let Context { meta, eval, labels, .. } = *k;
     let sh = &eval.score_histogram;
     let n = sh.churners.len().max(1);
     let width = 1.0 / n as f64;
@@ -286,13 +338,12 @@ fn charts_for(meta: &Metadata, eval: &Evaluation, e: &Economics, labels: (&str, 
     }
     sc.vline(meta.threshold, "#1d2330", "threshold");
     sc.legend(&[(&format!("churners ({})", labels.1), RED), (&format!("stayers ({})", labels.0), GREEN)]);
-    out.push(Chart {
+    Chart {
         name: "scores",
         title: "Score distribution".into(),
         caption: "How far apart the model puts churners and stayers; overlap is where it errs.".into(),
         svg: sc.finish(),
-    });
-    out
+    }
 }
 
 /// The page, filled by the template `templates/report.html` (every value HTML-escaped; the

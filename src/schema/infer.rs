@@ -117,18 +117,7 @@ pub fn draft(name: &str, columns: &[ColumnStats], target: Option<&str>) -> Resul
     if rows == 0 {
         return Err("the table has a header but no rows: nothing to infer from".into());
     }
-    let target = match target {
-        Some(t) => columns
-            .iter()
-            .find(|c| c.name == t)
-            .ok_or_else(|| {
-                let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-                format!("--target {t}: no such column (the table has: {})", names.join(", "))
-            })?,
-        None => guess_target(columns).ok_or(
-            "could not guess the target column (two values, a name like churn, attrition, exited or target): give --target COLUMN",
-        )?,
-    };
+    let target = find_target(columns, target)?;
     let (positive, negative, dropped) = target_labels(target, rows)?;
     let y: Vec<Option<bool>> = target
         .cells
@@ -179,44 +168,9 @@ pub fn draft(name: &str, columns: &[ColumnStats], target: Option<&str>) -> Resul
                 ));
             }
         }
-        let missing_here = c.blanks + c.tokens.values().sum::<usize>();
-        let blank = if missing_here > 0 { "\nblank = \"missing\"" } else { "" };
-        let missing_note = if missing_here > 0 { format!(", {missing_here} missing") } else { String::new() };
         match kind {
             Kind::Ignore(why) => ignored.push((c.name.clone(), why)),
-            Kind::Numeric { integer } => {
-                let _ = writeln!(
-                    fields,
-                    "\n[[field]]   # {} {} to {}{missing_note}{}\nname = {}\nkind = \"numeric\"{}{}{blank}",
-                    if integer { "whole numbers" } else { "numbers" },
-                    c.min,
-                    c.max,
-                    if c.grouped > 0 {
-                        format!(", {} written with ',' between thousands", c.grouped)
-                    } else {
-                        String::new()
-                    },
-                    toml_str(&c.name),
-                    if integer { "\ninteger = true" } else { "" },
-                    if c.grouped > 0 { "\nthousands = \",\"" } else { "" },
-                );
-            }
-            Kind::Date => {
-                let _ = writeln!(
-                    fields,
-                    "\n[[field]]   # dates{missing_note}; a number of days (give `reference = \"YYYY-MM-DD\"` for days before it)\nname = {}\nkind = \"date\"{blank}",
-                    toml_str(&c.name)
-                );
-            }
-            Kind::Categorical(levels) => {
-                let _ = writeln!(
-                    fields,
-                    "\n[[field]]   # {} levels{missing_note}\nname = {}\nkind = \"categorical\"\nvalues = [{}]{blank}",
-                    levels.len(),
-                    toml_str(&c.name),
-                    quoted(&levels.iter().map(String::as_str).collect::<Vec<_>>())
-                );
-            }
+            kind => fields.push_str(&field_toml(c, &kind)),
         }
     }
     if !ignored.is_empty() {
@@ -271,6 +225,49 @@ fn kind_of(c: &ColumnStats, rows: usize) -> Kind {
             Kind::Categorical(levels)
         }
         _ => Kind::Ignore("text with a different value in most rows (an id or free text)".into()),
+    }
+}
+
+/// The target column: the one named, or the one guessed.
+fn find_target<'a>(columns: &'a [ColumnStats], target: Option<&str>) -> Result<&'a ColumnStats, String> {
+    match target {
+        Some(t) => columns.iter().find(|c| c.name == t).ok_or_else(|| {
+            let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            format!("--target {t}: no such column (the table has: {})", names.join(", "))
+        }),
+        None => guess_target(columns).ok_or_else(|| {
+            "could not guess the target column (two values, a name like churn, attrition, exited or target): give --target COLUMN".to_string()
+        }),
+    }
+}
+
+/// A field's entry in the draft, with a comment saying what was seen.
+fn field_toml(c: &ColumnStats, kind: &Kind) -> String {
+    let missing_here = c.blanks + c.tokens.values().sum::<usize>();
+    let blank = if missing_here > 0 { "\nblank = \"missing\"" } else { "" };
+    let missing_note = if missing_here > 0 { format!(", {missing_here} missing") } else { String::new() };
+    match kind {
+        Kind::Numeric { integer } => format!(
+            "\n[[field]]   # {} {} to {}{missing_note}{}\nname = {}\nkind = \"numeric\"{}{}{blank}\n",
+            if *integer { "whole numbers" } else { "numbers" },
+            c.min,
+            c.max,
+            if c.grouped > 0 { format!(", {} written with ',' between thousands", c.grouped) } else { String::new() },
+            toml_str(&c.name),
+            if *integer { "\ninteger = true" } else { "" },
+            if c.grouped > 0 { "\nthousands = \",\"" } else { "" },
+        ),
+        Kind::Date => format!(
+            "\n[[field]]   # dates{missing_note}; a number of days (give `reference = \"YYYY-MM-DD\"` for days before it)\nname = {}\nkind = \"date\"{blank}\n",
+            toml_str(&c.name)
+        ),
+        Kind::Categorical(levels) => format!(
+            "\n[[field]]   # {} levels{missing_note}\nname = {}\nkind = \"categorical\"\nvalues = [{}]{blank}\n",
+            levels.len(),
+            toml_str(&c.name),
+            quoted(&levels.iter().map(String::as_str).collect::<Vec<_>>())
+        ),
+        Kind::Ignore(_) => String::new(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Validation of one raw value against its field: the single gate every input passes.
 
-use super::{Blank, DateSpec, Field, FieldKind, NumericSpec};
+use super::{Blank, CategoricalSpec, DateSpec, Field, FieldKind, NumericSpec};
 use serde::Serialize;
 
 /// A value as it arrives, before validation: a CSV or Parquet cell, or a JSON value.
@@ -134,114 +134,122 @@ impl Field {
             return self.blank_value(&raw);
         }
         match &self.kind {
-            FieldKind::Numeric(NumericSpec { date: Some(d), .. }) => match raw {
-                Raw::Date(date) => Ok(d.days(date)),
-                Raw::Text(t) => DateSpec::parse(t).map(|date| d.days(date)).ok_or_else(|| {
-                    FieldError::new(
-                        FieldErrorCode::NotADate,
-                        format!("expected a date written YYYY-MM-DD, found {}", describe(&raw)),
-                    )
-                    .received(&received_text(&raw))
-                }),
-                _ => Err(FieldError::new(
-                    FieldErrorCode::WrongType,
+            FieldKind::Numeric(NumericSpec { date: Some(d), .. }) => self.parse_date(raw, d),
+            FieldKind::Numeric(spec) => self.parse_number(raw, spec),
+            FieldKind::Categorical(spec) => self.parse_level(raw, spec),
+        }
+    }
+
+    fn parse_date(&self, raw: Raw, d: &DateSpec) -> Result<f64, FieldError> {
+        match raw {
+            Raw::Date(date) => Ok(d.days(date)),
+            Raw::Text(t) => DateSpec::parse(t).map(|date| d.days(date)).ok_or_else(|| {
+                FieldError::new(
+                    FieldErrorCode::NotADate,
                     format!("expected a date written YYYY-MM-DD, found {}", describe(&raw)),
                 )
-                .received(&received_text(&raw))),
-            },
-            FieldKind::Numeric(spec) => {
-                let v = match raw {
-                    Raw::Number(v) => v,
-                    Raw::Integer(i) => i as f64,
-                    Raw::Text(t) => parse_number(t)
-                        .or_else(|| spec.thousands.and_then(|sep| parse_grouped(t, sep)))
-                        .ok_or_else(|| self.not_a_number(&raw, spec.integer))?,
-                    Raw::Bool(_) | Raw::Composite | Raw::Null | Raw::Date(_) => {
-                        return Err(self.not_a_number(&raw, spec.integer))
-                    }
-                };
-                if !v.is_finite() {
-                    return Err(self.not_a_number(&raw, spec.integer));
-                }
-                if spec.integer && v.fract() != 0.0 {
-                    return Err(FieldError::new(
-                        FieldErrorCode::NotAnInteger,
-                        format!("expected a whole number{}, found {}", self.range_words(), describe(&raw)),
-                    )
-                    .bounds(spec.min, spec.max)
-                    .received(&received_text(&raw)));
-                }
-                let below = spec.min.is_some_and(|m| v < m);
-                let above = spec.max.is_some_and(|m| v > m);
-                if below || above {
-                    return Err(FieldError::new(
-                        FieldErrorCode::OutOfRange,
-                        format!(
-                            "expected {}{}, found {}",
-                            if spec.integer { "a whole number" } else { "a number" },
-                            self.range_words(),
-                            describe(&raw)
-                        ),
-                    )
-                    .bounds(spec.min, spec.max)
-                    .received(&received_text(&raw)));
-                }
-                Ok(v)
+                .received(&received_text(&raw))
+            }),
+            _ => Err(FieldError::new(
+                FieldErrorCode::WrongType,
+                format!("expected a date written YYYY-MM-DD, found {}", describe(&raw)),
+            )
+            .received(&received_text(&raw))),
+        }
+    }
+
+    fn parse_number(&self, raw: Raw, spec: &NumericSpec) -> Result<f64, FieldError> {
+        let v = match raw {
+            Raw::Number(v) => v,
+            Raw::Integer(i) => i as f64,
+            Raw::Text(t) => parse_number(t)
+                .or_else(|| spec.thousands.and_then(|sep| parse_grouped(t, sep)))
+                .ok_or_else(|| self.not_a_number(&raw, spec.integer))?,
+            Raw::Bool(_) | Raw::Composite | Raw::Null | Raw::Date(_) => {
+                return Err(self.not_a_number(&raw, spec.integer))
             }
-            FieldKind::Categorical(spec) => {
-                let owned;
-                let text = match raw {
-                    Raw::Text(t) => t,
-                    Raw::Integer(i) => {
-                        owned = i.to_string();
-                        owned.as_str()
-                    }
-                    Raw::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => {
-                        owned = (v as i64).to_string();
-                        owned.as_str()
-                    }
-                    // A boolean (a Parquet bool column) is a level only of a field whose levels
-                    // are the words true and false; elsewhere it is the wrong type.
-                    Raw::Bool(b) if spec.values.iter().any(|v| v == if b { "true" } else { "false" }) => {
-                        if b {
-                            "true"
-                        } else {
-                            "false"
-                        }
-                    }
-                    _ => {
-                        return Err(FieldError::new(
-                            FieldErrorCode::WrongType,
-                            format!("expected one of {}, found {}", quoted_list(&spec.values), describe(&raw)),
-                        )
-                        .expected_values(spec.values.clone())
-                        .received(&received_text(&raw)))
-                    }
-                };
-                if let Some(i) = spec.values.iter().position(|v| v == text) {
-                    return Ok(i as f64);
+        };
+        if !v.is_finite() {
+            return Err(self.not_a_number(&raw, spec.integer));
+        }
+        if spec.integer && v.fract() != 0.0 {
+            return Err(FieldError::new(
+                FieldErrorCode::NotAnInteger,
+                format!("expected a whole number{}, found {}", self.range_words(), describe(&raw)),
+            )
+            .bounds(spec.min, spec.max)
+            .received(&received_text(&raw)));
+        }
+        let below = spec.min.is_some_and(|m| v < m);
+        let above = spec.max.is_some_and(|m| v > m);
+        if below || above {
+            return Err(FieldError::new(
+                FieldErrorCode::OutOfRange,
+                format!(
+                    "expected {}{}, found {}",
+                    if spec.integer { "a whole number" } else { "a number" },
+                    self.range_words(),
+                    describe(&raw)
+                ),
+            )
+            .bounds(spec.min, spec.max)
+            .received(&received_text(&raw)));
+        }
+        Ok(v)
+    }
+
+    fn parse_level(&self, raw: Raw, spec: &CategoricalSpec) -> Result<f64, FieldError> {
+        let owned;
+        let text = match raw {
+            Raw::Text(t) => t,
+            Raw::Integer(i) => {
+                owned = i.to_string();
+                owned.as_str()
+            }
+            Raw::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => {
+                owned = (v as i64).to_string();
+                owned.as_str()
+            }
+            // A boolean (a Parquet bool column) is a level only of a field whose levels are the
+            // words true and false; elsewhere it is the wrong type.
+            Raw::Bool(b) if spec.values.iter().any(|v| v == if b { "true" } else { "false" }) => {
+                if b {
+                    "true"
+                } else {
+                    "false"
                 }
-                // An integer-coded level written as a float by the tool that saved the table
-                // ("187.0" for the level "187").
-                if let Some(code) = whole_number_text(text) {
-                    if let Some(i) = spec.values.iter().position(|l| *l == code) {
-                        return Ok(i as f64);
-                    }
-                }
-                let hint = spec
-                    .values
-                    .iter()
-                    .find(|v| v.eq_ignore_ascii_case(text))
-                    .map(|v| format!(" (did you mean \"{v}\"? levels are case-sensitive)"))
-                    .unwrap_or_default();
-                Err(FieldError::new(
-                    FieldErrorCode::UnknownCategory,
-                    format!("expected one of {}, found {}{hint}", quoted_list(&spec.values), describe(&raw)),
+            }
+            _ => {
+                return Err(FieldError::new(
+                    FieldErrorCode::WrongType,
+                    format!("expected one of {}, found {}", quoted_list(&spec.values), describe(&raw)),
                 )
                 .expected_values(spec.values.clone())
-                .received(text))
+                .received(&received_text(&raw)))
+            }
+        };
+        if let Some(i) = spec.values.iter().position(|v| v == text) {
+            return Ok(i as f64);
+        }
+        // An integer-coded level written as a float by the tool that saved the table ("187.0"
+        // for the level "187").
+        if let Some(code) = whole_number_text(text) {
+            if let Some(i) = spec.values.iter().position(|l| *l == code) {
+                return Ok(i as f64);
             }
         }
+        let hint = spec
+            .values
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(text))
+            .map(|v| format!(" (did you mean \"{v}\"? levels are case-sensitive)"))
+            .unwrap_or_default();
+        Err(FieldError::new(
+            FieldErrorCode::UnknownCategory,
+            format!("expected one of {}, found {}{hint}", quoted_list(&spec.values), describe(&raw)),
+        )
+        .expected_values(spec.values.clone())
+        .received(text))
     }
 
     fn blank_value(&self, raw: &Raw) -> Result<f64, FieldError> {

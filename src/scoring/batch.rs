@@ -71,19 +71,9 @@ pub fn default_rejects_path(output: &Path) -> PathBuf {
     output.with_file_name(format!("{stem}.rejects.csv"))
 }
 
-pub fn score_file(
-    scorer: &Scorer,
-    input: &Path,
-    output: &Path,
-    rejects_path: &Path,
-    opts: &BatchOptions,
-    on_progress: &(dyn Fn(u64) + Sync),
-) -> Result<BatchSummary, DataError> {
-    let start = Instant::now();
-    let mut reader = TableReader::open_unhashed(input)?;
-    let map = map_columns(scorer, input, reader.columns())?;
-    let feature_names = scorer.model.feature_names();
-
+/// The scored file's columns: the id when there is one, the score, the reasons asked for, and
+/// the model inputs with `--with-features`.
+fn output_columns(scorer: &Scorer, map: &Columns, opts: &BatchOptions) -> Vec<(String, ColumnType)> {
     let mut columns: Vec<(String, ColumnType)> = Vec::new();
     if let (Some(_), Some(id)) = (map.id, scorer.id_column()) {
         columns.push((id.to_string(), ColumnType::Text));
@@ -96,10 +86,25 @@ pub fn score_file(
         columns.push((format!("reason_{k}_points"), ColumnType::Float));
     }
     if opts.with_features {
-        for f in &feature_names {
-            columns.push((f.clone(), ColumnType::Float));
+        for f in scorer.model.feature_names() {
+            columns.push((f, ColumnType::Float));
         }
     }
+    columns
+}
+
+pub fn score_file(
+    scorer: &Scorer,
+    input: &Path,
+    output: &Path,
+    rejects_path: &Path,
+    opts: &BatchOptions,
+    on_progress: &(dyn Fn(u64) + Sync),
+) -> Result<BatchSummary, DataError> {
+    let start = Instant::now();
+    let mut reader = TableReader::open_unhashed(input)?;
+    let map = map_columns(scorer, input, reader.columns())?;
+    let columns = output_columns(scorer, &map, opts);
     let mut writer = TableWriter::create(output, &columns)?;
     let mut reject_writer: Option<TableWriter> = None;
     let (mut rows, mut scored, mut rejected, mut churners) = (0u64, 0u64, 0u64, 0u64);

@@ -6,7 +6,7 @@
 use super::filestore::{local_path, FileStore};
 use super::sqlite::SqliteStore;
 use super::{TrackingError, TrackingUri};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelUri {
@@ -131,10 +131,6 @@ pub fn resolve(raw: &str, tracking: &TrackingUri) -> Result<Resolved, TrackingEr
     }
 }
 
-fn has_model(dir: &Path) -> bool {
-    dir.join("MLmodel").exists() || dir.join("model.ubj").exists() || dir.join("model.json").exists()
-}
-
 fn listing(items: &[String], none: &str) -> String {
     if items.is_empty() {
         none.to_string()
@@ -161,7 +157,7 @@ pub fn resolve_local(store: &dyn LocalRegistry, uri: &ModelUri) -> Result<Resolv
                 )));
             };
             let candidate = artifacts.join(path);
-            if has_model(&candidate) {
+            if crate::bundle::holds_model(&candidate) {
                 return Ok(Resolved {
                     dir: candidate,
                     uri: String::new(),
@@ -259,7 +255,7 @@ fn version_dir(store: &dyn LocalRegistry, name: &str, version: &str) -> Result<R
     let mut r = match via {
         Some(Ok(r)) => r,
         other => {
-            let dir = storage.map(|s| local_path(&s)).filter(|d| has_model(d));
+            let dir = storage.map(|s| local_path(&s)).filter(|d| crate::bundle::holds_model(d));
             match dir {
                 Some(dir) => Resolved::local(&dir, &source),
                 None => {

@@ -15,7 +15,7 @@ use super::peers::{self, Alone, Peers};
 use super::procedure::{self, CvReport, TrainError, TrainOptions};
 use super::rows::Roles;
 use crate::bundle::{self, BundleParts, DataInfo, Evaluation, Metadata};
-use crate::evaluation::{tables, HeldOut, LearningCurves};
+use crate::evaluation::{tables, HeldOut, LearningCurves, ThresholdPolicy};
 use crate::ingest::{findings::Findings, Dataset, LabelledRows, Source, Spilled, Warning};
 use crate::progress::Progress;
 use crate::schema::Schema;
@@ -235,55 +235,21 @@ pub fn train_bundle_with(
     seconds.insert("tuning".to_string(), trained.tuning_seconds);
     seconds.insert("fit".to_string(), trained.fit_seconds);
 
-    let rows_all = peers::summed(peers, vec![data.len() as u64])?[0] as usize;
-    let refit = match req.refit {
-        Refit::All => true,
-        Refit::None => false,
-        Refit::Auto => rows_all <= REFIT_UP_TO_ROWS,
-    };
     // The held-out rows have no say in anything fitted so far; from here on they are scored
     // (by the model that did not see them) and, with the refit, learnt from.
-    let refitted = if refit {
-        let every = roles.with_every_row(data.labels(), opts.seed);
-        let r = procedure::refit(data, &every, &trained.plan, opts, peers, progress)?;
+    let refitted = refit_if_asked(req.refit, data, &roles, &trained, opts, peers, progress)?;
+    if let Some(r) = &refitted {
         seconds.insert("refit".to_string(), r.seconds);
-        Some(r)
-    } else {
-        None
-    };
+    }
     let shipped = match &refitted {
         Some(r) => Shipped { pipeline: &r.pipeline, forest: &r.forest },
         None => Shipped { pipeline: &trained.pipeline, forest: &trained.forest },
     };
     let t = Instant::now();
     let scored = held_out::score(data, &roles, &trained, shipped, opts.threads, peers)?;
-    let evaluation = Evaluation {
-        held_out: HeldOut::compute(&scored.labels, &scored.probs, trained.threshold, &opts.policy),
-        cross_validated: trained.oof_metrics(),
-        tuning: trained.trials.iter().map(|t| t.to_trial()).collect(),
-        chosen_trial: trained.chosen_trial,
-        curves: LearningCurves {
-            rounds: trained.curves.rounds.clone(),
-            train_log_loss: trained.curves.train.clone(),
-            held_out_log_loss: scored.curve.clone(),
-        },
-        risk_cuts: tables::risk_cuts(&scored.probs),
-        examples: scored.examples.clone(),
-        importance: scored.importance.clone(),
-        score_histogram: bundle::ScoreHistogram::of(&scored.labels, &scored.probs, 20),
-    };
+    let evaluation = evaluation_of(&trained, &scored, &opts.policy);
     let mut warnings = warnings;
-    if let Some(w) = too_good(&evaluation, scored.labels.len()) {
-        let (held, cv) = (evaluation.held_out.metrics.roc_auc, evaluation.cross_validated.roc_auc);
-        if held.min(cv) >= NEAR_PERFECT_AUC && !req.allow_near_perfect {
-            let screened: Vec<String> =
-                warnings.iter().filter(|w| w.kind.starts_with("LEAKAGE?")).map(|w| format!("\n  {w}")).collect();
-            return Err(TrainError::NearPerfect(format!(
-                "the model ranks customers near perfectly: {}.{}\nNo bundle was written; train with --allow-near-perfect to keep it anyway",
-                w.example,
-                if screened.is_empty() { String::new() } else { format!("\nThe leakage screen flagged:{}", screened.concat()) }
-            )));
-        }
+    if let Some(w) = too_good_to_ship(&evaluation, scored.labels.len(), &warnings, req.allow_near_perfect)? {
         warnings.push(w);
     }
     seconds.insert("evaluate".to_string(), t.elapsed().as_secs_f64());
@@ -341,26 +307,8 @@ pub fn train_bundle_with(
             example_rows: &scored.example_rows,
         },
     )?;
-    let settings = vec![
-        ("trials".to_string(), opts.trials.to_string()),
-        ("trials_run".to_string(), trained.trials.len().to_string()),
-        ("trials_complete".to_string(), trained.trials.iter().filter(|t| t.complete).count().to_string()),
-        ("time_budget_s".to_string(), opts.time_budget.map_or("none".into(), |b| b.as_secs_f64().to_string())),
-        ("tuning_folds".to_string(), opts.folds.to_string()),
-        ("blend_limit".to_string(), opts.blend.as_str().to_string()),
-        ("max_explain_us".to_string(), opts.max_explain_us.map_or("none".into(), |c| c.to_string())),
-        ("test_fraction".to_string(), req.test_fraction.to_string()),
-        ("early_stopping_rounds".to_string(), opts.early_stopping.to_string()),
-        ("max_rounds".to_string(), opts.max_rounds.to_string()),
-        ("split_seed".to_string(), opts.seed.to_string()),
-        ("data_file".to_string(), req.data.display().to_string()),
-        ("schema".to_string(), req.schema.name.clone()),
-        ("pipeline_version".to_string(), crate::features::PIPELINE_VERSION.to_string()),
-        ("workers".to_string(), peers.world().to_string()),
-        ("external_memory".to_string(), trained.external_memory.to_string()),
-        ("refit".to_string(), refitted.is_some().to_string()),
-        ("storage".to_string(), if matches!(table, Table::Spilled(_)) { "spilled" } else { "memory" }.to_string()),
-    ];
+    let storage = if matches!(table, Table::Spilled(_)) { "spilled" } else { "memory" };
+    let settings = settings_of(req, opts, &trained, refitted.is_some(), peers.world(), storage);
     Ok(Some(TrainedBundle {
         dir: req.output.clone(),
         metadata,
@@ -369,6 +317,107 @@ pub fn train_bundle_with(
         trials: trained.trials.len(),
         settings,
     }))
+}
+
+/// What the bundle records of a training's evaluation: the held-out rows' figures (of the model
+/// that did not see them), the out-of-fold ones, the search, the curves, and what the UI shows.
+fn evaluation_of(trained: &procedure::Trained, scored: &held_out::Scored, policy: &ThresholdPolicy) -> Evaluation {
+    Evaluation {
+        held_out: HeldOut::compute(&scored.labels, &scored.probs, trained.threshold, policy),
+        cross_validated: trained.oof_metrics(),
+        tuning: trained.trials.iter().map(|t| t.to_trial()).collect(),
+        chosen_trial: trained.chosen_trial,
+        curves: LearningCurves {
+            rounds: trained.curves.rounds.clone(),
+            train_log_loss: trained.curves.train.clone(),
+            held_out_log_loss: scored.curve.clone(),
+        },
+        risk_cuts: tables::risk_cuts(&scored.probs),
+        examples: scored.examples.clone(),
+        importance: scored.importance.clone(),
+        score_histogram: bundle::ScoreHistogram::of(&scored.labels, &scored.probs, 20),
+    }
+}
+
+/// The loud warning for a model that looks too good, or the refusal to ship a near-perfect one
+/// without `--allow-near-perfect` (quoting what the leakage screen flagged).
+fn too_good_to_ship(
+    evaluation: &Evaluation,
+    rows: usize,
+    warnings: &[Warning],
+    allow: bool,
+) -> Result<Option<Warning>, TrainError> {
+    let Some(w) = too_good(evaluation, rows) else { return Ok(None) };
+    let (held, cv) = (evaluation.held_out.metrics.roc_auc, evaluation.cross_validated.roc_auc);
+    if held.min(cv) >= NEAR_PERFECT_AUC && !allow {
+        let screened: Vec<String> =
+            warnings.iter().filter(|w| w.kind.starts_with("LEAKAGE?")).map(|w| format!("\n  {w}")).collect();
+        return Err(TrainError::NearPerfect(format!(
+            "the model ranks customers near perfectly: {}.{}\nNo bundle was written; train with --allow-near-perfect to keep it anyway",
+            w.example,
+            if screened.is_empty() { String::new() } else { format!("\nThe leakage screen flagged:{}", screened.concat()) }
+        )));
+    }
+    Ok(Some(w))
+}
+
+/// The refit on every row, when asked for (or, by default, for a table of up to
+/// [`REFIT_UP_TO_ROWS`] rows, counted over every worker's).
+fn refit_if_asked(
+    refit: Refit,
+    data: &dyn LabelledRows,
+    roles: &Roles,
+    trained: &procedure::Trained,
+    opts: &TrainOptions,
+    peers: &dyn Peers,
+    progress: &dyn Progress,
+) -> Result<Option<procedure::Refitted>, TrainError> {
+    let rows = peers::summed(peers, vec![data.len() as u64])?[0] as usize;
+    let wanted = match refit {
+        Refit::All => true,
+        Refit::None => false,
+        Refit::Auto => rows <= REFIT_UP_TO_ROWS,
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let every = roles.with_every_row(data.labels(), opts.seed);
+    procedure::refit(data, &every, &trained.plan, opts, peers, progress).map(Some)
+}
+
+/// The training settings a tracked run records as params.
+fn settings_of(
+    req: &TrainRequest,
+    opts: &TrainOptions,
+    trained: &procedure::Trained,
+    refit: bool,
+    workers: usize,
+    storage: &str,
+) -> Vec<(String, String)> {
+    let none_or = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    [
+        ("trials", opts.trials.to_string()),
+        ("trials_run", trained.trials.len().to_string()),
+        ("trials_complete", trained.trials.iter().filter(|t| t.complete).count().to_string()),
+        ("time_budget_s", none_or(opts.time_budget.map(|b| b.as_secs_f64().to_string()))),
+        ("tuning_folds", opts.folds.to_string()),
+        ("blend_limit", opts.blend.as_str().to_string()),
+        ("max_explain_us", none_or(opts.max_explain_us.map(|c| c.to_string()))),
+        ("test_fraction", req.test_fraction.to_string()),
+        ("early_stopping_rounds", opts.early_stopping.to_string()),
+        ("max_rounds", opts.max_rounds.to_string()),
+        ("split_seed", opts.seed.to_string()),
+        ("data_file", req.data.display().to_string()),
+        ("schema", req.schema.name.clone()),
+        ("pipeline_version", crate::features::PIPELINE_VERSION.to_string()),
+        ("workers", workers.to_string()),
+        ("external_memory", trained.external_memory.to_string()),
+        ("refit", refit.to_string()),
+        ("storage", storage.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// `churn evaluate`: repeated stratified k-fold of exactly what `train_bundle` does. With

@@ -306,28 +306,11 @@ fn bad(message: String) -> ApiError {
     ApiError::bad_request("invalid_inference_request", message)
 }
 
-/// Parses the request, validates and scores: the part that costs CPU.
-fn answer(
-    st: &AppState,
-    served: &Served,
-    bytes: &[u8],
-    header_length: Option<usize>,
-    cancel: &Cancel,
-) -> Result<Response, ApiError> {
-    work::injected_fault();
-    let (head, mut binary) = match header_length {
-        Some(n) if n > bytes.len() => {
-            return Err(bad(format!("Inference-Header-Content-Length is {n} but the body holds {} bytes", bytes.len())))
-        }
-        Some(n) => (&bytes[..n], &bytes[n..]),
-        None => (bytes, &bytes[bytes.len()..]),
-    };
-    let head = nan_as_null(head);
-    let request: InferRequest = serde_json::from_slice(&head)
-        .map_err(|e| bad(format!("the body is not an inference request of the Open Inference Protocol: {e}")))?;
-    let scorer = &served.scorer;
-    let mut columns: Vec<(String, Vec<Value>)> = Vec::with_capacity(request.inputs.len());
-    for t in &request.inputs {
+/// Each input tensor's elements, from the JSON or from the binary part of the body (taken in
+/// order), checked against its shape.
+fn input_columns(inputs: &[InputTensor], mut binary: &[u8]) -> Result<Vec<(String, Vec<Value>)>, ApiError> {
+    let mut columns: Vec<(String, Vec<Value>)> = Vec::with_capacity(inputs.len());
+    for t in inputs {
         let data = match t.parameters.get("binary_data_size") {
             Some(size) => {
                 let size =
@@ -361,11 +344,12 @@ fn answer(
         }
         columns.push((t.name.clone(), data));
     }
-    let records = records_of(served, &request.inputs, columns)?;
-    let (carried, rows) =
-        mlflow::rows(scorer.customer_gate(), scorer.column_gate(), Records::Json(records), st.config.max_batch_rows)
-            .map_err(super::invocations::invocation_error)?;
-    let wanted: Vec<(&str, bool)> = match &request.outputs {
+    Ok(columns)
+}
+
+/// The outputs asked for (all by default but the reasons), and whether each goes as binary.
+fn wanted_outputs(request: &InferRequest) -> Result<Vec<(&str, bool)>, ApiError> {
+    Ok(match &request.outputs {
         Some(outs) => outs
             .iter()
             .map(|o| {
@@ -380,7 +364,35 @@ fn answer(
             let binary = request.parameters.get("binary_data_output").and_then(Value::as_bool).unwrap_or(false);
             vec![("churn_probability", binary), ("churn", binary)]
         }
+    })
+}
+
+/// Parses the request, validates and scores: the part that costs CPU.
+fn answer(
+    st: &AppState,
+    served: &Served,
+    bytes: &[u8],
+    header_length: Option<usize>,
+    cancel: &Cancel,
+) -> Result<Response, ApiError> {
+    work::injected_fault();
+    let (head, binary) = match header_length {
+        Some(n) if n > bytes.len() => {
+            return Err(bad(format!("Inference-Header-Content-Length is {n} but the body holds {} bytes", bytes.len())))
+        }
+        Some(n) => (&bytes[..n], &bytes[n..]),
+        None => (bytes, &bytes[bytes.len()..]),
     };
+    let head = nan_as_null(head);
+    let request: InferRequest = serde_json::from_slice(&head)
+        .map_err(|e| bad(format!("the body is not an inference request of the Open Inference Protocol: {e}")))?;
+    let scorer = &served.scorer;
+    let columns = input_columns(&request.inputs, binary)?;
+    let records = records_of(served, &request.inputs, columns)?;
+    let (carried, rows) =
+        mlflow::rows(scorer.customer_gate(), scorer.column_gate(), Records::Json(records), st.config.max_batch_rows)
+            .map_err(super::invocations::invocation_error)?;
+    let wanted = wanted_outputs(&request)?;
     let explain = wanted.iter().any(|(n, _)| *n == "reasons");
     let top = match request.parameters.get("reasons") {
         None => st.config.default_reasons,
