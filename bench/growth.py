@@ -2,9 +2,10 @@
 same synthetic rows (10k, 100k, 1M, 10M by default).
 
 For each size, `churn synth` writes the customers (IBM Telco schema); then
-- churn: `churn train --data F --trials 0 --no-track` end to end (read and validate the CSV, split
+- churn: `churn train --data F --trials 0 --refit none --no-track` end to end (read and validate the CSV, split
   20 % off for the held-out report, find the rounds by early stopping, fit, explain, write the
-  bundle) with the default parameter set;
+  bundle) with the default parameter set, the shipped model fitted on the training rows as Python's
+  (`--refit auto` would fit it once more on every row of a table up to 1M rows);
 - Python, the same job with the same parameters: pandas `read_csv` (categorical columns as
   `category`), numbers coerced, one-hot, 20 % held out (stratified), the rounds early-stopped (50
   rounds of patience) on 20 % of the rest, refit on the training part, held-out ROC AUC (no
@@ -12,7 +13,8 @@ For each size, `churn synth` writes the customers (IBM Telco schema); then
 Both with 2 threads, one after the other. Peak memory is each process's maximum resident set
 (`wait4`), so it includes the interpreter and the libraries.
 
-usage: python3 bench/growth.py [ROWS,...] [--max-rounds N] [--churn-only]   (after cargo build --release)
+usage: python3 bench/growth.py [ROWS,...] [--max-rounds N] [--churn-only]   (after cargo build --release;
+    CHURN_BIN: another churn binary)
     Python: $SEEDSTACK_VENV (default <tmp>/seedstack-venv, ../shared/anchors/seed-stack/setup_venv.sh)
     --max-rounds caps the boosting rounds of both stacks (a size the machine would take hours on);
     --churn-only leaves Python out (a size its job cannot hold in this machine's memory).
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHURN = ROOT / "target" / "release" / "churn"
+CHURN = Path(os.environ.get("CHURN_BIN", ROOT / "target" / "release" / "churn"))
 VENV = Path(os.environ.get("SEEDSTACK_VENV", Path(tempfile.gettempdir()) / "seedstack-venv"))
 
 PYTHON_FIT = r"""
@@ -94,7 +96,7 @@ def main():
             bundle = Path(tmp) / "bundle"
             cap = ["--max-rounds", str(max_rounds)] if max_rounds else []
             churn = measured([str(CHURN), "train", "--data", str(data), "--output", str(bundle), "--trials", "0",
-                              "--no-track", *cap], tmp)
+                              "--refit", "none", "--no-track", *cap], tmp)
             meta = bundle / "churn" / "metadata.json"
             m = json.loads(meta.read_text())
             auc = json.loads((bundle / "churn" / "evaluation.json").read_text())["held_out"]["metrics"]["roc_auc"]
