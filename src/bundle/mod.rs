@@ -35,6 +35,11 @@ pub fn holds_model(dir: &Path) -> bool {
     dir.join(MLMODEL_FILE).exists() || MODEL_FILES.iter().any(|f| dir.join(f).exists())
 }
 
+/// Whether a file of this name in a folder makes it a model folder ([`holds_model`]).
+pub fn is_model_file(name: &str) -> bool {
+    name == MLMODEL_FILE || MODEL_FILES.contains(&name)
+}
+
 /// What the bundle says about how and on what the model was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
@@ -243,7 +248,7 @@ impl Example {
             } else {
                 match &f.kind {
                     FieldKind::Categorical(c) => c.values[v as usize].clone().into(),
-                    FieldKind::Numeric(n) if n.date.is_some() => f.format_value(v).into(),
+                    FieldKind::Date(_) => f.format_value(v).into(),
                     FieldKind::Numeric(n) if n.integer => (v as i64).into(),
                     FieldKind::Numeric(_) => serde_json::Number::from_f64(v)
                         .map(serde_json::Value::Number)

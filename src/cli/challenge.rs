@@ -185,7 +185,8 @@ fn promote(
         retry: "nothing was moved; run `churn challenge --promote` again".into(),
     };
     let mut store = tracking.open()?;
-    store.set_version_evidence(name, &version, &tags, Some(&description)).map_err(fail)?;
+    let evidence = tracking::Evidence { tags: &tags, description: Some(&description) };
+    store.set_version_evidence(name, &version, &evidence).map_err(fail)?;
     store.set_alias(name, &target, &version).map_err(|e| CliError::Tracking {
         message: e.to_string(),
         retry: format!("the evidence is on version {version}; run `churn challenge --promote` again to move the alias"),

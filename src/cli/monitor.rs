@@ -155,8 +155,8 @@ fn track(
     if !failed.is_empty() {
         tags.push(("churn.failed".to_string(), failed.join("; ")));
     }
-    let run =
-        store.create_run(&exp, &format!("monitor-{}", r.model_name), &tracking::current_user(), start_ms, &tags)?;
+    let (name, user) = (format!("monitor-{}", r.model_name), tracking::current_user());
+    let run = store.create_run(&exp, &tracking::NewRun { name: &name, user: &user, start_ms, tags: &tags })?;
     let result = (|| {
         let now = tracking::now_ms();
         let metrics: Vec<Metric> =
@@ -166,7 +166,7 @@ fn track(
             ("model_uri".to_string(), r.model_uri.clone()),
             ("rows".to_string(), r.rows.to_string()),
         ];
-        store.log_batch(&run, &params, &metrics, &[])?;
+        store.log_batch(&run, &tracking::Batch { params: &params, metrics: &metrics, tags: &[] })?;
         let json = serde_json::to_vec_pretty(r).expect("the report serialises");
         store.log_artifact(&run, "monitor/monitor.json", &json)?;
         store.log_artifact(&run, "monitor/report.html", html(r).as_bytes())?;

@@ -2,7 +2,6 @@
 //! training, and the way to upload a bundle again when tracking failed).
 
 use super::CliError;
-use crate::bundle;
 use crate::tracking::{self, LogOptions, TrackingUri, FILE_STORE_HINT};
 use std::path::{Path, PathBuf};
 
@@ -106,29 +105,19 @@ pub fn log(
         start_ms,
     };
     let tracked = tracking::log_bundle_in(store.as_mut(), dir, &opts, open).map_err(fail)?;
-    let mut model = bundle::open(dir)?;
-    let features = model.feature_names();
-    if let Some(meta) = model.metadata.as_mut() {
-        meta.run = Some(bundle::RunInfo {
-            tracking_uri: tracked.tracking_uri.clone(),
-            experiment_id: tracked.experiment_id.clone(),
-            experiment_name: tracked.experiment_name.clone(),
-            run_id: tracked.run_id.clone(),
-            model_id: Some(tracked.model_id.clone()),
-            registered: tracked.registered.clone(),
-        });
-        let size = std::fs::metadata(dir.join(bundle::MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
-        bundle::record_run(dir, meta, size, &features)?;
+    if let Some(why) = &tracked.unrecorded {
+        eprintln!("warning: the run is complete in MLflow, but the bundle could not record it: {why}");
     }
     eprintln!(
         "tracked run {} in experiment '{}' ({}) at {} in {:.2} s; model {}{}",
-        tracked.run_id,
-        tracked.experiment_name,
-        tracked.experiment_id,
-        tracked.tracking_uri,
+        tracked.run.run_id,
+        tracked.run.experiment_name,
+        tracked.run.experiment_id,
+        tracked.run.tracking_uri,
         tracked.seconds,
         tracked.model_uri,
         tracked
+            .run
             .registered
             .as_ref()
             .map(|(n, v)| format!(

@@ -9,7 +9,7 @@ use crate::training::peers::Peers;
 use crate::training::xgboost::collective::WorkerConfig;
 use crate::training::{train_bundle, train_bundle_with, Refit, Storage, TrainOptions, TrainRequest, TrainedBundle};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// How the booster is fitted; shared by `train` and `evaluate`.
@@ -194,11 +194,10 @@ fn report_and_track(
         eprintln!("warning: {}: {w}", request.data.display());
     }
     let t = Instant::now();
-    let report_dir = trained.dir.join("report");
-    let report = crate::report::build(&crate::bundle::open(&trained.dir)?, None)
-        .and_then(|r| crate::report::write(&r, &report_dir));
-    let report = match report {
-        Ok(_) => Some(report_dir.join("report.html")),
+    // Written before tracking, so that the run carries it among its artifacts, and again after,
+    // so that the bundle's copy names the run and the registered version.
+    let report = match write_report(&trained.dir) {
+        Ok(path) => Some(path),
         Err(e) => {
             eprintln!("warning: the training report was not written: {e}");
             None
@@ -211,10 +210,24 @@ fn report_and_track(
             let t = Instant::now();
             let tracked = super::track::log(&trained.dir, args, start_ms, trained.settings.clone(), opened)?;
             trained.metadata.seconds.insert("tracking".to_string(), t.elapsed().as_secs_f64());
+            if report.is_some() {
+                if let Err(e) = write_report(&trained.dir) {
+                    eprintln!("warning: the training report does not name its MLflow run: {e}");
+                }
+            }
             Some(tracked)
         }
     };
     Ok(Outcome { trained, report, tracked })
+}
+
+/// Writes the bundle's training report from the bundle as it is on disk.
+fn write_report(dir: &Path) -> Result<PathBuf, String> {
+    let report_dir = dir.join("report");
+    let model = crate::bundle::open(dir).map_err(|e| e.to_string())?;
+    let report = crate::report::build(&model, None).map_err(|e| e.to_string())?;
+    crate::report::write(&report, &report_dir).map_err(|e| e.to_string())?;
+    Ok(report_dir.join("report.html"))
 }
 
 /// `churn train` as a worker of a distributed job: joins it, trains on its shard in step with
@@ -395,8 +408,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
         println!("  report: {}", r.display());
     }
     if let Some(t) = &tracked {
-        println!("  MLflow run {} ({}), model {}", t.run_id, t.tracking_uri, t.model_uri);
-        if let Some((name, version)) = &t.registered {
+        println!("  MLflow run {} ({}), model {}", t.run.run_id, t.run.tracking_uri, t.model_uri);
+        if let Some((name, version)) = &t.run.registered {
             let alias =
                 a.tracking.alias.as_ref().map(|x| format!(", alias @{x} -> version {version}")).unwrap_or_default();
             println!("  registered: models:/{name}/{version}{alias}");

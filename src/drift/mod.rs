@@ -49,7 +49,7 @@ impl Profile {
                 let present: Vec<f64> = column.iter().copied().filter(|v| !v.is_nan()).collect();
                 let (edges, mut bins, mean, min, max) = match &field.kind {
                     FieldKind::Categorical(c) => (Vec::new(), c.values.clone(), None, None, None),
-                    FieldKind::Numeric(_) => {
+                    FieldKind::Numeric(_) | FieldKind::Date(_) => {
                         let mut sorted = present.clone();
                         sorted.sort_by(f64::total_cmp);
                         let mut edges: Vec<f64> = Vec::new();

@@ -103,7 +103,7 @@ impl Pipeline {
         let mut kept: HashSet<[u64; 4]> = HashSet::new();
         for (k, (field, counts)) in schema.fields.iter().zip(&stats.fields).enumerate() {
             match (&field.kind, counts) {
-                (FieldKind::Numeric(_), _) => features.push(Feature {
+                (FieldKind::Numeric(_) | FieldKind::Date(_), _) => features.push(Feature {
                     name: column_name(&field.name, None),
                     field: k,
                     encoding: Encoding::Number,
@@ -193,7 +193,7 @@ impl Pipeline {
                 )));
             };
             match (&field.kind, &f.encoding) {
-                (FieldKind::Numeric(_), Encoding::Number) => {}
+                (FieldKind::Numeric(_) | FieldKind::Date(_), Encoding::Number) => {}
                 (FieldKind::Categorical(c), Encoding::Indicator { level }) if (*level as usize) < c.values.len() => {}
                 (FieldKind::Categorical(c), Encoding::LevelRate { rates: t } | Encoding::LevelShare { shares: t })
                     if t.len() == c.values.len() && t.iter().all(|v| v.is_finite()) => {}

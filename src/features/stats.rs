@@ -90,7 +90,7 @@ impl PipelineStats {
                         missing_set: [0; 2],
                     }
                 }
-                _ => FieldStats::Numeric,
+                FieldKind::Numeric(_) | FieldKind::Date(_) => FieldStats::Numeric,
             })
             .collect();
         PipelineStats { folds, rows: 0, all: [0; 2], fields }

@@ -345,8 +345,7 @@ fn label_text(raw: Raw) -> String {
         Raw::Text(t) => t.to_string(),
         Raw::Integer(i) => i.to_string(),
         Raw::Bool(b) => b.to_string(),
-        Raw::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => (v as i64).to_string(),
-        Raw::Number(v) => v.to_string(),
+        Raw::Number(v) => crate::schema::whole(v).map_or_else(|| v.to_string(), |w| w.to_string()),
         Raw::Date(d) => d.to_string(),
         Raw::Null | Raw::Composite => String::new(),
     }

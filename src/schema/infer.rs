@@ -75,7 +75,7 @@ impl ColumnStats {
             None => match DateSpec::parse(t) {
                 Some(date) => {
                     self.dates += 1;
-                    self.values.push(DateSpec { reference: None }.days(date));
+                    self.values.push(DateSpec { reference: None, blank: super::Blank::Missing }.days(date));
                 }
                 None => self.values.push(f64::NAN),
             },
@@ -492,8 +492,8 @@ mod tests {
         assert_eq!(s.missing, vec!["NA".to_string(), "NaT".to_string()]);
         assert_eq!(s.ignore, vec!["Note".to_string()]);
         let kind = |n: &str| s.fields[s.field_index(n).unwrap()].kind.clone();
-        assert!(matches!(kind("Minutes"), super::super::FieldKind::Numeric(n) if n.integer && n.date.is_none()));
-        assert!(matches!(kind("Joined"), super::super::FieldKind::Numeric(n) if n.date.is_some()));
+        assert!(matches!(kind("Minutes"), super::super::FieldKind::Numeric(n) if n.integer));
+        assert!(matches!(kind("Joined"), super::super::FieldKind::Date(_)));
         assert_eq!(s.fields[s.field_index("Plan").unwrap()].levels(), ["basic", "max", "plus"]);
         let spend = &s.fields[s.field_index("Spend").unwrap()];
         assert!(matches!(&spend.kind, super::super::FieldKind::Numeric(n) if n.thousands == Some(',')), "{toml}");

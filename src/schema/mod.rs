@@ -9,7 +9,7 @@ pub mod infer;
 pub mod separation;
 mod value;
 
-pub use value::{shorten as value_preview, trim, FieldError, FieldErrorCode, Raw};
+pub use value::{shorten as value_preview, trim, whole, FieldError, FieldErrorCode, Raw};
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -57,6 +57,8 @@ pub struct Field {
 pub enum FieldKind {
     Numeric(NumericSpec),
     Categorical(CategoricalSpec),
+    /// A date (`kind = "date"`): the cell is a date, the value a number of days.
+    Date(DateSpec),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,8 +68,6 @@ pub struct NumericSpec {
     pub integer: bool,
     pub blank: Blank,
     pub default: Option<f64>,
-    /// A date field (`kind = "date"`): the cell is a date, the value a number of days.
-    pub date: Option<DateSpec>,
     /// Digit-group separator of numbers written as text (`thousands = ","`: "3,913" is 3913).
     pub thousands: Option<char>,
 }
@@ -78,6 +78,7 @@ pub struct NumericSpec {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DateSpec {
     pub reference: Option<jiff::civil::Date>,
+    pub blank: Blank,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +142,6 @@ impl Schema {
                         integer: false,
                         blank: Blank::Missing,
                         default: None,
-                        date: None,
                         thousands: None,
                     }),
                     missing: Vec::new(),
@@ -217,7 +217,7 @@ impl Field {
     pub fn levels(&self) -> &[String] {
         match &self.kind {
             FieldKind::Categorical(c) => &c.values,
-            FieldKind::Numeric(_) => &[],
+            FieldKind::Numeric(_) | FieldKind::Date(_) => &[],
         }
     }
 
@@ -228,7 +228,7 @@ impl Field {
         }
         match &self.kind {
             FieldKind::Categorical(c) => c.values.get(v as usize).cloned().unwrap_or_default(),
-            FieldKind::Numeric(NumericSpec { date: Some(d), .. }) => d.format(v),
+            FieldKind::Date(d) => d.format(v),
             FieldKind::Numeric(n) if n.integer => format!("{}", v as i64),
             FieldKind::Numeric(_) => format!("{v}"),
         }
@@ -237,6 +237,7 @@ impl Field {
     fn default_value(&self) -> f64 {
         match &self.kind {
             FieldKind::Numeric(n) => n.default.or(n.min).unwrap_or(0.0),
+            FieldKind::Date(_) => 0.0,
             FieldKind::Categorical(c) => {
                 c.default.as_ref().and_then(|d| c.values.iter().position(|v| v == d)).unwrap_or(0) as f64
             }
@@ -404,15 +405,7 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
                         .map_err(|_| at(&format!("reference \"{r}\" is not a date written YYYY-MM-DD")))?,
                 ),
             };
-            FieldKind::Numeric(NumericSpec {
-                min: None,
-                max: None,
-                integer: false,
-                blank,
-                default: None,
-                date: Some(DateSpec { reference }),
-                thousands: None,
-            })
+            FieldKind::Date(DateSpec { reference, blank })
         }
         "numeric" => {
             if f.values.is_some() {
@@ -428,15 +421,7 @@ fn field_from_raw(f: RawField) -> Result<Field, String> {
                 Some(RawDefault::Number(v)) => Some(*v),
                 Some(RawDefault::Text(t)) => return Err(at(&format!("default \"{t}\" is not a number"))),
             };
-            FieldKind::Numeric(NumericSpec {
-                min: f.min,
-                max: f.max,
-                integer: f.integer,
-                blank,
-                default,
-                date: None,
-                thousands,
-            })
+            FieldKind::Numeric(NumericSpec { min: f.min, max: f.max, integer: f.integer, blank, default, thousands })
         }
         "categorical" => {
             let values = f.values.clone().unwrap_or_default();
@@ -480,7 +465,7 @@ impl From<Schema> for RawSchema {
                     Blank::Fill(v) => Some(RawBlank::Fill(v)),
                 };
                 match f.kind {
-                    FieldKind::Numeric(NumericSpec { date: Some(d), blank, .. }) => RawField {
+                    FieldKind::Date(d) => RawField {
                         name: f.name,
                         kind: "date".into(),
                         label: f.label,
@@ -488,7 +473,7 @@ impl From<Schema> for RawSchema {
                         min: None,
                         max: None,
                         integer: false,
-                        blank: blank_of(blank),
+                        blank: blank_of(d.blank),
                         default: None,
                         reference: d.reference.map(|r| r.to_string()),
                         thousands: None,

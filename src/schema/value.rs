@@ -134,7 +134,7 @@ impl Field {
             return self.blank_value(&raw);
         }
         match &self.kind {
-            FieldKind::Numeric(NumericSpec { date: Some(d), .. }) => self.parse_date(raw, d),
+            FieldKind::Date(d) => self.parse_date(raw, d),
             FieldKind::Numeric(spec) => self.parse_number(raw, spec),
             FieldKind::Categorical(spec) => self.parse_level(raw, spec),
         }
@@ -206,7 +206,7 @@ impl Field {
                 owned = i.to_string();
                 owned.as_str()
             }
-            Raw::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => {
+            Raw::Number(v) if whole(v).is_some() => {
                 owned = (v as i64).to_string();
                 owned.as_str()
             }
@@ -255,6 +255,7 @@ impl Field {
     fn blank_value(&self, raw: &Raw) -> Result<f64, FieldError> {
         let policy = match &self.kind {
             FieldKind::Numeric(n) => n.blank,
+            FieldKind::Date(d) => d.blank,
             FieldKind::Categorical(c) => c.blank,
         };
         match policy {
@@ -262,7 +263,7 @@ impl Field {
             Blank::Fill(v) => Ok(v),
             Blank::Error => {
                 let expected = match &self.kind {
-                    FieldKind::Numeric(NumericSpec { date: Some(_), .. }) => "a date written YYYY-MM-DD".to_string(),
+                    FieldKind::Date(_) => "a date written YYYY-MM-DD".to_string(),
                     FieldKind::Numeric(n) => {
                         format!("a {}{}", if n.integer { "whole number" } else { "number" }, self.range_words())
                     }
@@ -287,7 +288,7 @@ impl Field {
     fn not_a_number(&self, raw: &Raw, integer: bool) -> FieldError {
         let (min, max) = match &self.kind {
             FieldKind::Numeric(n) => (n.min, n.max),
-            FieldKind::Categorical(_) => (None, None),
+            FieldKind::Categorical(_) | FieldKind::Date(_) => (None, None),
         };
         let what = if integer { "a whole number" } else { "a number" };
         FieldError::new(
@@ -306,16 +307,22 @@ impl Field {
                 (None, Some(hi)) => format!(" of at most {hi}"),
                 (None, None) => String::new(),
             },
-            FieldKind::Categorical(_) => String::new(),
+            FieldKind::Categorical(_) | FieldKind::Date(_) => String::new(),
         }
     }
+}
+
+/// A number as the whole number it is, if it is one that a float holds exactly: the one rule by
+/// which 187.0 reads as the level or label "187".
+pub fn whole(v: f64) -> Option<i64> {
+    (v.fract() == 0.0 && v.abs() < 1e15).then_some(v as i64)
 }
 
 /// The text of a whole number written as a float by the tool that saved a table ("187.0" ->
 /// "187"), the one rule by which integer-coded levels and 0/1 labels match however they were
 /// written. None for anything else.
 pub fn whole_number_text(t: &str) -> Option<String> {
-    parse_number(t).filter(|v| v.fract() == 0.0 && v.abs() < 1e15).map(|v| (v as i64).to_string())
+    parse_number(t).and_then(whole).map(|v| v.to_string())
 }
 
 /// Strict number parsing: Rust's `f64::from_str` also takes "NaN", "inf" and "infinity",

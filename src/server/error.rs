@@ -86,6 +86,100 @@ impl FieldProblem {
     }
 }
 
+/// Every error the API answers with, in one table (as meilisearch keeps its codes): churn's
+/// stable code, MLflow's `error_code`, the type and the HTTP status, decided here and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidJson,
+    BodyUnreadable,
+    EmptyBody,
+    WrongBodyType,
+    EmptyBatch,
+    TooManyCustomers,
+    InvalidCsv,
+    InvalidQuery,
+    InvalidInvocation,
+    InvalidInferenceRequest,
+    InvalidFields,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    NotFound,
+    MethodNotAllowed,
+    Unauthorized,
+    Forbidden,
+    Overloaded,
+    ShuttingDown,
+    NotReady,
+    Timeout,
+    ReloadFailed,
+    Internal,
+}
+
+/// What kind of failure a code is, for clients that only branch on that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    InvalidRequest,
+    Auth,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    /// (churn's code, MLflow's error_code, kind, status). `invalid_fields` answers 422 on
+    /// churn's routes; MLflow's `/invocations` answers it with 400 as MLflow does.
+    const fn row(self) -> (&'static str, &'static str, Kind, StatusCode) {
+        use Kind::*;
+        match self {
+            Code::InvalidJson => ("invalid_json", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::BodyUnreadable => ("body_unreadable", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::EmptyBody => ("empty_body", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::WrongBodyType => ("wrong_body_type", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::EmptyBatch => ("empty_batch", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::TooManyCustomers => ("too_many_customers", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::InvalidCsv => ("invalid_csv", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::InvalidQuery => ("invalid_query", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::InvalidInvocation => ("invalid_invocation", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST),
+            Code::InvalidInferenceRequest => {
+                ("invalid_inference_request", "BAD_REQUEST", InvalidRequest, StatusCode::BAD_REQUEST)
+            }
+            Code::InvalidFields => {
+                ("invalid_fields", "INVALID_PARAMETER_VALUE", InvalidRequest, StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            Code::BodyTooLarge => {
+                ("body_too_large", "REQUEST_LIMIT_EXCEEDED", InvalidRequest, StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            Code::UnsupportedMediaType => {
+                ("unsupported_media_type", "BAD_REQUEST", InvalidRequest, StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            Code::NotFound => ("not_found", "ENDPOINT_NOT_FOUND", InvalidRequest, StatusCode::NOT_FOUND),
+            Code::MethodNotAllowed => {
+                ("method_not_allowed", "BAD_REQUEST", InvalidRequest, StatusCode::METHOD_NOT_ALLOWED)
+            }
+            Code::Unauthorized => ("unauthorized", "UNAUTHENTICATED", Auth, StatusCode::UNAUTHORIZED),
+            Code::Forbidden => ("forbidden", "PERMISSION_DENIED", Auth, StatusCode::FORBIDDEN),
+            Code::Overloaded => ("overloaded", "TEMPORARILY_UNAVAILABLE", Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            Code::ShuttingDown => {
+                ("shutting_down", "TEMPORARILY_UNAVAILABLE", Unavailable, StatusCode::SERVICE_UNAVAILABLE)
+            }
+            Code::NotReady => ("not_ready", "TEMPORARILY_UNAVAILABLE", Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            Code::Timeout => ("timeout", "DEADLINE_EXCEEDED", Unavailable, StatusCode::GATEWAY_TIMEOUT),
+            Code::ReloadFailed => ("reload_failed", "INVALID_STATE", InvalidRequest, StatusCode::CONFLICT),
+            Code::Internal => ("internal", "INTERNAL_ERROR", Internal, StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+impl Kind {
+    const fn name(self) -> &'static str {
+        match self {
+            Kind::InvalidRequest => "invalid_request",
+            Kind::Auth => "auth",
+            Kind::Unavailable => "unavailable",
+            Kind::Internal => "internal",
+        }
+    }
+}
+
 /// The error body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ApiError {
@@ -106,28 +200,18 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(
-        status: StatusCode,
-        error_code: &'static str,
-        code: &'static str,
-        kind: &'static str,
-        message: String,
-    ) -> ApiError {
-        ApiError { error_code, code, kind, message, errors: Vec::new(), status, retry_after: None }
+    pub fn new(code: Code, message: String) -> ApiError {
+        let (name, error_code, kind, status) = code.row();
+        ApiError { error_code, code: name, kind: kind.name(), message, errors: Vec::new(), status, retry_after: None }
+    }
+
+    fn retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn invalid_json(detail: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "invalid_json",
-            "invalid_request",
-            format!("the body is not valid JSON: {detail}"),
-        )
-    }
-
-    pub fn bad_request(code: &'static str, message: String) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", code, "invalid_request", message)
+        ApiError::new(Code::InvalidJson, format!("the body is not valid JSON: {detail}"))
     }
 
     /// Invalid values: 422 on churn's own routes, 400 on MLflow's `/invocations`.
@@ -136,10 +220,7 @@ impl ApiError {
         let shown: Vec<String> = problems.iter().take(5).map(|p| p.message.clone()).collect();
         let more = if problems.len() > 5 { format!(" (and {} more)", problems.len() - 5) } else { String::new() };
         let mut e = ApiError::new(
-            status,
-            "INVALID_PARAMETER_VALUE",
-            "invalid_fields",
-            "invalid_request",
+            Code::InvalidFields,
             format!(
                 "{} invalid field{}: {}{more}",
                 problems.len(),
@@ -147,116 +228,73 @@ impl ApiError {
                 shown.join("; ")
             ),
         );
+        e.status = status;
         e.errors = problems;
         e
     }
 
     pub fn too_large(limit: usize) -> ApiError {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "REQUEST_LIMIT_EXCEEDED",
-            "body_too_large",
-            "invalid_request",
+            Code::BodyTooLarge,
             format!("the body is larger than the limit of {limit} bytes (--max-body-bytes)"),
         )
     }
 
     pub fn unsupported_media_type(got: &str, allowed: &[&str]) -> ApiError {
         ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_REQUEST",
-            "unsupported_media_type",
-            "invalid_request",
+            Code::UnsupportedMediaType,
             format!("Content-Type {got:?} is not accepted here; send one of: {}", allowed.join(", ")),
         )
     }
 
     pub fn not_found(path: &str) -> ApiError {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "ENDPOINT_NOT_FOUND",
-            "not_found",
-            "invalid_request",
+            Code::NotFound,
             format!("no route {path}; see /docs for the API (/predict, /invocations, /, /metrics, /ui)"),
         )
     }
 
     pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_REQUEST",
-            "method_not_allowed",
-            "invalid_request",
-            format!("{method} is not allowed on {path}"),
-        )
+        ApiError::new(Code::MethodNotAllowed, format!("{method} is not allowed on {path}"))
     }
 
     pub fn unauthorized(what: &str) -> ApiError {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "unauthorized",
-            "auth",
+            Code::Unauthorized,
             format!("{what}: send the key as `Authorization: Bearer <key>` or `X-API-Key: <key>`"),
         )
     }
 
     pub fn forbidden(message: String) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "PERMISSION_DENIED", "forbidden", "auth", message)
+        ApiError::new(Code::Forbidden, message)
     }
 
     pub fn overloaded(limit: usize) -> ApiError {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TEMPORARILY_UNAVAILABLE",
-            "overloaded",
-            "unavailable",
+        ApiError::new(
+            Code::Overloaded,
             format!("the server is at its limit of {limit} concurrent scoring requests; retry shortly"),
-        );
-        e.retry_after = Some(1);
-        e
+        )
+        .retry_after(1)
     }
 
     pub fn draining() -> ApiError {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TEMPORARILY_UNAVAILABLE",
-            "shutting_down",
-            "unavailable",
-            "the server is shutting down".into(),
-        );
-        e.retry_after = Some(1);
-        e
+        ApiError::new(Code::ShuttingDown, "the server is shutting down".into()).retry_after(1)
     }
 
     pub fn not_ready(why: String) -> ApiError {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TEMPORARILY_UNAVAILABLE",
-            "not_ready",
-            "unavailable",
-            format!("the server cannot score: {why}"),
-        );
-        e.retry_after = Some(5);
-        e
+        ApiError::new(Code::NotReady, format!("the server cannot score: {why}")).retry_after(5)
     }
 
     pub fn timeout(ms: u64) -> ApiError {
-        ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "DEADLINE_EXCEEDED",
-            "timeout",
-            "unavailable",
-            format!("the request took longer than {ms} ms (--request-timeout-ms)"),
-        )
+        ApiError::new(Code::Timeout, format!("the request took longer than {ms} ms (--request-timeout-ms)"))
     }
 
     pub fn reload_failed(message: String) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, "INVALID_STATE", "reload_failed", "invalid_request", message)
+        ApiError::new(Code::ReloadFailed, message)
     }
 
     pub fn internal(message: String) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal", "internal", message)
+        ApiError::new(Code::Internal, message)
     }
 }
 
@@ -269,5 +307,71 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Code; 23] = [
+        Code::InvalidJson,
+        Code::BodyUnreadable,
+        Code::EmptyBody,
+        Code::WrongBodyType,
+        Code::EmptyBatch,
+        Code::TooManyCustomers,
+        Code::InvalidCsv,
+        Code::InvalidQuery,
+        Code::InvalidInvocation,
+        Code::InvalidInferenceRequest,
+        Code::InvalidFields,
+        Code::BodyTooLarge,
+        Code::UnsupportedMediaType,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::Unauthorized,
+        Code::Forbidden,
+        Code::Overloaded,
+        Code::ShuttingDown,
+        Code::NotReady,
+        Code::Timeout,
+        Code::ReloadFailed,
+        Code::Internal,
+    ];
+
+    #[test]
+    fn every_code_is_named_once_and_its_status_matches_its_kind() {
+        let names: std::collections::HashSet<&str> = ALL.iter().map(|c| c.row().0).collect();
+        assert_eq!(names.len(), ALL.len(), "two codes share a name");
+        for code in ALL {
+            let (name, _, kind, status) = code.row();
+            let expected = match kind {
+                Kind::InvalidRequest => status.is_client_error(),
+                Kind::Auth => status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
+                Kind::Unavailable => status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::GATEWAY_TIMEOUT,
+                Kind::Internal => status.is_server_error(),
+            };
+            assert!(expected, "{name}: {status} does not fit {}", kind.name());
+        }
+    }
+
+    #[test]
+    fn the_body_carries_the_tables_row() {
+        let e = ApiError::overloaded(4);
+        let body = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            (body["code"].as_str(), body["error_code"].as_str()),
+            (Some("overloaded"), Some("TEMPORARILY_UNAVAILABLE"))
+        );
+        assert_eq!(body["type"], "unavailable");
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        let fields = ApiError::invalid_fields(
+            vec![FieldProblem::simple("x", "missing_field", "x".into())],
+            StatusCode::BAD_REQUEST,
+        );
+        assert_eq!((fields.status, fields.code), (StatusCode::BAD_REQUEST, "invalid_fields"));
     }
 }

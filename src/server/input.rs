@@ -1,7 +1,7 @@
 //! Request bodies at the edge: the media type, the body read within its size limit, and the
 //! ingestion gate's findings (`crate::ingest`) turned into the API's error shape.
 
-use super::error::{ApiError, FieldProblem};
+use super::error::{ApiError, Code, FieldProblem};
 use crate::ingest::body::BodyError;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -54,7 +54,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = stream.frame().await {
         let frame =
-            frame.map_err(|e| ApiError::bad_request("body_unreadable", format!("the body could not be read: {e}")))?;
+            frame.map_err(|e| ApiError::new(Code::BodyUnreadable, format!("the body could not be read: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
                 drain(stream).await;
@@ -83,12 +83,12 @@ async fn drain(mut body: Body) {
 /// 400 on MLflow's).
 pub fn body_error(e: BodyError, status: StatusCode) -> ApiError {
     match e {
-        BodyError::Empty => ApiError::bad_request("empty_body", e.message()),
+        BodyError::Empty => ApiError::new(Code::EmptyBody, e.message()),
         BodyError::InvalidJson(detail) => ApiError::invalid_json(&detail),
-        BodyError::WrongType(_) => ApiError::bad_request("wrong_body_type", e.message()),
-        BodyError::NoCustomers(_) => ApiError::bad_request("empty_batch", e.message()),
-        BodyError::TooMany { .. } => ApiError::bad_request("too_many_customers", e.message()),
-        BodyError::InvalidCsv(_) => ApiError::bad_request("invalid_csv", e.message()),
+        BodyError::WrongType(_) => ApiError::new(Code::WrongBodyType, e.message()),
+        BodyError::NoCustomers(_) => ApiError::new(Code::EmptyBatch, e.message()),
+        BodyError::TooMany { .. } => ApiError::new(Code::TooManyCustomers, e.message()),
+        BodyError::InvalidCsv(_) => ApiError::new(Code::InvalidCsv, e.message()),
         BodyError::MissingColumns(m) => {
             ApiError::invalid_fields(m.problems("the CSV").iter().map(FieldProblem::from).collect(), status)
         }

@@ -71,7 +71,7 @@ fn customer_schema(scorer: &Scorer) -> Value {
             if let Some(id) = &p.schema.id {
                 props.insert(
                     id.clone(),
-                    json!({"type": "string", "description": "Customer id, echoed back", "maxLength": 256}),
+                    json!({"type": "string", "description": "Customer id, echoed back", "maxLength": crate::ingest::MAX_ID_BYTES}),
                 );
             }
             for f in &p.schema.fields {
@@ -79,8 +79,8 @@ fn customer_schema(scorer: &Scorer) -> Value {
                     FieldKind::Categorical(c) => {
                         (json!({"type": "string", "enum": c.values, "description": f.display_label()}), false)
                     }
-                    FieldKind::Numeric(n) if n.date.is_some() => {
-                        let blank_ok = !matches!(n.blank, Blank::Error);
+                    FieldKind::Date(d) => {
+                        let blank_ok = !matches!(d.blank, Blank::Error);
                         let schema = json!({"type": "string", "format": "date", "description": f.display_label()});
                         (if blank_ok { json!({"anyOf": [schema, {"type": "null"}]}) } else { schema }, blank_ok)
                     }

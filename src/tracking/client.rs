@@ -32,6 +32,27 @@ pub enum Method {
     Put,
 }
 
+/// MLflow's `error_code`s that churn acts on, typed; any other is kept as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErrorCode {
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+    InvalidParameterValue,
+    Other(String),
+}
+
+impl ErrorCode {
+    fn parse(code: &str) -> Option<ErrorCode> {
+        Some(match code {
+            "" => return None,
+            "RESOURCE_ALREADY_EXISTS" => ErrorCode::ResourceAlreadyExists,
+            "RESOURCE_DOES_NOT_EXIST" => ErrorCode::ResourceDoesNotExist,
+            "INVALID_PARAMETER_VALUE" => ErrorCode::InvalidParameterValue,
+            other => ErrorCode::Other(other.to_string()),
+        })
+    }
+}
+
 /// What MLflow answers on an error.
 #[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
@@ -76,7 +97,7 @@ impl Client {
     }
 
     pub fn err(&self, status: Option<u16>, message: impl Into<String>) -> TrackingError {
-        TrackingError::Server { url: self.base.clone(), status, message: message.into() }
+        TrackingError::Server { url: self.base.clone(), status, code: None, message: message.into() }
     }
 
     /// One request under the retry policy: (status, body). `path` starts with `/`.
@@ -153,7 +174,12 @@ impl Client {
         }
         let e: ErrorBody = serde_json::from_slice(&out).unwrap_or_default();
         let message = if e.message.is_empty() { preview(&out) } else { e.message };
-        Err(self.err(Some(status), format!("{endpoint}: HTTP {status} {} {message}", e.error_code).replace("  ", " ")))
+        Err(TrackingError::Server {
+            url: self.base.clone(),
+            status: Some(status),
+            code: ErrorCode::parse(&e.error_code),
+            message: format!("{endpoint}: HTTP {status} {} {message}", e.error_code).replace("  ", " "),
+        })
     }
 
     pub fn get<Resp: DeserializeOwned>(&self, endpoint: &str, query: &[(&str, &str)]) -> Result<Resp, TrackingError> {
@@ -181,6 +207,14 @@ mod tests {
     fn values_are_encoded_as_uri_components() {
         assert_eq!(encode("a b/c@d"), "a%20b%2Fc%40d");
         assert_eq!(encode_path("1/m-x/artifacts/model file.ubj"), "1/m-x/artifacts/model%20file.ubj");
+    }
+
+    #[test]
+    fn error_codes_are_typed() {
+        assert_eq!(ErrorCode::parse("RESOURCE_ALREADY_EXISTS"), Some(ErrorCode::ResourceAlreadyExists));
+        assert_eq!(ErrorCode::parse("RESOURCE_DOES_NOT_EXIST"), Some(ErrorCode::ResourceDoesNotExist));
+        assert_eq!(ErrorCode::parse("PERMISSION_DENIED"), Some(ErrorCode::Other("PERMISSION_DENIED".into())));
+        assert_eq!(ErrorCode::parse(""), None);
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! `<exp>/models/<m-id>/...` for MLflow 3 logged models, and `models/<name>/...` for the
 //! registry. Readers ignore files they do not know (MLflow adds some when it opens a store).
 
-use super::uri::{LocalRegistry, ModelUri, Resolved};
-use super::{Experiment, Metric, ModelHandle, RunHandle, RunStatus, Store, TrackingError};
+use super::registry::{Place, Registry, RunModel, VersionRecord};
+use super::{
+    Batch, Evidence, Experiment, Metric, ModelDone, ModelHandle, NewModel, NewRun, NewVersion, RunHandle, RunStatus,
+    Store, TrackingError,
+};
 use serde::Serialize;
 use serde_yaml_ng::Value as Yaml;
 use std::collections::BTreeMap;
@@ -344,13 +347,6 @@ impl FileStore {
         a.sort();
         a
     }
-
-    /// (source, storage_location) of a registered version.
-    pub fn version_source(&self, name: &str, version: &str) -> Result<(String, Option<String>), TrackingError> {
-        let p = self.registry_dir(name).join(format!("version-{version}")).join("meta.yaml");
-        let meta = read_yaml(&p)?;
-        Ok((ystr(&meta, "source").unwrap_or_default(), ystr(&meta, "storage_location")))
-    }
 }
 
 /// A `file://` URI (or plain path) as a local path.
@@ -385,14 +381,8 @@ impl Store for FileStore {
         Ok(Experiment { id, name: name.to_string() })
     }
 
-    fn create_run(
-        &mut self,
-        exp: &Experiment,
-        name: &str,
-        user: &str,
-        start_ms: u64,
-        tags: &[(String, String)],
-    ) -> Result<RunHandle, TrackingError> {
+    fn create_run(&mut self, exp: &Experiment, new: &NewRun) -> Result<RunHandle, TrackingError> {
+        let NewRun { name, user, start_ms, tags } = *new;
         let run = RunHandle { id: uuid::Uuid::new_v4().simple().to_string(), experiment_id: exp.id.clone() };
         let dir = self.run_dir(&run);
         for sub in ["metrics", "params", "tags", "artifacts"] {
@@ -405,13 +395,8 @@ impl Store for FileStore {
         Ok(run)
     }
 
-    fn log_batch(
-        &mut self,
-        run: &RunHandle,
-        params: &[(String, String)],
-        metrics: &[Metric],
-        tags: &[(String, String)],
-    ) -> Result<(), TrackingError> {
+    fn log_batch(&mut self, run: &RunHandle, batch: &Batch) -> Result<(), TrackingError> {
+        let Batch { params, metrics, tags } = *batch;
         let dir = self.run_dir(run);
         for (k, v) in params {
             let p = dir.join("params").join(safe_key(k)?);
@@ -440,13 +425,8 @@ impl Store for FileStore {
         std::fs::write(&p, bytes).map_err(TrackingError::io(&p))
     }
 
-    fn create_logged_model(
-        &mut self,
-        run: &RunHandle,
-        name: &str,
-        params: &[(String, String)],
-        now_ms: u64,
-    ) -> Result<ModelHandle, TrackingError> {
+    fn create_logged_model(&mut self, run: &RunHandle, new: &NewModel) -> Result<ModelHandle, TrackingError> {
+        let NewModel { name, params, now_ms } = *new;
         let model = ModelHandle {
             id: format!("m-{}", uuid::Uuid::new_v4().simple()),
             experiment_id: run.experiment_id.clone(),
@@ -476,14 +456,8 @@ impl Store for FileStore {
         file_uri(&self.model_dir(model).join("artifacts"))
     }
 
-    fn finish_logged_model(
-        &mut self,
-        run: &RunHandle,
-        model: &ModelHandle,
-        metrics: &[Metric],
-        ready: bool,
-        now_ms: u64,
-    ) -> Result<(), TrackingError> {
+    fn finish_logged_model(&mut self, model: &ModelHandle, done: &ModelDone) -> Result<(), TrackingError> {
+        let ModelDone { run, metrics, ready, now_ms } = *done;
         let dir = self.model_dir(model);
         let meta = read_yaml(&dir.join("meta.yaml"))?;
         let created = meta.get("creation_timestamp").and_then(Yaml::as_u64).unwrap_or(now_ms);
@@ -516,14 +490,9 @@ impl Store for FileStore {
         write_run_meta(&dir, run, &name, &user, start, Some(end_ms), code)
     }
 
-    fn register(
-        &mut self,
-        name: &str,
-        model: &ModelHandle,
-        run: &RunHandle,
-        user: &str,
-        now_ms: u64,
-    ) -> Result<String, TrackingError> {
+    fn register(&mut self, new: &NewVersion) -> Result<String, TrackingError> {
+        let NewVersion { name, model, run } = *new;
+        let (user, now_ms) = (super::current_user(), super::now_ms());
         safe_key(name)?;
         let dir = self.registry_dir(name);
         if !dir.join("meta.yaml").exists() {
@@ -557,7 +526,7 @@ impl Store for FileStore {
                 status: "READY",
                 status_message: None,
                 storage_location: self.model_artifact_location(model),
-                user_id: user,
+                user_id: &user,
                 version,
                 workspace: "default",
             },
@@ -573,13 +542,8 @@ impl Store for FileStore {
         write(&self.registry_dir(name).join("aliases").join(safe_key(alias)?), version)
     }
 
-    fn set_version_evidence(
-        &mut self,
-        name: &str,
-        version: &str,
-        tags: &[(String, String)],
-        description: Option<&str>,
-    ) -> Result<(), TrackingError> {
+    fn set_version_evidence(&mut self, name: &str, version: &str, evidence: &Evidence) -> Result<(), TrackingError> {
+        let Evidence { tags, description } = *evidence;
         let dir = self.registry_dir(name).join(format!("version-{version}"));
         let meta = dir.join("meta.yaml");
         if !meta.exists() {
@@ -604,34 +568,30 @@ impl Store for FileStore {
         }
         Ok(())
     }
-
-    fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError> {
-        super::uri::resolve_local(self, uri)
-    }
 }
 
-impl LocalRegistry for FileStore {
+impl Registry for FileStore {
     fn where_(&self) -> String {
         format!("the MLflow file store {}", self.root.display())
     }
 
-    fn run_artifacts(&self, run_id: &str) -> Result<Option<PathBuf>, TrackingError> {
-        Ok(self.find_run(run_id)?.map(|(_, dir)| dir.join("artifacts")))
+    fn run_artifacts(&self, run_id: &str) -> Result<Option<Place>, TrackingError> {
+        Ok(self.find_run(run_id)?.map(|(_, dir)| Place::Here(dir.join("artifacts"))))
     }
 
-    fn run_models(&self, run_id: &str) -> Result<Vec<(String, String, PathBuf)>, TrackingError> {
+    fn run_models(&self, run_id: &str, _: Option<&str>) -> Result<Vec<RunModel>, TrackingError> {
         let Some((_, run_dir)) = self.find_run(run_id)? else { return Ok(Vec::new()) };
         let exp_dir = run_dir.parent().expect("a run folder sits in its experiment");
         Ok(self
             .logged_models(exp_dir)?
             .into_iter()
             .filter(|(_, _, src, _)| src == run_id)
-            .map(|(id, name, _, dir)| (id, name, dir))
+            .map(|(id, name, _, dir)| (id, name, Place::Here(dir)))
             .collect())
     }
 
-    fn logged_model(&self, id: &str) -> Result<Option<PathBuf>, TrackingError> {
-        self.find_logged_model(id)
+    fn logged_model(&self, id: &str) -> Result<Option<Place>, TrackingError> {
+        Ok(self.find_logged_model(id)?.map(Place::Here))
     }
 
     fn registered_models(&self) -> Result<Vec<String>, TrackingError> {
@@ -646,8 +606,13 @@ impl LocalRegistry for FileStore {
         Ok(FileStore::aliases(self, name))
     }
 
-    fn version_source(&self, name: &str, version: &str) -> Result<(String, Option<String>), TrackingError> {
-        FileStore::version_source(self, name, version)
+    fn version(&self, name: &str, version: &str) -> Result<VersionRecord, TrackingError> {
+        let meta = read_yaml(&self.registry_dir(name).join(format!("version-{version}")).join("meta.yaml"))?;
+        Ok(VersionRecord {
+            source: ystr(&meta, "source").unwrap_or_default(),
+            run_id: ystr(&meta, "run_id").filter(|r| !r.is_empty()),
+            storage: ystr(&meta, "storage_location").map(|l| Place::of(&l)),
+        })
     }
 
     fn inventory(&self) -> Result<Vec<String>, TrackingError> {

@@ -11,8 +11,10 @@
 //! failed upload never loses the trained model.
 
 pub mod client;
+pub mod downloads;
 pub mod filestore;
 pub mod record;
+pub mod registry;
 pub mod rest;
 pub mod sqlite;
 pub mod uri;
@@ -35,7 +37,7 @@ pub enum TrackingError {
     #[error("the MLflow store at {} cannot be used: {message}", path.display())]
     Store { path: PathBuf, message: String },
     #[error("MLflow server {url}: {message}")]
-    Server { url: String, status: Option<u16>, message: String },
+    Server { url: String, status: Option<u16>, code: Option<client::ErrorCode>, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("the model bundle at {}: {message}", path.display())]
@@ -63,6 +65,15 @@ pub fn load_scorer(uri: &str, tracking: &TrackingUri) -> Result<crate::scoring::
 }
 
 impl TrackingError {
+    /// Whether a server said the thing asked for does not exist.
+    pub fn is_missing(&self) -> bool {
+        matches!(
+            self,
+            TrackingError::Server { code: Some(client::ErrorCode::ResourceDoesNotExist), .. }
+                | TrackingError::Server { status: Some(404), .. }
+        )
+    }
+
     pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrackingError + '_ {
         move |source| TrackingError::Io { path: path.to_path_buf(), source }
     }
@@ -178,79 +189,104 @@ pub struct Metric {
     pub timestamp: u64,
 }
 
-/// What both stores do. Writes follow MLflow's Python client (minus its bookkeeping).
+/// A run to create (MLflow's `runs/create`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewRun<'a> {
+    pub name: &'a str,
+    pub user: &'a str,
+    pub start_ms: u64,
+    pub tags: &'a [(String, String)],
+}
+
+/// What one `log-batch` carries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batch<'a> {
+    pub params: &'a [(String, String)],
+    pub metrics: &'a [Metric],
+    pub tags: &'a [(String, String)],
+}
+
+/// An MLflow 3 logged model to create from a run.
+#[derive(Debug, Clone, Copy)]
+pub struct NewModel<'a> {
+    pub name: &'a str,
+    pub params: &'a [(String, String)],
+    pub now_ms: u64,
+}
+
+/// How a run's logged model ended: its metrics, READY or FAILED.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelDone<'a> {
+    pub run: &'a RunHandle,
+    pub metrics: &'a [Metric],
+    pub ready: bool,
+    pub now_ms: u64,
+}
+
+/// A new version of a registered model (created when missing), from a run's logged model, by
+/// this user now.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    pub name: &'a str,
+    pub model: &'a ModelHandle,
+    pub run: &'a RunHandle,
+}
+
+/// Evidence recorded on a model version: tags (added or replaced) and, when given, its
+/// description.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    pub tags: &'a [(String, String)],
+    pub description: Option<&'a str>,
+}
+
+/// What every store does: MLflow's database, a file store and a server. Writes follow MLflow's
+/// Python client (minus its bookkeeping); reading models is the [`registry::Registry`].
 pub trait Store {
     fn describe(&self) -> String;
     fn experiment(&mut self, name: &str) -> Result<Experiment, TrackingError>;
-    fn create_run(
-        &mut self,
-        exp: &Experiment,
-        name: &str,
-        user: &str,
-        start_ms: u64,
-        tags: &[(String, String)],
-    ) -> Result<RunHandle, TrackingError>;
-    fn log_batch(
-        &mut self,
-        run: &RunHandle,
-        params: &[(String, String)],
-        metrics: &[Metric],
-        tags: &[(String, String)],
-    ) -> Result<(), TrackingError>;
+    fn create_run(&mut self, exp: &Experiment, new: &NewRun) -> Result<RunHandle, TrackingError>;
+    fn log_batch(&mut self, run: &RunHandle, batch: &Batch) -> Result<(), TrackingError>;
     fn log_artifact(&mut self, run: &RunHandle, rel: &str, bytes: &[u8]) -> Result<(), TrackingError>;
-    fn create_logged_model(
-        &mut self,
-        run: &RunHandle,
-        name: &str,
-        params: &[(String, String)],
-        now_ms: u64,
-    ) -> Result<ModelHandle, TrackingError>;
-    /// Stores a model file; returns the model's artifact location (for the MLmodel file).
+    fn create_logged_model(&mut self, run: &RunHandle, new: &NewModel) -> Result<ModelHandle, TrackingError>;
+    /// Stores a model file.
     fn log_model_artifact(&mut self, model: &ModelHandle, rel: &str, bytes: &[u8]) -> Result<(), TrackingError>;
+    /// The model's artifact location (for the MLmodel file).
     fn model_artifact_location(&self, model: &ModelHandle) -> String;
-    fn finish_logged_model(
-        &mut self,
-        run: &RunHandle,
-        model: &ModelHandle,
-        metrics: &[Metric],
-        ready: bool,
-        now_ms: u64,
-    ) -> Result<(), TrackingError>;
+    fn finish_logged_model(&mut self, model: &ModelHandle, done: &ModelDone) -> Result<(), TrackingError>;
     fn end_run(&mut self, run: &RunHandle, status: RunStatus, end_ms: u64) -> Result<(), TrackingError>;
-    /// Creates the registered model if needed and a new version of it; returns the version.
-    fn register(
-        &mut self,
-        name: &str,
-        model: &ModelHandle,
-        run: &RunHandle,
-        user: &str,
-        now_ms: u64,
-    ) -> Result<String, TrackingError>;
+    /// Returns the version created.
+    fn register(&mut self, new: &NewVersion) -> Result<String, TrackingError>;
     fn set_alias(&mut self, name: &str, alias: &str, version: &str) -> Result<(), TrackingError>;
-    /// Records evidence on a model version: its tags (added or replaced) and, when given, its
-    /// description. The SQLite store writes both in one transaction.
-    fn set_version_evidence(
-        &mut self,
-        name: &str,
-        version: &str,
-        tags: &[(String, String)],
-        description: Option<&str>,
-    ) -> Result<(), TrackingError>;
-    /// Finds the folder of files a model URI points at (downloading from a server).
-    fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError>;
+    /// The SQLite store writes tags and description in one transaction.
+    fn set_version_evidence(&mut self, name: &str, version: &str, evidence: &Evidence) -> Result<(), TrackingError>;
 }
 
-/// What was tracked.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// What was tracked: the run as the bundle records it, the model's URI, and the time it took.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tracked {
-    pub tracking_uri: String,
-    pub experiment_id: String,
-    pub experiment_name: String,
-    pub run_id: String,
-    pub model_id: String,
+    pub run: RunInfo,
     pub model_uri: String,
-    pub registered: Option<(String, String)>,
     pub seconds: f64,
+    /// Why the bundle could not be told where its run went (the run itself is complete).
+    pub unrecorded: Option<String>,
+}
+
+/// `churn train --json`'s `tracked`: every key always present, `registered` null when not.
+impl serde::Serialize for Tracked {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Tracked", 8)?;
+        m.serialize_field("tracking_uri", &self.run.tracking_uri)?;
+        m.serialize_field("experiment_id", &self.run.experiment_id)?;
+        m.serialize_field("experiment_name", &self.run.experiment_name)?;
+        m.serialize_field("run_id", &self.run.run_id)?;
+        m.serialize_field("model_id", self.run.model_id.as_deref().unwrap_or_default())?;
+        m.serialize_field("model_uri", &self.model_uri)?;
+        m.serialize_field("registered", &self.run.registered)?;
+        m.serialize_field("seconds", &self.seconds)?;
+        m.end()
+    }
 }
 
 pub struct LogOptions<'a> {
@@ -287,14 +323,15 @@ pub fn open_run(
         ("mlflow.source.type".to_string(), "LOCAL".to_string()),
     ];
     all.extend(tags.iter().cloned());
-    let run = store.create_run(&experiment, run_name, &current_user(), start_ms, &all)?;
+    let user = current_user();
+    let run = store.create_run(&experiment, &NewRun { name: run_name, user: &user, start_ms, tags: &all })?;
     Ok(OpenRun { experiment, run })
 }
 
 /// Ends an open run as FAILED, with the reason as its `churn.error` tag.
 pub fn fail_run(store: &mut dyn Store, open: &OpenRun, reason: &str) -> Result<(), TrackingError> {
     let reason: String = reason.chars().take(4000).collect();
-    store.log_batch(&open.run, &[], &[], &[("churn.error".to_string(), reason)])?;
+    store.log_batch(&open.run, &Batch { tags: &[("churn.error".to_string(), reason)], ..Batch::default() })?;
     store.end_run(&open.run, RunStatus::Failed, now_ms())
 }
 
@@ -319,20 +356,22 @@ pub fn log_bundle_in(
         Some(o) => (o.experiment, o.run),
         None => {
             let exp = store.experiment(opts.experiment)?;
-            let run = store.create_run(&exp, &rec.run_name, &rec.user, opts.start_ms, &rec.tags)?;
+            let new = NewRun { name: &rec.run_name, user: &rec.user, start_ms: opts.start_ms, tags: &rec.tags };
+            let run = store.create_run(&exp, &new)?;
             (exp, run)
         }
     };
-    let result = (|| -> Result<(ModelHandle, Option<(String, String)>), TrackingError> {
+    let result = (|| -> Result<(ModelHandle, RunInfo), TrackingError> {
         let tags: &[(String, String)] = if opened_earlier { &rec.tags } else { &[] };
-        store.log_batch(&run, &rec.params, &rec.metrics, tags)?;
+        store.log_batch(&run, &Batch { params: &rec.params, metrics: &rec.metrics, tags })?;
         for (rel, bytes) in &rec.run_artifacts {
             store.log_artifact(&run, rel, bytes)?;
         }
-        let now = crate::tracking::now_ms();
-        let model = store.create_logged_model(&run, "model", &rec.model_params, now)?;
+        let now = now_ms();
+        let model =
+            store.create_logged_model(&run, &NewModel { name: "model", params: &rec.model_params, now_ms: now })?;
         let location = store.model_artifact_location(&model);
-        let info = RunInfo {
+        let mut info = RunInfo {
             tracking_uri: store.describe(),
             experiment_id: exp.id.clone(),
             experiment_name: exp.name.clone(),
@@ -343,38 +382,50 @@ pub fn log_bundle_in(
         for (rel, bytes) in rec.model_files(&info, &location)? {
             store.log_model_artifact(&model, &rel, &bytes)?;
         }
-        store.finish_logged_model(&run, &model, &rec.model_metrics, true, crate::tracking::now_ms())?;
-        let registered = match opts.register {
-            Some(name) => {
-                let version = store.register(name, &model, &run, &rec.user, crate::tracking::now_ms())?;
-                if let Some(alias) = opts.alias {
-                    store.set_alias(name, alias, &version)?;
-                }
-                Some((name.to_string(), version))
+        store.finish_logged_model(
+            &model,
+            &ModelDone { run: &run, metrics: &rec.model_metrics, ready: true, now_ms: now_ms() },
+        )?;
+        if let Some(name) = opts.register {
+            let version = store.register(&NewVersion { name, model: &model, run: &run })?;
+            if let Some(alias) = opts.alias {
+                store.set_alias(name, alias, &version)?;
             }
-            None => None,
-        };
-        Ok((model, registered))
+            info.registered = Some((name.to_string(), version));
+        }
+        Ok((model, info))
     })();
     match result {
-        Ok((model, registered)) => {
-            store.end_run(&run, RunStatus::Finished, crate::tracking::now_ms())?;
+        Ok((model, info)) => {
+            store.end_run(&run, RunStatus::Finished, now_ms())?;
+            // The run is complete from here: a bundle that cannot be updated is said, not retried.
+            let unrecorded = record_in_bundle(bundle_dir, &info).err().map(|e| e.to_string());
             Ok(Tracked {
-                tracking_uri: store.describe(),
-                experiment_id: exp.id,
-                experiment_name: exp.name,
-                run_id: run.id,
+                run: info,
                 model_uri: format!("models:/{}", model.id),
-                model_id: model.id,
-                registered,
                 seconds: started.elapsed().as_secs_f64(),
+                unrecorded,
             })
         }
         Err(e) => {
-            let _ = store.end_run(&run, RunStatus::Failed, crate::tracking::now_ms());
+            let _ = store.end_run(&run, RunStatus::Failed, now_ms());
             Err(e)
         }
     }
+}
+
+/// Writes where the run went into the bundle's metadata and MLmodel, so the bundle names its run.
+fn record_in_bundle(dir: &Path, info: &RunInfo) -> Result<(), TrackingError> {
+    let bundle_error =
+        |e: crate::bundle::BundleError| TrackingError::Bundle { path: dir.to_path_buf(), message: e.to_string() };
+    let mut model = crate::bundle::open(dir).map_err(bundle_error)?;
+    let features = model.feature_names();
+    if let Some(meta) = model.metadata.as_mut() {
+        meta.run = Some(info.clone());
+        let size = std::fs::metadata(dir.join(crate::bundle::MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
+        crate::bundle::record_run(dir, meta, size, &features).map_err(bundle_error)?;
+    }
+    Ok(())
 }
 
 /// Milliseconds since the epoch, as MLflow stamps runs, metrics and models.

@@ -1,19 +1,17 @@
 //! An MLflow tracking server over its REST API: the sequence verified against MLflow 3.17.2,
 //! one serde struct per request and answer. Artifacts go through the server's
 //! `mlflow-artifacts` proxy (the default `--serve-artifacts`); models fetched from it are kept in
-//! churn's cache (`<cache>/models`), reused while the same artifacts are asked for, and the
-//! least recently used beyond [`KEEP_MODELS`] removed.
+//! churn's cache ([`super::downloads`]).
 
-use super::client::{encode, encode_path, Client, Method};
-use super::uri::{ModelUri, Resolved};
-use super::{Experiment, Metric, ModelHandle, RunHandle, RunStatus, Store, TrackingError};
+use super::client::{encode, encode_path, Client, ErrorCode, Method};
+use super::registry::{Place, Registry, RunModel, VersionRecord};
+use super::{
+    Batch, Evidence, Experiment, Metric, ModelDone, ModelHandle, NewModel, NewRun, NewVersion, RunHandle, RunStatus,
+    Store, TrackingError,
+};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// Fetched models kept in the cache.
-pub const KEEP_MODELS: usize = 16;
 
 pub struct RestStore {
     client: Client,
@@ -150,7 +148,8 @@ struct SetAlias<'a> {
 #[derive(Serialize)]
 struct SearchLoggedModels<'a> {
     experiment_ids: Vec<&'a str>,
-    filter: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
     max_results: u32,
 }
 
@@ -211,6 +210,8 @@ struct GetRun {
 #[derive(Deserialize)]
 struct LoggedModelInfo {
     model_id: String,
+    #[serde(default)]
+    name: String,
     artifact_uri: String,
     #[serde(default)]
     source_run_id: Option<String>,
@@ -256,14 +257,18 @@ struct AliasEntry {
 struct RegisteredModel {
     name: String,
     #[serde(default)]
-    latest_versions: Vec<ModelVersion>,
-    #[serde(default)]
     aliases: Vec<AliasEntry>,
 }
 
 #[derive(Deserialize)]
 struct GetRegisteredModel {
     registered_model: RegisteredModel,
+}
+
+#[derive(Deserialize)]
+struct FoundModelVersions {
+    #[serde(default)]
+    model_versions: Vec<ModelVersion>,
 }
 
 #[derive(Deserialize)]
@@ -402,96 +407,29 @@ impl RestStore {
         Ok(count)
     }
 
-    /// The model folder behind an artifact URI, from the cache or downloaded into it. A folder
-    /// is complete or absent: downloads land in a staging folder that is renamed when done.
-    fn fetch(&self, artifact_uri: &str) -> Result<PathBuf, TrackingError> {
-        if let Some(local) = artifact_uri.strip_prefix("file://") {
-            // A server with --no-serve-artifacts on a shared disk.
-            return Ok(PathBuf::from(local));
-        }
+    /// The model folder behind a served artifact URI, from churn's cache or downloaded into it.
+    fn download(&self, artifact_uri: &str) -> Result<PathBuf, TrackingError> {
         let root = self.proxy(artifact_uri)?;
-        let models = crate::cache::dir().join("models");
-        let key = crate::table::hex(&Sha256::digest(format!("{}\n{artifact_uri}", self.base()).as_bytes()));
-        let dest = models.join(&key[..32]);
-        let done = dest.join(".churn-complete");
-        if done.is_file() {
-            // Touched, so the least recently used entries are the ones removed.
-            let _ = std::fs::write(&done, artifact_uri);
-            return Ok(dest);
-        }
-        std::fs::create_dir_all(&models).map_err(TrackingError::io(&models))?;
-        let staging =
-            tempfile::Builder::new().prefix(".download-").tempdir_in(&models).map_err(TrackingError::io(&models))?;
-        let n = self.download_tree(&root, staging.path())?;
-        if n == 0 {
-            return Err(TrackingError::NotFound(format!("{artifact_uri} on {} holds no files", self.base())));
-        }
-        std::fs::write(staging.path().join(".churn-complete"), artifact_uri)
-            .map_err(TrackingError::io(staging.path()))?;
-        let staged = staging.keep();
-        if std::fs::rename(&staged, &dest).is_err() {
-            // Another process cached it first (or a broken entry is in the way): use a whole one.
-            let _ = std::fs::remove_dir_all(&staged);
-            if !done.is_file() {
-                let _ = std::fs::remove_dir_all(&dest);
-                return Err(self.client.err(None, format!("cannot cache {artifact_uri} in {}", dest.display())));
+        super::downloads::cached(self.base(), artifact_uri, |staging| {
+            let n = self.download_tree(&root, staging)?;
+            if n == 0 {
+                return Err(TrackingError::NotFound(format!("{artifact_uri} on {} holds no files", self.base())));
             }
-        }
-        prune(&models, KEEP_MODELS);
-        Ok(dest)
+            Ok(())
+        })
     }
 
-    fn logged_model_uri(&self, id: &str) -> Result<String, TrackingError> {
-        let found: GetLoggedModel =
-            self.client.get(&format!("logged-models/{}", encode(id)), &[]).map_err(|e| match e {
-                TrackingError::Server { status: Some(404), .. } => {
-                    TrackingError::NotFound(format!("no logged model {id} on the MLflow server {}", self.base()))
-                }
-                other => other,
-            })?;
-        Ok(found.model.info.artifact_uri)
-    }
-
-    fn run_model(&self, run_id: &str, path: &str) -> Result<(String, Option<String>), TrackingError> {
-        let run: GetRun = self.client.get("runs/get", &[("run_id", run_id)]).map_err(|e| match e {
-            TrackingError::Server { status: Some(404), .. } => TrackingError::NotFound(format!(
-                "run {run_id} not found on the MLflow server {}. What is there: {}",
-                self.base(),
-                self.inventory()
-            )),
-            other => other,
-        })?;
-        let info = run.run.info;
-        if let Some(root) = proxy_path(&info.artifact_uri) {
-            if self.list(&format!("{root}/{path}"))?.is_some_and(|f| !f.is_empty()) {
-                return Ok((format!("{}/{path}", info.artifact_uri), None));
-            }
-        }
-        let found: FoundLoggedModels = self.client.post(
-            "logged-models/search",
-            &SearchLoggedModels {
-                experiment_ids: vec![&info.experiment_id],
-                filter: format!("name = '{}'", path.replace('\'', "")),
-                max_results: 100,
-            },
-        )?;
-        if let Some(m) = found.models.into_iter().find(|m| m.info.source_run_id.as_deref() == Some(run_id)) {
-            return Ok((m.info.artifact_uri, Some(m.info.model_id)));
-        }
-        Err(TrackingError::NotFound(format!(
-            "run {run_id} on {} has no model at '{path}' (no files under {}/{path}, and no logged model named '{path}' from this run in experiment {})",
-            self.base(),
-            info.artifact_uri,
-            info.experiment_id
-        )))
+    /// A run's info, or `None` when the server has no such run.
+    fn run(&self, run_id: &str) -> Result<Option<RunInfo>, TrackingError> {
+        Ok(absent(self.client.get::<GetRun>("runs/get", &[("run_id", run_id)]))?.map(|r| r.run.info))
     }
 
     /// Experiments and their latest runs, for "not found" messages.
-    fn inventory(&self) -> String {
+    fn experiments_and_runs(&self) -> Vec<String> {
         let Ok(found) =
             self.client.post::<_, FoundExperiments>("experiments/search", &SearchExperiments { max_results: 20 })
         else {
-            return "(cannot list experiments)".into();
+            return vec!["(cannot list experiments)".into()];
         };
         let mut parts = Vec::new();
         for e in found.experiments {
@@ -520,57 +458,14 @@ impl RestStore {
                 }
             ));
         }
-        if parts.is_empty() {
-            "no experiments".into()
-        } else {
-            parts.join(", ")
-        }
+        parts
     }
 
-    fn not_registered(&self, e: TrackingError, name: &str, version: Option<&str>) -> TrackingError {
-        match e {
-            TrackingError::Server { status: Some(s), .. } if s == 404 || s == 400 => {
-                let names: Vec<String> = self
-                    .client
-                    .get::<FoundRegisteredModels>("registered-models/search", &[("max_results", "100")])
-                    .map(|f| f.registered_models.into_iter().map(|m| m.name).collect())
-                    .unwrap_or_default();
-                let what = match version {
-                    Some(v) => format!("version {v} of registered model '{name}'"),
-                    None => format!("registered model '{name}'"),
-                };
-                TrackingError::NotFound(format!(
-                    "{what} not found on the MLflow server {} (registered models: {})",
-                    self.base(),
-                    if names.is_empty() { "none".into() } else { names.join(", ") }
-                ))
-            }
-            other => other,
-        }
-    }
-
-    fn version_dir(&self, name: &str, version: &str) -> Result<Resolved, TrackingError> {
-        let mv: GetModelVersion = self
-            .client
-            .get("model-versions/get", &[("name", name), ("version", version)])
-            .map_err(|e| self.not_registered(e, name, Some(version)))?;
-        let (artifact_uri, model_id) = match ModelUri::parse(&mv.model_version.source) {
-            Ok(ModelUri::LoggedModel { id }) => (self.logged_model_uri(&id)?, Some(id)),
-            Ok(ModelUri::Run { run_id, path }) => self.run_model(&run_id, &path)?,
-            _ => {
-                let d: DownloadUri =
-                    self.client.get("model-versions/get-download-uri", &[("name", name), ("version", version)])?;
-                (d.artifact_uri, None)
-            }
-        };
-        Ok(Resolved {
-            dir: self.fetch(&artifact_uri)?,
-            uri: format!("models:/{name}/{version}"),
-            name: Some(name.into()),
-            version: Some(version.into()),
-            run_id: mv.model_version.run_id,
-            model_id,
-        })
+    /// Keeps where a run or model just created stores its artifacts (which must be reachable).
+    fn remember(&mut self, id: String, artifact_uri: String) -> Result<String, TrackingError> {
+        self.proxy(&artifact_uri)?;
+        self.artifact_uris.insert(id.clone(), artifact_uri);
+        Ok(id)
     }
 
     fn artifact_uri(&self, key: &str) -> Result<&str, TrackingError> {
@@ -578,33 +473,6 @@ impl RestStore {
             .get(key)
             .map(String::as_str)
             .ok_or_else(|| self.client.err(None, format!("no artifact location known for {key}")))
-    }
-}
-
-/// Keeps the `keep` most recently used cache entries (complete ones; staging folders of
-/// downloads that died are removed too once they are an hour old).
-fn prune(models: &Path, keep: usize) {
-    let Ok(entries) = std::fs::read_dir(models) else { return };
-    let mut complete = Vec::new();
-    for e in entries.flatten() {
-        let path = e.path();
-        let used = std::fs::metadata(path.join(".churn-complete")).and_then(|m| m.modified());
-        match used {
-            Ok(t) => complete.push((t, path)),
-            Err(_) => {
-                let stale = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
-                if stale {
-                    let _ = std::fs::remove_dir_all(&path);
-                }
-            }
-        }
-    }
-    complete.sort_by_key(|e| std::cmp::Reverse(e.0));
-    for (_, path) in complete.into_iter().skip(keep) {
-        let _ = std::fs::remove_dir_all(path);
     }
 }
 
@@ -617,7 +485,7 @@ impl Store for RestStore {
         let by_name = || self.client.get::<GetExperiment>("experiments/get-by-name", &[("experiment_name", name)]);
         match by_name() {
             Ok(found) => return Ok(Experiment { id: found.experiment.experiment_id, name: name.to_string() }),
-            Err(TrackingError::Server { status: Some(404), .. }) => {}
+            Err(e) if e.is_missing() => {}
             Err(e) => return Err(e),
         }
         let note = [("mlflow.note.content".to_string(), "Churn models trained by `churn train`.".to_string())];
@@ -627,23 +495,15 @@ impl Store for RestStore {
         {
             Ok(created) => Ok(Experiment { id: created.experiment_id, name: name.to_string() }),
             // Created by someone else in the meantime.
-            Err(TrackingError::Server { status: Some(400), message, .. })
-                if message.contains("RESOURCE_ALREADY_EXISTS") =>
-            {
+            Err(TrackingError::Server { code: Some(ErrorCode::ResourceAlreadyExists), .. }) => {
                 Ok(Experiment { id: by_name()?.experiment.experiment_id, name: name.to_string() })
             }
             Err(e) => Err(e),
         }
     }
 
-    fn create_run(
-        &mut self,
-        exp: &Experiment,
-        name: &str,
-        user: &str,
-        start_ms: u64,
-        tags: &[(String, String)],
-    ) -> Result<RunHandle, TrackingError> {
+    fn create_run(&mut self, exp: &Experiment, new: &NewRun) -> Result<RunHandle, TrackingError> {
+        let NewRun { name, user, start_ms, tags } = *new;
         let created: GetRun = self.client.post(
             "runs/create",
             &CreateRun {
@@ -655,18 +515,11 @@ impl Store for RestStore {
             },
         )?;
         let info = created.run.info;
-        self.proxy(&info.artifact_uri)?;
-        self.artifact_uris.insert(info.run_id.clone(), info.artifact_uri);
-        Ok(RunHandle { id: info.run_id, experiment_id: exp.id.clone() })
+        Ok(RunHandle { id: self.remember(info.run_id, info.artifact_uri)?, experiment_id: exp.id.clone() })
     }
 
-    fn log_batch(
-        &mut self,
-        run: &RunHandle,
-        params: &[(String, String)],
-        metrics: &[Metric],
-        tags: &[(String, String)],
-    ) -> Result<(), TrackingError> {
+    fn log_batch(&mut self, run: &RunHandle, batch: &Batch) -> Result<(), TrackingError> {
+        let Batch { params, metrics, tags } = *batch;
         // MLflow's limits per call: 100 params + tags, 1000 metrics.
         for chunk in params.chunks(100) {
             self.client.post::<_, Done>(
@@ -692,13 +545,8 @@ impl Store for RestStore {
         self.put_artifact(self.artifact_uri(&run.id)?, rel, bytes)
     }
 
-    fn create_logged_model(
-        &mut self,
-        run: &RunHandle,
-        name: &str,
-        params: &[(String, String)],
-        _now_ms: u64,
-    ) -> Result<ModelHandle, TrackingError> {
+    fn create_logged_model(&mut self, run: &RunHandle, new: &NewModel) -> Result<ModelHandle, TrackingError> {
+        let NewModel { name, params, now_ms: _ } = *new;
         let created: GetLoggedModel = self.client.post(
             "logged-models",
             &CreateLoggedModel {
@@ -710,9 +558,10 @@ impl Store for RestStore {
             },
         )?;
         let info = created.model.info;
-        self.proxy(&info.artifact_uri)?;
-        self.artifact_uris.insert(info.model_id.clone(), info.artifact_uri);
-        Ok(ModelHandle { id: info.model_id, experiment_id: run.experiment_id.clone() })
+        Ok(ModelHandle {
+            id: self.remember(info.model_id, info.artifact_uri)?,
+            experiment_id: run.experiment_id.clone(),
+        })
     }
 
     fn log_model_artifact(&mut self, model: &ModelHandle, rel: &str, bytes: &[u8]) -> Result<(), TrackingError> {
@@ -723,14 +572,8 @@ impl Store for RestStore {
         self.artifact_uris.get(&model.id).cloned().unwrap_or_default()
     }
 
-    fn finish_logged_model(
-        &mut self,
-        run: &RunHandle,
-        model: &ModelHandle,
-        metrics: &[Metric],
-        ready: bool,
-        _now_ms: u64,
-    ) -> Result<(), TrackingError> {
+    fn finish_logged_model(&mut self, model: &ModelHandle, done: &ModelDone) -> Result<(), TrackingError> {
+        let ModelDone { run, metrics, ready, now_ms: _ } = *done;
         if !metrics.is_empty() {
             let metrics = metrics.iter().map(|m| MetricOut::of(m, Some(&model.id))).collect();
             self.client
@@ -759,17 +602,11 @@ impl Store for RestStore {
         Ok(())
     }
 
-    fn register(
-        &mut self,
-        name: &str,
-        model: &ModelHandle,
-        run: &RunHandle,
-        _user: &str,
-        _now_ms: u64,
-    ) -> Result<String, TrackingError> {
+    fn register(&mut self, new: &NewVersion) -> Result<String, TrackingError> {
+        let NewVersion { name, model, run } = *new;
         match self.client.post::<_, Done>("registered-models/create", &Name { name }) {
             Ok(_) => {}
-            Err(TrackingError::Server { message, .. }) if message.contains("RESOURCE_ALREADY_EXISTS") => {}
+            Err(TrackingError::Server { code: Some(ErrorCode::ResourceAlreadyExists), .. }) => {}
             Err(e) => return Err(e),
         }
         let created: GetModelVersion = self.client.post(
@@ -784,13 +621,8 @@ impl Store for RestStore {
         Ok(())
     }
 
-    fn set_version_evidence(
-        &mut self,
-        name: &str,
-        version: &str,
-        tags: &[(String, String)],
-        description: Option<&str>,
-    ) -> Result<(), TrackingError> {
+    fn set_version_evidence(&mut self, name: &str, version: &str, evidence: &Evidence) -> Result<(), TrackingError> {
+        let Evidence { tags, description } = *evidence;
         for (key, value) in tags {
             self.client.post::<_, Done>("model-versions/set-tag", &SetVersionTag { name, version, key, value })?;
         }
@@ -804,67 +636,105 @@ impl Store for RestStore {
         }
         Ok(())
     }
+}
 
-    fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError> {
-        match uri {
-            ModelUri::Path(p) => Ok(Resolved::local(p, &p.display().to_string())),
-            ModelUri::LoggedModel { id } => Ok(Resolved::logged_model(self.fetch(&self.logged_model_uri(id)?)?, id)),
-            ModelUri::Run { run_id, path } => {
-                let (artifact_uri, model_id) = self.run_model(run_id, path)?;
-                Ok(Resolved {
-                    dir: self.fetch(&artifact_uri)?,
-                    uri: format!("runs:/{run_id}/{path}"),
-                    name: None,
-                    version: None,
-                    run_id: Some(run_id.clone()),
-                    model_id,
-                })
-            }
-            ModelUri::Alias { name, alias } => {
-                let found: Result<GetModelVersion, _> =
-                    self.client.get("registered-models/alias", &[("name", name), ("alias", alias)]);
-                let mv = found.map_err(|e| match e {
-                    TrackingError::Server { status: Some(400), ref message, .. } if message.contains("alias") => {
-                        let aliases: Vec<String> = self
-                            .client
-                            .get::<GetRegisteredModel>("registered-models/get", &[("name", name)])
-                            .map(|r| {
-                                r.registered_model
-                                    .aliases
-                                    .iter()
-                                    .map(|a| format!("@{} -> {}", a.alias, a.version))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        TrackingError::NotFound(format!(
-                            "registered model '{name}' has no alias '{alias}' on the MLflow server {} (aliases: {})",
-                            self.base(),
-                            if aliases.is_empty() { "none".into() } else { aliases.join(", ") }
-                        ))
-                    }
-                    other => self.not_registered(other, name, None),
-                })?;
-                let mut r = self.version_dir(name, &mv.model_version.version)?;
-                r.uri = format!("models:/{name}@{alias}");
-                Ok(r)
-            }
-            ModelUri::Latest { name } => {
-                let found: GetRegisteredModel = self
-                    .client
-                    .get("registered-models/get", &[("name", name)])
-                    .map_err(|e| self.not_registered(e, name, None))?;
-                let latest = found
-                    .registered_model
-                    .latest_versions
-                    .iter()
-                    .filter_map(|v| v.version.parse::<u64>().ok())
-                    .max()
-                    .ok_or_else(|| {
-                        TrackingError::NotFound(format!("registered model '{name}' has no versions on {}", self.base()))
-                    })?;
-                self.version_dir(name, &latest.to_string())
-            }
-            ModelUri::Version { name, version } => self.version_dir(name, version),
+/// The answer, or `None` when MLflow says the thing asked for does not exist.
+fn absent<T>(answer: Result<T, TrackingError>) -> Result<Option<T>, TrackingError> {
+    match answer {
+        Ok(found) => Ok(Some(found)),
+        Err(e) if e.is_missing() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl Registry for RestStore {
+    fn where_(&self) -> String {
+        format!("the MLflow server {}", self.base())
+    }
+
+    fn run_artifacts(&self, run_id: &str) -> Result<Option<Place>, TrackingError> {
+        Ok(self.run(run_id)?.map(|info| Place::of(&info.artifact_uri)))
+    }
+
+    fn run_models(&self, run_id: &str, name: Option<&str>) -> Result<Vec<RunModel>, TrackingError> {
+        let Some(info) = self.run(run_id)? else { return Ok(Vec::new()) };
+        // By name, as MLflow's client searches (not every server filters on source_run_id);
+        // the run is checked here.
+        let found: FoundLoggedModels = self.client.post(
+            "logged-models/search",
+            &SearchLoggedModels {
+                experiment_ids: vec![&info.experiment_id],
+                filter: name.map(|n| format!("name = '{}'", n.replace('\'', ""))),
+                max_results: 100,
+            },
+        )?;
+        Ok(found
+            .models
+            .into_iter()
+            .filter(|m| m.info.source_run_id.as_deref() == Some(run_id))
+            .map(|m| (m.info.model_id, m.info.name, Place::of(&m.info.artifact_uri)))
+            .collect())
+    }
+
+    fn logged_model(&self, id: &str) -> Result<Option<Place>, TrackingError> {
+        let found = absent(self.client.get::<GetLoggedModel>(&format!("logged-models/{}", encode(id)), &[]))?;
+        Ok(found.map(|m| Place::of(&m.model.info.artifact_uri)))
+    }
+
+    fn registered_models(&self) -> Result<Vec<String>, TrackingError> {
+        let found: FoundRegisteredModels = self.client.get("registered-models/search", &[("max_results", "1000")])?;
+        Ok(found.registered_models.into_iter().map(|m| m.name).collect())
+    }
+
+    fn is_registered(&self, name: &str) -> Result<bool, TrackingError> {
+        Ok(absent(self.client.get::<GetRegisteredModel>("registered-models/get", &[("name", name)]))?.is_some())
+    }
+
+    fn versions(&self, name: &str) -> Result<Vec<u64>, TrackingError> {
+        let filter = format!("name = '{}'", name.replace('\'', ""));
+        let found: FoundModelVersions =
+            self.client.get("model-versions/search", &[("filter", &filter), ("max_results", "10000")])?;
+        let mut versions: Vec<u64> = found.model_versions.iter().filter_map(|v| v.version.parse().ok()).collect();
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    fn aliases(&self, name: &str) -> Result<Vec<(String, String)>, TrackingError> {
+        let found: GetRegisteredModel = self.client.get("registered-models/get", &[("name", name)])?;
+        Ok(found.registered_model.aliases.into_iter().map(|a| (a.alias, a.version)).collect())
+    }
+
+    fn version(&self, name: &str, version: &str) -> Result<VersionRecord, TrackingError> {
+        let mv: GetModelVersion = self.client.get("model-versions/get", &[("name", name), ("version", version)])?;
+        let storage = self
+            .client
+            .get::<DownloadUri>("model-versions/get-download-uri", &[("name", name), ("version", version)])
+            .ok()
+            .map(|d| Place::of(&d.artifact_uri));
+        Ok(VersionRecord { source: mv.model_version.source, run_id: mv.model_version.run_id, storage })
+    }
+
+    fn inventory(&self) -> Result<Vec<String>, TrackingError> {
+        Ok(self.experiments_and_runs())
+    }
+
+    fn listing(&self, place: &Place) -> Result<Vec<String>, TrackingError> {
+        let uri = match place {
+            Place::Here(dir) => return Ok(super::registry::names_in(dir)),
+            Place::Served(uri) => uri,
+        };
+        let files = self.list(&self.proxy(uri)?)?.unwrap_or_default();
+        Ok(files
+            .iter()
+            .filter_map(|f| f.path.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_string))
+            .collect())
+    }
+
+    fn fetch(&self, place: &Place) -> Result<PathBuf, TrackingError> {
+        match place {
+            // A server with --no-serve-artifacts on a shared disk.
+            Place::Here(dir) => Ok(dir.clone()),
+            Place::Served(uri) => self.download(uri),
         }
     }
 }
@@ -891,25 +761,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.run.info.run_id, "r");
-    }
-
-    #[test]
-    fn the_cache_keeps_the_most_recently_used_models() {
-        let d = tempfile::tempdir().unwrap();
-        for i in 0..5 {
-            let e = d.path().join(format!("m{i}"));
-            std::fs::create_dir_all(&e).unwrap();
-            std::fs::write(e.join(".churn-complete"), "x").unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        std::fs::create_dir_all(d.path().join(".download-fresh")).unwrap();
-        prune(d.path(), 2);
-        let mut left: Vec<String> = std::fs::read_dir(d.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .collect();
-        left.sort();
-        assert_eq!(left, vec![".download-fresh", "m3", "m4"]);
     }
 }

@@ -1,9 +1,11 @@
-//! Model URIs, as MLflow spells them, resolved to a folder of model files:
-//! a local folder, `runs:/<run_id>/<path>`, `models:/<name>/<version>`, `models:/<name>/latest`,
-//! `models:/<name>@<alias>` and `models:/m-<id>`, against MLflow's database, a file store or a
-//! server. A URI that resolves to nothing says what was looked for, where, and what exists there.
+//! Model URIs, as MLflow spells them: a local folder, `runs:/<run_id>/<path>`,
+//! `models:/<name>/<version>`, `models:/<name>/latest`, `models:/<name>@<alias>` and
+//! `models:/m-<id>`, resolved against MLflow's database, a file store or a server by the one
+//! registry ([`super::registry`]).
 
 use super::filestore::{local_path, FileStore};
+use super::registry::resolve_in;
+use super::rest::RestStore;
 use super::sqlite::SqliteStore;
 use super::{TrackingError, TrackingUri};
 use std::path::PathBuf;
@@ -62,32 +64,11 @@ impl ModelUri {
     }
 }
 
-/// What resolving a model URI needs to ask a store on this machine (MLflow's database or a file
-/// store); the server answers the same questions over REST (`rest.rs`).
-pub trait LocalRegistry {
-    /// "the MLflow database ./mlflow.db", for messages.
-    fn where_(&self) -> String;
-    /// The artifact folder of an active run.
-    fn run_artifacts(&self, run_id: &str) -> Result<Option<PathBuf>, TrackingError>;
-    /// A run's logged models: (model id, name, artifact folder).
-    fn run_models(&self, run_id: &str) -> Result<Vec<(String, String, PathBuf)>, TrackingError>;
-    fn logged_model(&self, id: &str) -> Result<Option<PathBuf>, TrackingError>;
-    fn registered_models(&self) -> Result<Vec<String>, TrackingError>;
-    /// Versions of a registered model, ascending.
-    fn versions(&self, name: &str) -> Result<Vec<u64>, TrackingError>;
-    /// (alias, version) pairs.
-    fn aliases(&self, name: &str) -> Result<Vec<(String, String)>, TrackingError>;
-    /// (source, storage location) of a version.
-    fn version_source(&self, name: &str, version: &str) -> Result<(String, Option<String>), TrackingError>;
-    /// One line per experiment with its latest runs, for "what is there".
-    fn inventory(&self) -> Result<Vec<String>, TrackingError>;
-}
-
 /// Resolves a model URI against the given tracking store (only read, never created).
 pub fn resolve(raw: &str, tracking: &TrackingUri) -> Result<Resolved, TrackingError> {
     let uri = ModelUri::parse(raw)?;
-    match &uri {
-        ModelUri::Path(p) => {
+    let mut r = match (&uri, tracking) {
+        (ModelUri::Path(p), _) => {
             if !p.is_dir() {
                 return Err(TrackingError::NotFound(format!(
                     "no model folder at {} ({}); give a bundle folder written by `churn train`, or an MLflow URI such as runs:/<run_id>/model or models:/<name>@<alias>",
@@ -95,183 +76,30 @@ pub fn resolve(raw: &str, tracking: &TrackingUri) -> Result<Resolved, TrackingEr
                     if p.exists() { "it is a file" } else { "it does not exist" }
                 )));
             }
-            Ok(Resolved::local(p, raw))
+            return Ok(Resolved::local(p, raw));
         }
-        _ => match tracking {
-            TrackingUri::File(root) => {
-                let store = FileStore::existing(root).map_err(|_| {
-                    TrackingError::NotFound(format!(
-                        "cannot resolve {raw}: there is no MLflow file store at {} (set --tracking-uri or MLFLOW_TRACKING_URI to the store or server that holds the model)",
-                        root.display()
-                    ))
-                })?;
-                let mut r = resolve_local(&store, &uri)?;
-                r.uri = raw.to_string();
-                Ok(r)
-            }
-            TrackingUri::Sqlite(db) => {
-                let store = SqliteStore::existing(db).map_err(|e| match e {
-                    TrackingError::NotFound(_) => TrackingError::NotFound(format!(
-                        "cannot resolve {raw}: there is no MLflow database at {} (MLflow's default store in this folder; set --tracking-uri or MLFLOW_TRACKING_URI to the store or server that holds the model)",
-                        db.display()
-                    )),
-                    other => other,
-                })?;
-                let mut r = resolve_local(&store, &uri)?;
-                r.uri = raw.to_string();
-                Ok(r)
-            }
-            TrackingUri::Server(url) => {
-                let store = super::rest::RestStore::from_env(url);
-                let mut r = super::Store::resolve(&store, &uri)?;
-                r.uri = raw.to_string();
-                Ok(r)
-            }
-        },
-    }
-}
-
-fn listing(items: &[String], none: &str) -> String {
-    if items.is_empty() {
-        none.to_string()
-    } else {
-        items.join(", ")
-    }
-}
-
-pub fn resolve_local(store: &dyn LocalRegistry, uri: &ModelUri) -> Result<Resolved, TrackingError> {
-    let root = store.where_();
-    match uri {
-        ModelUri::Path(p) => Ok(Resolved::local(p, &p.display().to_string())),
-        ModelUri::LoggedModel { id } => {
-            let dir = store
-                .logged_model(id)?
-                .ok_or_else(|| TrackingError::NotFound(format!("no logged model {id} in {root}")))?;
-            Ok(Resolved::logged_model(dir, id))
-        }
-        ModelUri::Run { run_id, path } => {
-            let Some(artifacts) = store.run_artifacts(run_id)? else {
-                return Err(TrackingError::NotFound(format!(
-                    "run {run_id} not found in {root}. What is there: {}",
-                    listing(&store.inventory()?, "no experiments")
-                )));
-            };
-            let candidate = artifacts.join(path);
-            if crate::bundle::holds_model(&candidate) {
-                return Ok(Resolved {
-                    dir: candidate,
-                    uri: String::new(),
-                    name: None,
-                    version: None,
-                    run_id: Some(run_id.clone()),
-                    model_id: None,
-                });
-            }
-            // An MLflow 3 run keeps its model as a logged model named after the path.
-            let models = store.run_models(run_id)?;
-            if let Some((id, _, dir)) = models.iter().find(|(_, name, _)| name == path) {
-                return Ok(Resolved {
-                    dir: dir.clone(),
-                    uri: String::new(),
-                    name: None,
-                    version: None,
-                    run_id: Some(run_id.clone()),
-                    model_id: Some(id.clone()),
-                });
-            }
-            let files: Vec<String> = std::fs::read_dir(&artifacts)
-                .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
-                .unwrap_or_default();
-            let mine: Vec<String> = models.iter().map(|m| format!("{} ({})", m.1, m.0)).collect();
-            Err(TrackingError::NotFound(format!(
-                "run {run_id} has no model at '{path}' in {root}: its artifacts are [{}] and its logged models [{}]",
-                files.join(", "),
-                mine.join(", ")
-            )))
-        }
-        ModelUri::Alias { name, alias } => {
-            registered(store, name)?;
-            let aliases = store.aliases(name)?;
-            let versions = store.versions(name)?;
-            let listed = || listing(&versions.iter().map(u64::to_string).collect::<Vec<_>>(), "none");
-            let version = aliases.iter().find(|(a, _)| a == alias).map(|(_, v)| v.clone()).ok_or_else(|| {
-                let have: Vec<String> = aliases.iter().map(|(a, v)| format!("@{a} -> {v}")).collect();
+        (_, TrackingUri::File(root)) => {
+            let store = FileStore::existing(root).map_err(|_| {
                 TrackingError::NotFound(format!(
-                    "registered model '{name}' has no alias '{alias}' in {root} (aliases: {}; versions: {})",
-                    listing(&have, "none"),
-                    listed()
+                    "cannot resolve {raw}: there is no MLflow file store at {} (set --tracking-uri or MLFLOW_TRACKING_URI to the store or server that holds the model)",
+                    root.display()
                 ))
             })?;
-            if !versions.iter().any(|v| v.to_string() == version) {
-                return Err(TrackingError::NotFound(format!(
-                    "alias '{alias}' of registered model '{name}' points at version {version}, which does not exist in {root} (versions: {})",
-                    listed()
-                )));
-            }
-            let mut r = version_dir(store, name, &version)?;
-            r.uri = format!("models:/{name}@{alias}");
-            Ok(r)
+            resolve_in(&store, &uri)?
         }
-        ModelUri::Latest { name } => {
-            registered(store, name)?;
-            let v = store.versions(name)?.last().copied().ok_or_else(|| {
-                TrackingError::NotFound(format!("registered model '{name}' has no versions in {root}"))
+        (_, TrackingUri::Sqlite(db)) => {
+            let store = SqliteStore::existing(db).map_err(|e| match e {
+                TrackingError::NotFound(_) => TrackingError::NotFound(format!(
+                    "cannot resolve {raw}: there is no MLflow database at {} (MLflow's default store in this folder; set --tracking-uri or MLFLOW_TRACKING_URI to the store or server that holds the model)",
+                    db.display()
+                )),
+                other => other,
             })?;
-            version_dir(store, name, &v.to_string())
+            resolve_in(&store, &uri)?
         }
-        ModelUri::Version { name, version } => {
-            registered(store, name)?;
-            let versions = store.versions(name)?;
-            if !versions.iter().any(|v| v.to_string() == *version) {
-                return Err(TrackingError::NotFound(format!(
-                    "registered model '{name}' has no version {version} in {root} (versions: {})",
-                    listing(&versions.iter().map(u64::to_string).collect::<Vec<_>>(), "none")
-                )));
-            }
-            version_dir(store, name, version)
-        }
-    }
-}
-
-fn registered(store: &dyn LocalRegistry, name: &str) -> Result<(), TrackingError> {
-    let names = store.registered_models()?;
-    if names.iter().any(|n| n == name) {
-        Ok(())
-    } else {
-        Err(TrackingError::NotFound(format!(
-            "no registered model '{name}' in {} (registered models: {})",
-            store.where_(),
-            listing(&names, "none")
-        )))
-    }
-}
-
-fn version_dir(store: &dyn LocalRegistry, name: &str, version: &str) -> Result<Resolved, TrackingError> {
-    let (source, storage) = store.version_source(name, version)?;
-    let via = match ModelUri::parse(&source) {
-        Ok(uri @ (ModelUri::LoggedModel { .. } | ModelUri::Run { .. })) => Some(resolve_local(store, &uri)),
-        _ => None,
+        (_, TrackingUri::Server(url)) => resolve_in(&RestStore::from_env(url), &uri)?,
     };
-    let mut r = match via {
-        Some(Ok(r)) => r,
-        other => {
-            let dir = storage.map(|s| local_path(&s)).filter(|d| crate::bundle::holds_model(d));
-            match dir {
-                Some(dir) => Resolved::local(&dir, &source),
-                None => {
-                    return Err(match other {
-                        Some(Err(e)) => e,
-                        _ => TrackingError::NotFound(format!(
-                            "version {version} of '{name}' points at {source}, which holds no model"
-                        )),
-                    })
-                }
-            }
-        }
-    };
-    r.name = Some(name.to_string());
-    r.version = Some(version.to_string());
-    r.uri = format!("models:/{name}/{version}");
+    r.uri = raw.to_string();
     Ok(r)
 }
 

@@ -10,15 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SAMPLE: &str = r#"{"gender": "Female", "SeniorCitizen": 0, "Partner": "Yes", "Dependents": "No", "tenure": 1,
- "PhoneService": "No", "MultipleLines": "No phone service", "InternetService": "DSL",
- "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No", "TechSupport": "No",
- "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month",
- "PaperlessBilling": "Yes", "PaymentMethod": "Electronic check",
- "MonthlyCharges": 29.85, "TotalCharges": 29.85}"#;
+/// The IBM file's first customer (`tests/fixtures`), without its id.
+static SAMPLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    include_str!("../fixtures/telco_customer.json").replace("\"customerID\": \"7590-VHVEG\", ", "")
+});
 
 fn sample() -> Value {
-    serde_json::from_str(SAMPLE).unwrap()
+    serde_json::from_str(&SAMPLE).unwrap()
 }
 
 /// A trained bundle shared by the tests of this module (training once keeps them fast).
@@ -176,39 +174,44 @@ fn csv_body_reports_bad_lines_and_can_answer_csv() {
     assert!(out.contains("9999-ZZZZZ") || out.contains("`tenure`"), "{out}");
 }
 
-/// Every case of ../shared/anchors/seed-stack/results/bad_inputs.md.
+/// The sample customer with one field set.
+fn with(k: &str, v: Value) -> Value {
+    let mut c = sample();
+    c[k] = v;
+    c
+}
+
+/// A raw body posted to /predict: (status, the JSON answer or null).
+fn post_raw(s: &Server, body: &[u8], content_type: Option<&str>) -> (u16, Value) {
+    let (st, _, b) = call("POST", &s.url("/predict"), content_type, body, &[]);
+    (st, serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
+}
+
+/// Every case of ../shared/anchors/seed-stack/results/bad_inputs.md, here and in the tests below.
 #[test]
-fn every_bad_input_of_the_python_probe_gets_a_4xx_naming_the_field() {
+fn every_bad_value_of_the_python_probe_gets_a_422_naming_the_field_and_its_code() {
     let s = Server::start(s(bundle()), &[], &[]);
-    let with = |k: &str, v: Value| {
-        let mut c = sample();
-        c[k] = v;
-        c
-    };
-    let without = |k: &str| {
-        let mut c = sample();
-        c.as_object_mut().unwrap().remove(k);
-        c
-    };
-    // (body, status, code, field)
-    let cases: Vec<(Value, u16, &str, &str)> = vec![
-        (without("TotalCharges"), 422, "missing_field", "TotalCharges"),
-        (with("tenure", json!("abc")), 422, "not_a_number", "tenure"),
-        (with("tenure", json!(12.5)), 422, "not_an_integer", "tenure"),
-        (with("Contract", json!("Weekly")), 422, "unknown_category", "Contract"),
-        (with("Contract", json!("month-to-month")), 422, "unknown_category", "Contract"),
-        (with("tenure", json!(-5)), 422, "out_of_range", "tenure"),
-        (with("tenure", json!(1_000_000_000_000i64)), 422, "out_of_range", "tenure"),
-        (with("SeniorCitizen", json!("Yes")), 422, "not_a_number", "SeniorCitizen"),
-        (with("SeniorCitizen", json!(7)), 422, "out_of_range", "SeniorCitizen"),
-        (with("gender", json!({"a": 1})), 422, "wrong_type", "gender"),
-        (with("tenure", json!(true)), 422, "wrong_type", "tenure"),
-        (with("Contrakt", json!("One year")), 422, "unknown_field", "Contrakt"),
-        (json!({}), 422, "missing_field", "gender"),
+    let mut without_total = sample();
+    without_total.as_object_mut().unwrap().remove("TotalCharges");
+    // (body, code, field)
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (without_total, "missing_field", "TotalCharges"),
+        (with("tenure", json!("abc")), "not_a_number", "tenure"),
+        (with("tenure", json!(12.5)), "not_an_integer", "tenure"),
+        (with("Contract", json!("Weekly")), "unknown_category", "Contract"),
+        (with("Contract", json!("month-to-month")), "unknown_category", "Contract"),
+        (with("tenure", json!(-5)), "out_of_range", "tenure"),
+        (with("tenure", json!(1_000_000_000_000i64)), "out_of_range", "tenure"),
+        (with("SeniorCitizen", json!("Yes")), "not_a_number", "SeniorCitizen"),
+        (with("SeniorCitizen", json!(7)), "out_of_range", "SeniorCitizen"),
+        (with("gender", json!({"a": 1})), "wrong_type", "gender"),
+        (with("tenure", json!(true)), "wrong_type", "tenure"),
+        (with("Contrakt", json!("One year")), "unknown_field", "Contrakt"),
+        (json!({}), "missing_field", "gender"),
     ];
-    for (body, status, code, field) in cases {
+    for (body, code, field) in cases {
         let (st, v) = post_json(&s, "/predict", &body);
-        assert_eq!(st, status, "{body} -> {v}");
+        assert_eq!(st, 422, "{body} -> {v}");
         assert_error_shape(&v, "invalid_fields");
         let e = v["errors"]
             .as_array()
@@ -219,12 +222,20 @@ fn every_bad_input_of_the_python_probe_gets_a_4xx_naming_the_field() {
         assert_eq!(e["code"], code, "{v}");
         assert!(v["message"].as_str().unwrap().contains(field));
     }
-    // The allowed categories come back, and a case slip gets a hint.
+}
+
+#[test]
+fn a_case_slip_in_a_category_gets_the_allowed_levels_and_a_hint() {
+    let s = Server::start(s(bundle()), &[], &[]);
     let (_, v) = post_json(&s, "/predict", &with("Contract", json!("month-to-month")));
     assert_eq!(v["errors"][0]["expected"], json!(["Month-to-month", "One year", "Two year"]));
     assert!(v["message"].as_str().unwrap().contains("did you mean \"Month-to-month\""));
-    // Accepted on purpose: numeric strings and integral floats (as CSV cells are), a blank or
-    // null TotalCharges (the IBM file's "not billed yet", missing to the model), the id.
+}
+
+#[test]
+fn numeric_strings_integral_floats_blank_totals_and_the_id_are_accepted() {
+    // As CSV cells are; a blank or null TotalCharges is the IBM file's "not billed yet".
+    let s = Server::start(s(bundle()), &[], &[]);
     for body in [
         with("tenure", json!("12")),
         with("tenure", json!(12.0)),
@@ -239,27 +250,36 @@ fn every_bad_input_of_the_python_probe_gets_a_4xx_naming_the_field() {
     assert_eq!(blank["churn_probability"], null["churn_probability"]);
     let total = blank["reasons"].as_array().unwrap().iter().find(|r| r["field"] == "TotalCharges").unwrap();
     assert_eq!(total["value"], "missing", "{total}");
-    // Not JSON, or not the right JSON.
-    let raw = |body: &[u8], ct: Option<&str>| {
-        let (st, _, b) = call("POST", &s.url("/predict"), ct, body, &[]);
-        (st, serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
-    };
+}
+
+#[test]
+fn bodies_that_are_not_the_right_json_get_their_own_codes() {
+    let s = Server::start(s(bundle()), &[], &[]);
+    let json = Some("application/json");
     let nan = SAMPLE.replace("29.85, \"TotalCharges\"", "NaN, \"TotalCharges\"");
-    assert_eq!(raw(nan.as_bytes(), Some("application/json")).1["code"], "invalid_json");
-    assert_eq!(raw(b"", Some("application/json")).1["code"], "empty_body");
-    assert_eq!(raw(b"{\"gender\": \"Fem", Some("application/json")).1["code"], "invalid_json");
-    assert_eq!(raw(b"[]", Some("application/json")).1["code"], "empty_batch");
-    assert_eq!(raw(b"42", Some("application/json")).1["code"], "wrong_body_type");
-    let (st, v) = raw(SAMPLE.as_bytes(), Some("text/plain"));
+    assert_eq!(post_raw(&s, nan.as_bytes(), json).1["code"], "invalid_json");
+    assert_eq!(post_raw(&s, b"", json).1["code"], "empty_body");
+    assert_eq!(post_raw(&s, b"{\"gender\": \"Fem", json).1["code"], "invalid_json");
+    assert_eq!(post_raw(&s, b"[]", json).1["code"], "empty_batch");
+    assert_eq!(post_raw(&s, b"42", json).1["code"], "wrong_body_type");
+    let (st, v) = post_raw(&s, SAMPLE.as_bytes(), Some("text/plain"));
     assert_eq!((st, v["code"].as_str()), (415, Some("unsupported_media_type")));
-    assert_eq!(raw(SAMPLE.as_bytes(), Some("application/json; charset=latin-1")).0, 415);
-    // Two customers in an array are a batch, not an error.
+    assert_eq!(post_raw(&s, SAMPLE.as_bytes(), Some("application/json; charset=latin-1")).0, 415);
+}
+
+#[test]
+fn an_array_is_a_batch_and_its_bad_customer_is_named_by_row() {
+    let s = Server::start(s(bundle()), &[], &[]);
     let (st, v) = post_json(&s, "/predict", &json!([sample(), sample()]));
     assert_eq!((st, v["predictions"].as_array().map(Vec::len)), (200, Some(2)));
     let (st, v) = post_json(&s, "/predict", &json!([sample(), with("tenure", json!(-1))]));
     assert_eq!(st, 422);
     assert_eq!(v["errors"][0]["row"], 1);
-    // 10 MB bodies: refused before they are read.
+}
+
+#[test]
+fn ten_megabyte_bodies_are_refused_before_they_are_read() {
+    let s = Server::start(s(bundle()), &[], &[]);
     let big = "9".repeat(10 * 1024 * 1024);
     for body in [
         with("junk", json!(big)).to_string(),
@@ -267,11 +287,15 @@ fn every_bad_input_of_the_python_probe_gets_a_4xx_naming_the_field() {
         SAMPLE.replace("\"tenure\": 1", &format!("\"tenure\": {big}")),
         big.clone(),
     ] {
-        let (st, v) = raw(body.as_bytes(), Some("application/json"));
+        let (st, v) = post_raw(&s, body.as_bytes(), Some("application/json"));
         assert_eq!(st, 413);
         assert_error_shape(&v, "body_too_large");
     }
-    // A long value is never echoed back whole.
+}
+
+#[test]
+fn a_long_value_is_never_echoed_back_whole() {
+    let s = Server::start(s(bundle()), &[], &[]);
     let (st, _, b) = call(
         "POST",
         &s.url("/predict"),

@@ -1,6 +1,6 @@
 //! Every route's answers and errors, pinned: the router is driven in process (no socket) with a
 //! fixed model bundle (`tests/fixtures/model`), and each exchange is compared with its snapshot
-//! in `tests/e2e/snapshots`. A refactor that changes what a client sees fails here first.
+//! in `tests/serving/snapshots`. A refactor that changes what a client sees fails here first.
 //!
 //! Values that change from run to run (uptime, load time, timestamps, request ids) are masked;
 //! bodies that are pages or assets are pinned by status, type and length, not byte for byte.
@@ -15,12 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
-const CUSTOMER: &str = r#"{"customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes", "Dependents": "No", "tenure": 1,
- "PhoneService": "No", "MultipleLines": "No phone service", "InternetService": "DSL",
- "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No", "TechSupport": "No",
- "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month",
- "PaperlessBilling": "Yes", "PaymentMethod": "Electronic check",
- "MonthlyCharges": 29.85, "TotalCharges": 29.85}"#;
+/// The IBM file's first customer, as every test that posts one sends it.
+const CUSTOMER: &str = include_str!("../fixtures/telco_customer.json");
 
 const CSV_HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges";
 const CSV_ROW: &str = "7590-VHVEG,Female,0,Yes,No,1,No,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,Yes,Electronic check,29.85,29.85";

@@ -4,7 +4,7 @@
 //! probabilities, or 0/1 labels for a model logged as an `XGBClassifier`, as MLflow does.
 
 use crate::ingest::mlflow::{self, InvocationError, Records};
-use crate::server::error::{ApiError, FieldProblem};
+use crate::server::error::{ApiError, Code, FieldProblem};
 use crate::server::input::{self, Media};
 use crate::server::state::{AppState, Served};
 use crate::server::work::{self, Cancel};
@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 fn bad(message: String) -> ApiError {
-    ApiError::bad_request("invalid_invocation", message)
+    ApiError::new(Code::InvalidInvocation, message)
 }
 
 /// MLflow's scoring protocol.
@@ -97,8 +97,8 @@ fn answer(
 pub(crate) fn invocation_error(e: InvocationError) -> ApiError {
     match e {
         InvocationError::Shape(m) => bad(m),
-        InvocationError::TooMany { rows, max } => ApiError::bad_request(
-            "too_many_customers",
+        InvocationError::TooMany { rows, max } => ApiError::new(
+            Code::TooManyCustomers,
             format!("{rows} rows in one request; the limit is {max} (--max-batch-rows)"),
         ),
         InvocationError::Invalid(problems) => {

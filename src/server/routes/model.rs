@@ -26,9 +26,9 @@ pub async fn card(State(st): State<Arc<AppState>>) -> Json<Value> {
             .fields
             .iter()
             .map(|f| match &f.kind {
-                FieldKind::Numeric(n) if n.date.is_some() => json!({
+                FieldKind::Date(d) => json!({
                     "name": f.name, "label": f.display_label(), "kind": "date", "default": Value::Null,
-                    "blank": match n.blank { Blank::Error => json!("error"), Blank::Missing => json!("missing"), Blank::Fill(v) => json!(v) },
+                    "blank": match d.blank { Blank::Error => json!("error"), Blank::Missing => json!("missing"), Blank::Fill(v) => json!(v) },
                 }),
                 FieldKind::Numeric(n) => json!({
                     "name": f.name, "label": f.display_label(), "kind": "numeric", "integer": n.integer,

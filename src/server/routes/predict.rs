@@ -6,7 +6,7 @@ use crate::forest::reasons::{Explanation, Scratch};
 use crate::ingest::mlflow::Carried;
 use crate::ingest::{body, Location, Row};
 use crate::scoring::{Score, Scorer};
-use crate::server::error::{ApiError, FieldProblem};
+use crate::server::error::{ApiError, Code, FieldProblem};
 use crate::server::input::{self, Media};
 use crate::server::state::{AppState, Served};
 use crate::server::work::{self, Cancel};
@@ -207,7 +207,7 @@ fn json_response<T: Serialize>(v: &T) -> Response {
 }
 
 pub(crate) fn query_error(e: QueryRejection) -> ApiError {
-    ApiError::bad_request("invalid_query", format!("invalid query string: {}", e.body_text()))
+    ApiError::new(Code::InvalidQuery, format!("invalid query string: {}", e.body_text()))
 }
 
 fn wants_csv(headers: &HeaderMap) -> bool {

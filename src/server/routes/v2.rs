@@ -12,7 +12,7 @@
 //! in the protocol's shape, `{"error": "..."}`.
 
 use crate::ingest::mlflow::{self, Records};
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, Code};
 use crate::server::input;
 use crate::server::state::{AppState, Served};
 use crate::server::work::{self, Cancel};
@@ -139,8 +139,8 @@ fn metadata(served: &Served) -> Value {
             .iter()
             .map(|f| {
                 let datatype = match &f.kind {
-                    crate::schema::FieldKind::Numeric(n) if n.date.is_none() => "FP64",
-                    _ => "BYTES",
+                    crate::schema::FieldKind::Numeric(_) => "FP64",
+                    crate::schema::FieldKind::Categorical(_) | crate::schema::FieldKind::Date(_) => "BYTES",
                 };
                 json!({"name": f.name, "datatype": datatype, "shape": [-1]})
             })
@@ -303,7 +303,7 @@ async fn infer_answer(
 }
 
 fn bad(message: String) -> ApiError {
-    ApiError::bad_request("invalid_inference_request", message)
+    ApiError::new(Code::InvalidInferenceRequest, message)
 }
 
 /// Each input tensor's elements, from the JSON or from the binary part of the body (taken in

@@ -9,8 +9,11 @@
 //! refuses a database whose revision is not its own, so writing into one would corrupt it for
 //! the MLflow that made it.
 
-use super::uri::{LocalRegistry, ModelUri, Resolved};
-use super::{Experiment, Metric, ModelHandle, RunHandle, RunStatus, Store, TrackingError};
+use super::registry::{Place, Registry, RunModel, VersionRecord};
+use super::{
+    Batch, Evidence, Experiment, ModelDone, ModelHandle, NewModel, NewRun, NewVersion, RunHandle, RunStatus, Store,
+    TrackingError,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -126,19 +129,17 @@ impl SqliteStore {
     }
 
     fn run_artifacts_of(&self, run: &RunHandle) -> Result<PathBuf, TrackingError> {
-        let uri: String = self
-            .conn
-            .query_row("SELECT artifact_uri FROM runs WHERE run_uuid = ?1", [&run.id], |r| r.get(0))
-            .map_err(self.e())?;
-        Ok(super::filestore::local_path(&uri))
+        self.artifact_folder("SELECT artifact_uri FROM runs WHERE run_uuid = ?1", &run.id)
     }
 
     fn model_artifacts_of(&self, model: &ModelHandle) -> Result<PathBuf, TrackingError> {
-        let loc: String = self
-            .conn
-            .query_row("SELECT artifact_location FROM logged_models WHERE model_id = ?1", [&model.id], |r| r.get(0))
-            .map_err(self.e())?;
-        Ok(super::filestore::local_path(&loc))
+        self.artifact_folder("SELECT artifact_location FROM logged_models WHERE model_id = ?1", &model.id)
+    }
+
+    /// The artifact folder a query of one id answers.
+    fn artifact_folder(&self, query: &str, id: &str) -> Result<PathBuf, TrackingError> {
+        let location: String = self.conn.query_row(query, [id], |r| r.get(0)).map_err(self.e())?;
+        Ok(super::filestore::local_path(&location))
     }
 }
 
@@ -210,14 +211,8 @@ impl Store for SqliteStore {
         Ok(Experiment { id: id.to_string(), name: name.to_string() })
     }
 
-    fn create_run(
-        &mut self,
-        exp: &Experiment,
-        name: &str,
-        user: &str,
-        start_ms: u64,
-        tags: &[(String, String)],
-    ) -> Result<RunHandle, TrackingError> {
+    fn create_run(&mut self, exp: &Experiment, new: &NewRun) -> Result<RunHandle, TrackingError> {
+        let NewRun { name, user, start_ms, tags } = *new;
         let run = RunHandle { id: uuid::Uuid::new_v4().simple().to_string(), experiment_id: exp.id.clone() };
         let location: String = self
             .conn
@@ -240,13 +235,8 @@ impl Store for SqliteStore {
         Ok(run)
     }
 
-    fn log_batch(
-        &mut self,
-        run: &RunHandle,
-        params_: &[(String, String)],
-        metrics: &[Metric],
-        tags: &[(String, String)],
-    ) -> Result<(), TrackingError> {
+    fn log_batch(&mut self, run: &RunHandle, batch: &Batch) -> Result<(), TrackingError> {
+        let Batch { params: params_, metrics, tags } = *batch;
         let db = self.db.clone();
         let tx = self.conn.transaction().map_err(err(&db))?;
         for (k, v) in params_ {
@@ -298,13 +288,8 @@ impl Store for SqliteStore {
         put_file(&self.run_artifacts_of(run)?, rel, bytes)
     }
 
-    fn create_logged_model(
-        &mut self,
-        run: &RunHandle,
-        name: &str,
-        params_: &[(String, String)],
-        now_ms: u64,
-    ) -> Result<ModelHandle, TrackingError> {
+    fn create_logged_model(&mut self, run: &RunHandle, new: &NewModel) -> Result<ModelHandle, TrackingError> {
+        let NewModel { name, params: params_, now_ms } = *new;
         let model = ModelHandle {
             id: format!("m-{}", uuid::Uuid::new_v4().simple()),
             experiment_id: run.experiment_id.clone(),
@@ -354,14 +339,8 @@ impl Store for SqliteStore {
         self.model_artifacts_of(model).map(|p| p.display().to_string()).unwrap_or_default()
     }
 
-    fn finish_logged_model(
-        &mut self,
-        run: &RunHandle,
-        model: &ModelHandle,
-        metrics: &[Metric],
-        ready: bool,
-        now_ms: u64,
-    ) -> Result<(), TrackingError> {
+    fn finish_logged_model(&mut self, model: &ModelHandle, done: &ModelDone) -> Result<(), TrackingError> {
+        let ModelDone { run, metrics, ready, now_ms } = *done;
         let exp: i64 = model.experiment_id.parse().unwrap_or(0);
         let db = self.db.clone();
         let tx = self.conn.transaction().map_err(err(&db))?;
@@ -400,14 +379,9 @@ impl Store for SqliteStore {
             .map_err(self.e())
     }
 
-    fn register(
-        &mut self,
-        name: &str,
-        model: &ModelHandle,
-        run: &RunHandle,
-        user: &str,
-        now_ms: u64,
-    ) -> Result<String, TrackingError> {
+    fn register(&mut self, new: &NewVersion) -> Result<String, TrackingError> {
+        let NewVersion { name, model, run } = *new;
+        let (user, now_ms) = (super::current_user(), super::now_ms());
         let storage = self.model_artifact_location(model);
         let exp: i64 = model.experiment_id.parse().unwrap_or(0);
         let db = self.db.clone();
@@ -454,13 +428,8 @@ impl Store for SqliteStore {
             .map_err(self.e())
     }
 
-    fn set_version_evidence(
-        &mut self,
-        name: &str,
-        version: &str,
-        tags: &[(String, String)],
-        description: Option<&str>,
-    ) -> Result<(), TrackingError> {
+    fn set_version_evidence(&mut self, name: &str, version: &str, evidence: &Evidence) -> Result<(), TrackingError> {
+        let Evidence { tags, description } = *evidence;
         let v = version.parse::<i64>().unwrap_or(0);
         let db = self.db.clone();
         let tx = self.conn.transaction().map_err(err(&db))?;
@@ -490,18 +459,14 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(err(&db))
     }
-
-    fn resolve(&self, uri: &ModelUri) -> Result<Resolved, TrackingError> {
-        super::uri::resolve_local(self, uri)
-    }
 }
 
-impl LocalRegistry for SqliteStore {
+impl Registry for SqliteStore {
     fn where_(&self) -> String {
         format!("the MLflow database {}", self.db.display())
     }
 
-    fn run_artifacts(&self, run_id: &str) -> Result<Option<PathBuf>, TrackingError> {
+    fn run_artifacts(&self, run_id: &str) -> Result<Option<Place>, TrackingError> {
         let uri: Option<String> = self
             .conn
             .query_row(
@@ -511,10 +476,10 @@ impl LocalRegistry for SqliteStore {
             )
             .optional()
             .map_err(self.e())?;
-        Ok(uri.map(|u| super::filestore::local_path(&u)))
+        Ok(uri.map(|u| Place::of(&u)))
     }
 
-    fn run_models(&self, run_id: &str) -> Result<Vec<(String, String, PathBuf)>, TrackingError> {
+    fn run_models(&self, run_id: &str, _: Option<&str>) -> Result<Vec<RunModel>, TrackingError> {
         let mut st = self
             .conn
             .prepare("SELECT model_id, name, artifact_location FROM logged_models WHERE source_run_id = ?1 AND lifecycle_stage = 'active' ORDER BY creation_timestamp_ms")
@@ -522,16 +487,16 @@ impl LocalRegistry for SqliteStore {
         let rows = st
             .query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
             .map_err(self.e())?;
-        rows.map(|r| r.map(|(a, b, c)| (a, b, super::filestore::local_path(&c))).map_err(self.e())).collect()
+        rows.map(|r| r.map(|(a, b, c)| (a, b, Place::of(&c))).map_err(self.e())).collect()
     }
 
-    fn logged_model(&self, id: &str) -> Result<Option<PathBuf>, TrackingError> {
+    fn logged_model(&self, id: &str) -> Result<Option<Place>, TrackingError> {
         let loc: Option<String> = self
             .conn
             .query_row("SELECT artifact_location FROM logged_models WHERE model_id = ?1", [id], |r| r.get(0))
             .optional()
             .map_err(self.e())?;
-        Ok(loc.map(|l| super::filestore::local_path(&l)))
+        Ok(loc.map(|l| Place::of(&l)))
     }
 
     fn registered_models(&self) -> Result<Vec<String>, TrackingError> {
@@ -563,12 +528,18 @@ impl LocalRegistry for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(self.e())
     }
 
-    fn version_source(&self, name: &str, version: &str) -> Result<(String, Option<String>), TrackingError> {
+    fn version(&self, name: &str, version: &str) -> Result<VersionRecord, TrackingError> {
         self.conn
             .query_row(
-                "SELECT source, storage_location FROM model_versions WHERE name = ?1 AND version = ?2 AND workspace = 'default'",
+                "SELECT source, run_id, storage_location FROM model_versions WHERE name = ?1 AND version = ?2 AND workspace = 'default'",
                 params![name, version.parse::<i64>().unwrap_or(-1)],
-                |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get(1)?)),
+                |r| {
+                    Ok(VersionRecord {
+                        source: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                        run_id: r.get::<_, Option<String>>(1)?.filter(|id| !id.is_empty()),
+                        storage: r.get::<_, Option<String>>(2)?.map(|l| Place::of(&l)),
+                    })
+                },
             )
             .map_err(self.e())
     }
