@@ -51,9 +51,7 @@ pub struct Opened {
 pub fn open(t: &TrackingArgs, name: &str, start_ms: u64, tags: &[(String, String)]) -> Result<Opened, CliError> {
     let uri = TrackingUri::from_flag_or_env(t.tracking_uri.as_deref())?;
     let mut store = uri.open()?;
-    let run_name = t.run_name.clone().unwrap_or_else(|| {
-        format!("{name}-{}", crate::tracking::iso_utc(start_ms).replace([':', 'T'], "-").trim_end_matches('Z'))
-    });
+    let run_name = t.run_name.clone().unwrap_or_else(|| tracking::record::run_name(name, start_ms));
     let run = tracking::open_run(store.as_mut(), &t.experiment, &run_name, start_ms, tags)
         .map_err(|e| CliError::Tracking { message: e.to_string(), retry: String::new() })?;
     eprintln!("MLflow run {} opened in experiment '{}' ({})", run.run.id, run.experiment.name, store.describe());
@@ -96,9 +94,11 @@ pub fn log(
         Some(o) => (o.store, Some(o.run)),
         None => (uri.open().map_err(fail)?, None),
     };
+    // A run opened before training keeps the name it was opened with.
+    let opened_as = open.as_ref().map(|o| o.name.clone());
     let opts = LogOptions {
         experiment: &t.experiment,
-        run_name: t.run_name.as_deref(),
+        run_name: opened_as.as_deref().or(t.run_name.as_deref()),
         register: t.register.as_deref(),
         alias: t.alias.as_deref(),
         extra_params,

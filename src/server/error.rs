@@ -125,6 +125,33 @@ enum Kind {
 }
 
 impl Code {
+    /// Every code, for the table's tests and documentation.
+    pub const ALL: [Code; 23] = [
+        Code::InvalidJson,
+        Code::BodyUnreadable,
+        Code::EmptyBody,
+        Code::WrongBodyType,
+        Code::EmptyBatch,
+        Code::TooManyCustomers,
+        Code::InvalidCsv,
+        Code::InvalidQuery,
+        Code::InvalidInvocation,
+        Code::InvalidInferenceRequest,
+        Code::InvalidFields,
+        Code::BodyTooLarge,
+        Code::UnsupportedMediaType,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::Unauthorized,
+        Code::Forbidden,
+        Code::Overloaded,
+        Code::ShuttingDown,
+        Code::NotReady,
+        Code::Timeout,
+        Code::ReloadFailed,
+        Code::Internal,
+    ];
+
     /// (churn's code, MLflow's error_code, kind, status). `invalid_fields` answers 422 on
     /// churn's routes; MLflow's `/invocations` answers it with 400 as MLflow does.
     const fn row(self) -> (&'static str, &'static str, Kind, StatusCode) {
@@ -314,37 +341,11 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
 
-    const ALL: [Code; 23] = [
-        Code::InvalidJson,
-        Code::BodyUnreadable,
-        Code::EmptyBody,
-        Code::WrongBodyType,
-        Code::EmptyBatch,
-        Code::TooManyCustomers,
-        Code::InvalidCsv,
-        Code::InvalidQuery,
-        Code::InvalidInvocation,
-        Code::InvalidInferenceRequest,
-        Code::InvalidFields,
-        Code::BodyTooLarge,
-        Code::UnsupportedMediaType,
-        Code::NotFound,
-        Code::MethodNotAllowed,
-        Code::Unauthorized,
-        Code::Forbidden,
-        Code::Overloaded,
-        Code::ShuttingDown,
-        Code::NotReady,
-        Code::Timeout,
-        Code::ReloadFailed,
-        Code::Internal,
-    ];
-
     #[test]
     fn every_code_is_named_once_and_its_status_matches_its_kind() {
-        let names: std::collections::HashSet<&str> = ALL.iter().map(|c| c.row().0).collect();
-        assert_eq!(names.len(), ALL.len(), "two codes share a name");
-        for code in ALL {
+        let names: std::collections::HashSet<&str> = Code::ALL.iter().map(|c| c.row().0).collect();
+        assert_eq!(names.len(), Code::ALL.len(), "two codes share a name");
+        for code in Code::ALL {
             let (name, _, kind, status) = code.row();
             let expected = match kind {
                 Kind::InvalidRequest => status.is_client_error(),

@@ -305,6 +305,8 @@ pub struct LogOptions<'a> {
 pub struct OpenRun {
     pub experiment: Experiment,
     pub run: RunHandle,
+    /// The name it was opened with, which the bundle's record keeps.
+    pub name: String,
 }
 
 /// Opens a RUNNING run in `experiment` (created when missing).
@@ -316,16 +318,11 @@ pub fn open_run(
     tags: &[(String, String)],
 ) -> Result<OpenRun, TrackingError> {
     let experiment = store.experiment(experiment)?;
-    let mut all = vec![
-        ("mlflow.runName".to_string(), run_name.to_string()),
-        ("mlflow.user".to_string(), current_user()),
-        ("mlflow.source.name".to_string(), "churn train".to_string()),
-        ("mlflow.source.type".to_string(), "LOCAL".to_string()),
-    ];
-    all.extend(tags.iter().cloned());
     let user = current_user();
+    let mut all = record::source_tags(run_name, &user);
+    all.extend(tags.iter().cloned());
     let run = store.create_run(&experiment, &NewRun { name: run_name, user: &user, start_ms, tags: &all })?;
-    Ok(OpenRun { experiment, run })
+    Ok(OpenRun { experiment, run, name: run_name.to_string() })
 }
 
 /// Ends an open run as FAILED, with the reason as its `churn.error` tag.
@@ -399,7 +396,7 @@ pub fn log_bundle_in(
         Ok((model, info)) => {
             store.end_run(&run, RunStatus::Finished, now_ms())?;
             // The run is complete from here: a bundle that cannot be updated is said, not retried.
-            let unrecorded = record_in_bundle(bundle_dir, &info).err().map(|e| e.to_string());
+            let unrecorded = rec.record_in_bundle(&info).err().map(|e| e.to_string());
             Ok(Tracked {
                 run: info,
                 model_uri: format!("models:/{}", model.id),
@@ -412,20 +409,6 @@ pub fn log_bundle_in(
             Err(e)
         }
     }
-}
-
-/// Writes where the run went into the bundle's metadata and MLmodel, so the bundle names its run.
-fn record_in_bundle(dir: &Path, info: &RunInfo) -> Result<(), TrackingError> {
-    let bundle_error =
-        |e: crate::bundle::BundleError| TrackingError::Bundle { path: dir.to_path_buf(), message: e.to_string() };
-    let mut model = crate::bundle::open(dir).map_err(bundle_error)?;
-    let features = model.feature_names();
-    if let Some(meta) = model.metadata.as_mut() {
-        meta.run = Some(info.clone());
-        let size = std::fs::metadata(dir.join(crate::bundle::MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
-        crate::bundle::record_run(dir, meta, size, &features).map_err(bundle_error)?;
-    }
-    Ok(())
 }
 
 /// Milliseconds since the epoch, as MLflow stamps runs, metrics and models.

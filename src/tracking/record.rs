@@ -53,9 +53,7 @@ impl RunRecord {
         let evaluation: Evaluation = read_json(&churn.join(EVALUATION_FILE))?;
         let ts = metadata.created_ms;
         let user = super::current_user();
-        let run_name = opts.run_name.map(str::to_string).unwrap_or_else(|| {
-            format!("{}-{}", metadata.name, crate::tracking::iso_utc(ts).replace([':', 'T'], "-").trim_end_matches('Z'))
-        });
+        let run_name = opts.run_name.map(str::to_string).unwrap_or_else(|| run_name(&metadata.name, ts));
 
         let params = params_of(&metadata, &evaluation, &opts.extra_params);
         let metrics = metrics_of(&metadata, &evaluation);
@@ -119,6 +117,18 @@ impl RunRecord {
             out.push((rel, bytes));
         }
         Ok(out)
+    }
+}
+
+impl RunRecord {
+    /// Writes where the run went into the bundle's metadata and MLmodel, so the bundle names its
+    /// run (from what the record read, without loading the model).
+    pub fn record_in_bundle(&self, run: &RunInfo) -> Result<(), TrackingError> {
+        let mut metadata = self.metadata.clone();
+        metadata.run = Some(run.clone());
+        let size = std::fs::metadata(self.bundle.join(MODEL_FILE)).map(|m| m.len()).unwrap_or(0);
+        crate::bundle::record_run(&self.bundle, &metadata, size, &read_features(&self.bundle)?)
+            .map_err(|e| TrackingError::Bundle { path: self.bundle.clone(), message: e.to_string() })
     }
 }
 
@@ -210,13 +220,25 @@ fn metrics_of(metadata: &Metadata, evaluation: &Evaluation) -> Vec<Metric> {
     metrics
 }
 
-/// The run's tags, as MLflow's Python client sets them, and churn's own.
-fn tags_of(metadata: &Metadata, evaluation: &Evaluation, run_name: &str, user: &str) -> Vec<(String, String)> {
-    let mut tags = vec![
+/// A training run's default name: the model's name and when it started.
+pub fn run_name(model: &str, start_ms: u64) -> String {
+    format!("{model}-{}", crate::tracking::iso_utc(start_ms).replace([':', 'T'], "-").trim_end_matches('Z'))
+}
+
+/// The tags MLflow's Python client sets on every run.
+pub fn source_tags(run_name: &str, user: &str) -> Vec<(String, String)> {
+    vec![
         ("mlflow.runName".to_string(), run_name.to_string()),
         ("mlflow.user".to_string(), user.to_string()),
         ("mlflow.source.name".to_string(), "churn train".to_string()),
         ("mlflow.source.type".to_string(), "LOCAL".to_string()),
+    ]
+}
+
+/// The run's tags, as MLflow's Python client sets them, and churn's own.
+fn tags_of(metadata: &Metadata, evaluation: &Evaluation, run_name: &str, user: &str) -> Vec<(String, String)> {
+    let mut tags = source_tags(run_name, user);
+    tags.extend([
         ("churn.version".to_string(), metadata.churn_version.clone()),
         ("churn.model_name".to_string(), metadata.name.clone()),
         ("data.path".to_string(), metadata.data.path.clone()),
@@ -233,7 +255,7 @@ fn tags_of(metadata: &Metadata, evaluation: &Evaluation, run_name: &str, user: &
                 metadata.policy.describe()
             ),
         ),
-    ];
+    ]);
     if let Some(commit) = super::git_commit() {
         tags.push(("mlflow.source.git.commit".to_string(), commit));
     }

@@ -60,17 +60,20 @@ pub(super) fn final_settings(searched: &Searched, t: usize, opts: &TrainOptions)
     }
 }
 
+/// Fits `plan`; with `curves`, the first member's learning curves and model are kept for the
+/// report (a refit, whose figures are the first model's, draws none).
 pub(super) fn fit(
     fitting: &Fitting,
     plan: &Plan,
     opts: &TrainOptions,
+    curves: bool,
     progress: &dyn Progress,
 ) -> Result<FinalModel, TrainError> {
     let names = fitting.pipeline.feature_names();
     let seeds = plan.seeds;
     let total_rounds: usize = plan.members.iter().map(|m| m.1).sum();
     progress.stage("final fit", (total_rounds * seeds) as u64);
-    let mut curves = None;
+    let mut learning = None;
     let mut curve_model = Vec::new();
     let mut tracked = Vec::new();
     let mut parts = Vec::with_capacity(plan.members.len());
@@ -85,7 +88,7 @@ pub(super) fn fit(
         let dtrain = &matrices.iter().find(|(b, _)| *b == bins).expect("built above").1;
         let mut fit_opts = fitting.options(params, *rounds, opts.threads);
         fit_opts.feature_names = Some(&names);
-        fit_opts.track_train_curve = i == 0;
+        fit_opts.track_train_curve = curves && i == 0;
         if i == 0 {
             tracked = xgboost::tracked_params(&fit_opts);
         }
@@ -93,8 +96,8 @@ pub(super) fn fit(
         // The learning curves are the chosen set's first fit's (before any blending): the other
         // seeds differ only in their samples. Its held-out curve is drawn once the held-out rows
         // are scored (`held_out`), from this model.
-        if i == 0 {
-            curves = Some(fitted.curves);
+        if curves && i == 0 {
+            learning = Some(fitted.curves);
             curve_model = xgboost::to_ubj(&fitted.booster)?;
         }
         let mut boosters = vec![fitted.booster];
@@ -112,5 +115,12 @@ pub(super) fn fit(
     }
     let booster = xgboost::blend(parts, plan.intercept)?;
     let (params, rounds, _) = plan.members[0].clone();
-    Ok(FinalModel { booster, params, rounds, xgboost_params: tracked, curves: curves.unwrap_or_default(), curve_model })
+    Ok(FinalModel {
+        booster,
+        params,
+        rounds,
+        xgboost_params: tracked,
+        curves: learning.unwrap_or_default(),
+        curve_model,
+    })
 }

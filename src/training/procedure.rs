@@ -254,6 +254,7 @@ fn bytes_per_row(features: usize) -> u64 {
 fn external_memory(
     rows: usize,
     features: usize,
+    searching: bool,
     opts: &TrainOptions,
     progress: &dyn Progress,
 ) -> Result<Option<tempfile::TempDir>, TrainError> {
@@ -261,7 +262,8 @@ fn external_memory(
     else {
         return Ok(None);
     };
-    let side_by_side = if opts.trials > 0 { opts.threads.max(1) as u64 } else { 1 };
+    // A search fits side by side, one per thread; a final fit or a refit one at a time.
+    let side_by_side = if searching { opts.threads.max(1) as u64 } else { 1 };
     let need = rows as u64 * bytes_per_row(features) * side_by_side;
     if need * 10 <= available * 7 {
         return Ok(None);
@@ -304,7 +306,7 @@ pub fn train_with(
         )));
     }
     super::xgboost::library::ensure()?;
-    let p = prepare(data, roles, opts, peers, progress)?;
+    let p = prepare(data, roles, opts, opts.trials > 0, peers, progress)?;
     let fitting = p.fitting(data, roles, opts, peers);
     let (labels, fold_of) = (&p.labels, &p.fold_of);
 
@@ -318,7 +320,7 @@ pub fn train_with(
 
     let fit_start = Instant::now();
     let plan = Plan::of(&searched, &margin, seeds, opts);
-    let model = final_fit::fit(&fitting, &plan, opts, progress)?;
+    let model = final_fit::fit(&fitting, &plan, opts, true, progress)?;
     let fit_seconds = fit_start.elapsed().as_secs_f64();
     progress.finish();
     let model_ubj = xgboost::to_ubj(&model.booster)?;
@@ -369,6 +371,7 @@ fn prepare(
     data: &dyn LabelledRows,
     roles: &Roles,
     opts: &TrainOptions,
+    searching: bool,
     peers: &dyn Peers,
     progress: &dyn Progress,
 ) -> Result<Prepared, TrainError> {
@@ -387,7 +390,7 @@ fn prepare(
     let pipeline = Pipeline::fit_from(data.schema(), &stats);
     let rates = pipeline.fold_rates(&stats);
     let base_score = labels.iter().map(|&y| y as f64).sum::<f64>() / labels.len().max(1) as f64;
-    let external = external_memory(roles.counts().0, pipeline.n_features(), opts, progress)?;
+    let external = external_memory(roles.counts().0, pipeline.n_features(), searching, opts, progress)?;
     Ok(Prepared { labels, fold_of, offset, pipeline, rates, base_score, external })
 }
 
@@ -435,8 +438,8 @@ pub fn refit(
     progress: &dyn Progress,
 ) -> Result<Refitted, TrainError> {
     let start = Instant::now();
-    let p = prepare(data, roles, opts, peers, progress)?;
-    let model = final_fit::fit(&p.fitting(data, roles, opts, peers), plan, opts, progress)?;
+    let p = prepare(data, roles, opts, false, peers, progress)?;
+    let model = final_fit::fit(&p.fitting(data, roles, opts, peers), plan, opts, false, progress)?;
     progress.finish();
     let model_ubj = xgboost::to_ubj(&model.booster)?;
     let forest = Forest::from_bytes(&model_ubj)?;

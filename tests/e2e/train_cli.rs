@@ -475,8 +475,7 @@ fn external_memory_is_chosen_when_the_matrix_would_not_fit_and_said() {
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
         assert!(o.status.success(), "{err}");
-        let m = run_ok(&["monitor", "--model", s(&out), "--data", s(&score), "--json", "--no-track"]);
-        (serde_json::from_str::<serde_json::Value>(&m).unwrap()["roc_auc"].as_f64().unwrap(), err)
+        (roc_auc_on(&out, &score), err)
     };
     let (plain, said) = train("plain", &[], &[]);
     assert!(!said.contains("external memory"), "{said}");

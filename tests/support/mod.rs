@@ -65,6 +65,12 @@ pub fn synth(dir: &Path, rows: u64, seed: u64) -> PathBuf {
     p
 }
 
+/// The ROC AUC a model scores on a file whose outcomes are known (`churn monitor`).
+pub fn roc_auc_on(model: &Path, data: &Path) -> f64 {
+    let out = run_ok(&["monitor", "--model", s(model), "--data", s(data), "--json", "--no-track"]);
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()["roc_auc"].as_f64().unwrap()
+}
+
 /// Trains `rows` synthetic customers (seed `seed`) into the registry of `tracking` as a new
 /// version of `churn`, with `alias` when given; returns the version.
 pub fn register_version(dir: &Path, tracking: &str, rows: u64, seed: u64, alias: Option<&str>) -> String {
