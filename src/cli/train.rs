@@ -249,6 +249,12 @@ fn run_worker(
     let job = Job::join(cfg, &request.data.display().to_string())?;
     let request = &TrainRequest { data: PathBuf::from(&job.shard), ..request.clone() };
     eprintln!("worker {}: rank {} of {}, training on {}", cfg.task_id, job.rank(), job.world(), request.data.display());
+    if let Some(why) = &job.unwatched {
+        eprintln!(
+            "warning: worker {}: {why}; a lost worker is then noticed only by the collective's own timeout",
+            cfg.task_id
+        );
+    }
     // The lead's run exists from the start, so that a job that fails leaves a FAILED run; a
     // store that cannot be reached now is tried again at the end, as on one machine.
     let tags = [("churn.job.workers".to_string(), job.world().to_string())];

@@ -9,11 +9,16 @@
 
 use super::peers::Peers;
 use super::procedure::TrainError;
+use super::watch::Watch;
 use super::xgboost::collective::{Communicator, WorkerConfig};
 use std::thread::ThreadId;
 
 pub struct Job {
     comm: Communicator,
+    /// The line `churn tracker` watches this worker by; None under a tracker without one.
+    watch: Option<Watch>,
+    /// Why there is no watch, for the worker to say.
+    pub unwatched: Option<String>,
     /// The library holds the communicator per thread: only this thread may use it.
     owner: ThreadId,
     pub task: String,
@@ -78,7 +83,14 @@ impl Job {
     pub fn join(cfg: &WorkerConfig, shard: &str) -> Result<Job, TrainError> {
         let comm = Communicator::join(cfg).map_err(|e| TrainError::Job(e.0))?;
         let shard = shard.replace("{rank}", &comm.rank().to_string());
-        let job = Job { comm, owner: std::thread::current().id(), task: cfg.task_id.clone(), shard };
+        let (watch, unwatched) = match cfg.watch_port {
+            None => (None, Some("no watch port (CHURN_WATCH_PORT=off)".to_string())),
+            Some(port) => match Watch::start(&cfg.tracker_host, port, &cfg.task_id, comm.rank()) {
+                Ok(w) => (Some(w), None),
+                Err(e) => (None, Some(format!("no churn tracker watches at {}:{port} ({e})", cfg.tracker_host))),
+            },
+        };
+        let job = Job { comm, watch, unwatched, owner: std::thread::current().id(), task: cfg.task_id.clone(), shard };
         job.tell(Event::Joined { shard: job.shard.clone() });
         Ok(job)
     }
@@ -102,6 +114,7 @@ impl Job {
     /// Tells the tracker why this worker failed, and every other worker that it did, so that
     /// none waits for it.
     pub fn fail(&self, reason: &str) {
+        self.ends_on_its_own();
         self.tell(Event::Failed { reason: reason.to_string() });
         if let Ok(c) = self.comm() {
             c.signal_error();
@@ -109,7 +122,14 @@ impl Job {
     }
 
     pub fn finish(&self) {
+        self.ends_on_its_own();
         self.tell(Event::Finished);
+    }
+
+    fn ends_on_its_own(&self) {
+        if let Some(w) = &self.watch {
+            w.done();
+        }
     }
 }
 

@@ -40,6 +40,8 @@ pub mod service;
 #[cfg(feature = "train")]
 pub use blending::BlendLimit;
 #[cfg(feature = "train")]
+pub mod watch;
+#[cfg(feature = "train")]
 pub mod xgboost;
 
 pub use params::{BoostParams, TrialResult};

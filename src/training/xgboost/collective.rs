@@ -10,8 +10,12 @@
 use super::handles::{c_string, check, last_error};
 use super::library;
 use super::XgbError;
+use crate::training::watch::{self, ENV_WATCH_PORT};
 use std::ffi::{c_char, c_void, CStr};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::ptr;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use xgboost_sys as sys;
 
 /// How a worker finds its job: the variables Kubeflow's XGBoost jobs hand every pod.
@@ -29,6 +33,12 @@ pub struct WorkerConfig {
     pub workers: Option<usize>,
     /// Seconds a collective operation may wait for the others before the worker gives up.
     pub timeout_s: u64,
+    /// `CHURN_JOIN_TIMEOUT`: seconds a worker waits for the job to form (the tracker to answer
+    /// and every worker to join) before it gives up, whatever became of the tracker.
+    pub join_timeout_s: u64,
+    /// `CHURN_WATCH_PORT` (default: the tracker's port + 1; `off`: none): where `churn tracker`
+    /// watches its workers ([`crate::training::watch`]).
+    pub watch_port: Option<u16>,
 }
 
 /// The job's environment variables.
@@ -36,9 +46,18 @@ pub const ENV_TRACKER_URI: &str = "DMLC_TRACKER_URI";
 pub const ENV_TRACKER_PORT: &str = "DMLC_TRACKER_PORT";
 pub const ENV_TASK_ID: &str = "DMLC_TASK_ID";
 pub const ENV_NUM_WORKER: &str = "DMLC_NUM_WORKER";
+pub const ENV_JOIN_TIMEOUT: &str = "CHURN_JOIN_TIMEOUT";
 
 /// Seconds a collective operation waits by default: a worker whose peer died stops within it.
-pub const DEFAULT_TIMEOUT_S: u64 = 60;
+pub const DEFAULT_TIMEOUT_S: u64 = 1800;
+/// Seconds a worker waits for the job to form by default: the tracker's own wait for workers
+/// (`churn tracker --timeout`, 300 s) and a minute more, so a tracker that ends the forming job
+/// is heard first; the worker's own limit only matters when the tracker vanished unheard.
+pub const DEFAULT_JOIN_TIMEOUT_S: u64 = 360;
+/// Seconds a worker waits for the tracker to answer at all: schedulers start a job's tasks
+/// together, so a tracker may come up a little after its workers; one that never does is
+/// usually a wrong address, said soon.
+pub const TRACKER_WAIT_S: u64 = 30;
 
 impl WorkerConfig {
     /// The job named by the environment, or None when `DMLC_TRACKER_URI` is unset (one machine).
@@ -68,13 +87,74 @@ impl WorkerConfig {
                     .ok_or_else(|| format!("{ENV_NUM_WORKER}={n:?} is not a number of workers"))?,
             ),
         };
+        let join_timeout_s = match get(ENV_JOIN_TIMEOUT).filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_JOIN_TIMEOUT_S,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s >= 1)
+                .ok_or_else(|| format!("{ENV_JOIN_TIMEOUT}={v:?} is not a number of seconds"))?,
+        };
+        let watch_port = match get(ENV_WATCH_PORT).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+            None => watch::default_port(tracker_port),
+            Some(v) if v == "off" => None,
+            Some(v) => {
+                Some(v.parse::<u16>().map_err(|_| format!("{ENV_WATCH_PORT}={v:?} is not a port number or `off`"))?)
+            }
+        };
         Ok(Some(WorkerConfig {
             tracker_host: host.trim().to_string(),
             tracker_port,
             task_id,
             workers,
             timeout_s: DEFAULT_TIMEOUT_S,
+            join_timeout_s,
+            watch_port,
         }))
+    }
+}
+
+/// Waits until the tracker accepts connections (its name may not resolve yet either, as with a
+/// service whose pod is still starting): the library tries only a few times within seconds.
+fn wait_for_tracker(host: &str, port: u16, within: Duration) -> Result<(), XgbError> {
+    let start = Instant::now();
+    loop {
+        let attempt = (host, port)
+            .to_socket_addrs()
+            .and_then(|mut addrs| addrs.next().ok_or_else(|| std::io::Error::other("the name has no address")))
+            .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)));
+        match attempt {
+            Ok(_) => return Ok(()),
+            Err(e) if start.elapsed() >= within => {
+                return Err(XgbError(format!(
+                    "cannot join the job at {host}:{port}: no tracker answered within {} s ({e})",
+                    within.as_secs()
+                )))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// Ends the process with `message` unless disarmed (dropped) within `after`: the library's join
+/// blocks in a call nothing can interrupt, so only leaving the process bounds it. `_exit`, not
+/// `exit`: the library's destructors must not run under the thread still inside it.
+struct Watchdog {
+    _disarm: mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn arm(after: Duration, message: String) -> Watchdog {
+        let (tx, rx) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
+                eprintln!("{message}");
+                // SAFETY: ends the process at once; nothing after it runs.
+                unsafe { libc::_exit(1) };
+            }
+        });
+        Watchdog { _disarm: tx }
     }
 }
 
@@ -93,6 +173,9 @@ pub struct Communicator {
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
+/// The largest message workers exchange (counts, sketches, predictions of a shard's rows).
+const MAX_MESSAGE: usize = 1 << 36;
+
 /// Element types and operations of `XGCommunicatorAllreduce` (the header's enums).
 const U64: i32 = 11;
 const F64: i32 = 2;
@@ -100,9 +183,21 @@ const SUM: i32 = 2;
 const MAX: i32 = 0;
 
 impl Communicator {
-    /// Connects to the tracker and waits until the whole job has joined.
+    /// Connects to the tracker and waits until the whole job has joined: within
+    /// `cfg.join_timeout_s` in every case, since the library's own wait has no limit (a worker
+    /// whose peer dies while the job forms waits on the tracker, and the tracker on that peer).
     pub fn join(cfg: &WorkerConfig) -> Result<Communicator, XgbError> {
         library::ensure()?;
+        let within = Duration::from_secs(cfg.join_timeout_s);
+        wait_for_tracker(&cfg.tracker_host, cfg.tracker_port, within.min(Duration::from_secs(TRACKER_WAIT_S)))?;
+        let _watchdog = Watchdog::arm(
+            within,
+            format!(
+                "error: worker {}: the job at {}:{} did not form within {} s ({ENV_JOIN_TIMEOUT}): a worker never \
+                 joined, or the tracker is gone",
+                cfg.task_id, cfg.tracker_host, cfg.tracker_port, cfg.join_timeout_s
+            ),
+        );
         let config = serde_json::json!({
             "dmlc_communicator": "rabit",
             "dmlc_tracker_uri": cfg.tracker_host,
@@ -160,8 +255,14 @@ impl Communicator {
         let mut len = [bytes.len() as u64];
         // SAFETY: eight bytes, then `len` bytes, sent from `root` and received in place elsewhere.
         check(unsafe { sys::XGCommunicatorBroadcast(len.as_mut_ptr().cast::<c_void>(), 8, root as i32) })?;
-        bytes.resize(len[0] as usize, 0);
-        if len[0] > 0 {
+        // A peer that failed inside the call can leave a length no message has: an error, not an
+        // allocation that aborts the process.
+        let len = usize::try_from(len[0]).ok().filter(|&n| n <= MAX_MESSAGE).ok_or_else(|| {
+            XgbError(format!("worker {root} announced a message of {} bytes: the job is broken", len[0]))
+        })?;
+        bytes.try_reserve_exact(len.saturating_sub(bytes.len())).map_err(|e| XgbError(format!("{len} bytes: {e}")))?;
+        bytes.resize(len, 0);
+        if len > 0 {
             check(unsafe {
                 sys::XGCommunicatorBroadcast(bytes.as_mut_ptr().cast::<c_void>(), bytes.len(), root as i32)
             })?;

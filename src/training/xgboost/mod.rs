@@ -205,7 +205,15 @@ pub fn fit_matrices(
     let mut best: Option<(usize, f64)> = None;
     let mut done = 0;
     // Early stopping needs the validation loss every round; curves alone can be thinner.
-    let step = if opts.early_stopping.is_some() { 1 } else { curve_step(dtrain.rows()?) };
+    // In a job the step comes from every worker's rows: the curves' rounds are collective
+    // steps (the summed loss, the library's metric), so all workers must draw them alike.
+    let step = if opts.early_stopping.is_some() {
+        1
+    } else {
+        let mut rows = [dtrain.rows()? as f64];
+        reduce.sum(&mut rows)?;
+        curve_step(rows[0] as usize)
+    };
     for round in 0..opts.max_rounds {
         booster.update(round, dtrain)?;
         done = round + 1;

@@ -1,0 +1,199 @@
+//! A line of TCP from each worker to `churn tracker`, held open for the whole job: the tracker
+//! knows a worker is lost the moment its process dies, and ends every worker of a failed job at
+//! once.
+//!
+//! Why beside the collective: the library's tracker holds no connection to a running worker; it
+//! tells the others of a failure only across hosts (it skips the failing worker's host); and a
+//! collective call waits for a silent peer up to the collective's timeout (long, so that workers
+//! with uneven shards can wait for each other), or, when a peer dies at the wrong moment inside
+//! the library, for ever. The watch carries no training data: a hello, then silence until the
+//! worker says it is done or the tracker says stop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The watch port workers use; by default the tracker's port + 1.
+pub const ENV_WATCH_PORT: &str = "CHURN_WATCH_PORT";
+const HELLO: &str = "churn-watch";
+const DONE: &str = "done";
+const STOP: &str = "stop";
+
+/// The watch port beside a tracker on `tracker_port`.
+pub fn default_port(tracker_port: u16) -> Option<u16> {
+    tracker_port.checked_add(1)
+}
+
+/// A worker's end: ends the process when the tracker says the job stopped, or is gone.
+pub struct Watch {
+    stream: TcpStream,
+    done: Arc<AtomicBool>,
+}
+
+impl Watch {
+    pub fn start(host: &str, port: u16, task: &str, rank: usize) -> std::io::Result<Watch> {
+        let addr = (host, port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        writeln!(stream, "{HELLO} {rank} {}", task.replace(char::is_whitespace, "_"))?;
+        let done = Arc::new(AtomicBool::new(false));
+        let (reader, flag, task) = (stream.try_clone()?, done.clone(), task.to_string());
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let heard = BufReader::new(reader).read_line(&mut line);
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            let why = match heard {
+                Ok(n) if n > 0 => line.trim().strip_prefix(STOP).unwrap_or(line.trim()).trim().to_string(),
+                _ => "the tracker is gone".to_string(),
+            };
+            eprintln!("error: worker {task}: the job stopped: {why}");
+            // SAFETY: ends the process at once. The main thread may be inside the library, whose
+            // destructors must not run under it (`exit` would run them).
+            unsafe { libc::_exit(1) };
+        });
+        Ok(Watch { stream, done })
+    }
+
+    /// This worker ends on its own from now on (finished, or failed and saying so): the
+    /// tracker is told, and its word or its end no longer stops the process.
+    pub fn done(&self) {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            let _ = writeln!(&self.stream, "{DONE}");
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.done();
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// What the tracker's end sees of a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sighting {
+    Watching {
+        rank: usize,
+        task: String,
+    },
+    /// The worker said it ends on its own.
+    Done {
+        rank: usize,
+    },
+    /// The connection closed without that: the process died or the network broke.
+    Gone {
+        rank: usize,
+    },
+}
+
+/// The tracker's end: every worker's line, and the means to stop them all.
+pub struct Watchers {
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    pub port: u16,
+}
+
+impl Watchers {
+    /// Listens on `host:port`; what each connection shows is passed to `tell`.
+    pub fn listen(
+        host: &str,
+        port: u16,
+        tell: impl Fn(Sighting) + Send + Clone + 'static,
+    ) -> std::io::Result<Watchers> {
+        let listener = TcpListener::bind((host, port))?;
+        let port = listener.local_addr()?.port();
+        let streams = Arc::new(Mutex::new(Vec::new()));
+        let kept = streams.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().map_while(Result::ok) {
+                let (kept, tell) = (kept.clone(), tell.clone());
+                std::thread::spawn(move || follow(conn, &kept, &tell));
+            }
+        });
+        Ok(Watchers { streams, port })
+    }
+
+    /// Tells every worker still watching that the job stopped, and why.
+    pub fn stop(&self, why: &str) {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        for s in streams.iter() {
+            let _ = writeln!(&*s, "{STOP} {}", why.replace('\n', " "));
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// One worker's line, from its hello to its end.
+fn follow(conn: TcpStream, kept: &Mutex<Vec<TcpStream>>, tell: &impl Fn(Sighting)) {
+    let Ok(writer) = conn.try_clone() else { return };
+    let mut reader = BufReader::new(conn);
+    let mut hello = String::new();
+    if reader.read_line(&mut hello).is_err() {
+        return;
+    }
+    let mut words = hello.split_whitespace();
+    let (Some(HELLO), Some(Ok(rank))) = (words.next(), words.next().map(str::parse::<usize>)) else { return };
+    kept.lock().unwrap_or_else(|e| e.into_inner()).push(writer);
+    tell(Sighting::Watching { rank, task: words.next().unwrap_or_default().to_string() });
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(n) if n > 0 && line.trim() == DONE => return tell(Sighting::Done { rank }),
+            Ok(n) if n > 0 => continue,
+            _ => return tell(Sighting::Gone { rank }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn wait(rx: &mpsc::Receiver<Sighting>) -> Sighting {
+        rx.recv_timeout(Duration::from_secs(10)).expect("a sighting")
+    }
+
+    #[test]
+    fn a_worker_that_ends_on_its_own_is_done_and_one_whose_line_breaks_is_gone() {
+        let (tx, rx) = mpsc::channel();
+        let watchers = Watchers::listen("127.0.0.1", 0, move |s| tx.send(s).unwrap()).unwrap();
+        let w = Watch::start("127.0.0.1", watchers.port, "task a", 0).unwrap();
+        assert_eq!(wait(&rx), Sighting::Watching { rank: 0, task: "task_a".into() });
+        drop(w);
+        assert_eq!(wait(&rx), Sighting::Done { rank: 0 });
+
+        // A process that dies: its connection closes without a word.
+        let mut raw = TcpStream::connect(("127.0.0.1", watchers.port)).unwrap();
+        writeln!(raw, "{HELLO} 2 b").unwrap();
+        assert_eq!(wait(&rx), Sighting::Watching { rank: 2, task: "b".into() });
+        drop(raw);
+        assert_eq!(wait(&rx), Sighting::Gone { rank: 2 });
+
+        // Something else that connects is ignored.
+        let mut stranger = TcpStream::connect(("127.0.0.1", watchers.port)).unwrap();
+        writeln!(stranger, "GET / HTTP/1.1").unwrap();
+        drop(stranger);
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    }
+
+    #[test]
+    fn stop_reaches_every_worker_still_watching() {
+        let (tx, rx) = mpsc::channel();
+        let watchers = Watchers::listen("127.0.0.1", 0, move |s| tx.send(s).unwrap()).unwrap();
+        let mut raw = TcpStream::connect(("127.0.0.1", watchers.port)).unwrap();
+        writeln!(raw, "{HELLO} 1 x").unwrap();
+        wait(&rx);
+        watchers.stop("worker 0 was lost\nsecond line");
+        let mut line = String::new();
+        BufReader::new(raw.try_clone().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "stop worker 0 was lost second line");
+    }
+}
