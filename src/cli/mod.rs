@@ -50,6 +50,12 @@ pub enum Command {
     Synth(synth::Args),
     /// Train a model bundle: validation, features, tuned XGBoost, held-out evaluation.
     #[cfg(feature = "train")]
+    #[command(after_help = "A worker of a distributed job (started beside `churn tracker`) is named by:\n  \
+        DMLC_TRACKER_URI, DMLC_TRACKER_PORT   where the tracker is (Kubeflow's names)\n  \
+        DMLC_TASK_ID, DMLC_NUM_WORKER         this worker's name and the job's size (optional)\n  \
+        CHURN_WATCH_PORT                      the tracker's watch port (default: its port + 1; `off`: none)\n  \
+        CHURN_TRACKER_WAIT                    seconds to wait for the tracker to answer (default 30)\n  \
+        CHURN_JOIN_TIMEOUT                    seconds to wait for the job to form (default 360)")]
     Train(Box<train::Args>),
     /// Cross-validate exactly what `train` does and report mean and std of each metric.
     #[cfg(feature = "train")]

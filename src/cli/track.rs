@@ -67,6 +67,22 @@ pub fn fail(mut opened: Opened, reason: &str) {
     }
 }
 
+/// Marks a run opened before training FAILED from another thread (a distributed job stopped
+/// by its tracker), through a store of its own.
+#[cfg(feature = "train")]
+pub fn failer(t: &TrackingArgs, opened: &Opened) -> crate::training::watch::OnStop {
+    let (flag, run) = (t.tracking_uri.clone(), opened.run.clone());
+    Box::new(move |why: &str| {
+        let store = TrackingUri::from_flag_or_env(flag.as_deref())
+            .map_err(|e| e.to_string())
+            .and_then(|uri| uri.open().map_err(|e| e.to_string()));
+        match store.and_then(|mut s| tracking::fail_run(s.as_mut(), &run, why).map_err(|e| e.to_string())) {
+            Ok(()) => eprintln!("MLflow run {} marked FAILED", run.run.id),
+            Err(e) => eprintln!("warning: MLflow run {} could not be marked FAILED: {e}", run.run.id),
+        }
+    })
+}
+
 /// Logs the bundle, records the run in it, and tells the user where it went.
 pub fn log(
     dir: &Path,

@@ -265,7 +265,12 @@ fn run_worker(
         None => None,
     };
     let mut opened = opened;
-    let outcome = match train_bundle_with(request, &job, &Bar::new()) {
+    if let (Some(t), Some(o)) = (track, &opened) {
+        job.on_stop(super::track::failer(t, o));
+    }
+    let trained = train_bundle_with(request, &job, &Bar::new());
+    job.ends_on_its_own();
+    let outcome = match trained {
         Err(e) => Err(CliError::Job(format!(
             "worker {} (rank {} of {}): {e}\nthe job stopped on every worker; `churn tracker` names the worker that failed or was lost",
             cfg.task_id,

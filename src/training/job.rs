@@ -126,7 +126,16 @@ impl Job {
         self.tell(Event::Finished);
     }
 
-    fn ends_on_its_own(&self) {
+    /// What to do if the tracker stops the job under this worker, before its process ends.
+    pub fn on_stop(&self, hook: super::watch::OnStop) {
+        if let Some(w) = &self.watch {
+            w.on_stop(hook);
+        }
+    }
+
+    /// No collective call follows: the worker ends on its own from here (the lead may still
+    /// write its bundle's MLflow run, which the tracker's stop must not cut short).
+    pub fn ends_on_its_own(&self) {
         if let Some(w) = &self.watch {
             w.done();
         }

@@ -18,6 +18,7 @@ use std::time::Duration;
 /// The watch port workers use; by default the tracker's port + 1.
 pub const ENV_WATCH_PORT: &str = "CHURN_WATCH_PORT";
 const HELLO: &str = "churn-watch";
+const ACK: &str = "ok";
 const DONE: &str = "done";
 const STOP: &str = "stop";
 
@@ -26,13 +27,24 @@ pub fn default_port(tracker_port: u16) -> Option<u16> {
     tracker_port.checked_add(1)
 }
 
+/// Run once when the tracker stops the job, before the process ends (the lead marks its MLflow
+/// run FAILED).
+pub type OnStop = Box<dyn FnOnce(&str) + Send>;
+
+/// How long the stop hook may take before the process ends anyway.
+const HOOK_LIMIT: Duration = Duration::from_secs(15);
+
 /// A worker's end: ends the process when the tracker says the job stopped, or is gone.
 pub struct Watch {
     stream: TcpStream,
+    /// Set once this worker ends on its own: the line no longer stops it.
     done: Arc<AtomicBool>,
+    on_stop: Arc<Mutex<Option<OnStop>>>,
 }
 
 impl Watch {
+    /// Connects and, once the tracker acknowledges (anything else on the port is no tracker),
+    /// starts the thread that ends this process when the job stops elsewhere.
     pub fn start(host: &str, port: u16, task: &str, rank: usize) -> std::io::Result<Watch> {
         let addr = (host, port)
             .to_socket_addrs()?
@@ -40,11 +52,20 @@ impl Watch {
             .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         writeln!(stream, "{HELLO} {rank} {}", task.replace(char::is_whitespace, "_"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut ack = String::new();
+        reader.read_line(&mut ack)?;
+        if ack.trim() != ACK {
+            return Err(std::io::Error::other("what answers there is not churn tracker"));
+        }
+        stream.set_read_timeout(None)?;
         let done = Arc::new(AtomicBool::new(false));
-        let (reader, flag, task) = (stream.try_clone()?, done.clone(), task.to_string());
+        let on_stop: Arc<Mutex<Option<OnStop>>> = Arc::new(Mutex::new(None));
+        let (flag, hook, task) = (done.clone(), on_stop.clone(), task.to_string());
         std::thread::spawn(move || {
             let mut line = String::new();
-            let heard = BufReader::new(reader).read_line(&mut line);
+            let heard = reader.read_line(&mut line);
             if flag.load(Ordering::SeqCst) {
                 return;
             }
@@ -53,15 +74,28 @@ impl Watch {
                 _ => "the tracker is gone".to_string(),
             };
             eprintln!("error: worker {task}: the job stopped: {why}");
+            if let Some(hook) = hook.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    hook(&format!("the job stopped: {why}"));
+                    let _ = tx.send(());
+                });
+                let _ = rx.recv_timeout(HOOK_LIMIT);
+            }
             // SAFETY: ends the process at once. The main thread may be inside the library, whose
             // destructors must not run under it (`exit` would run them).
             unsafe { libc::_exit(1) };
         });
-        Ok(Watch { stream, done })
+        Ok(Watch { stream, done, on_stop })
     }
 
-    /// This worker ends on its own from now on (finished, or failed and saying so): the
-    /// tracker is told, and its word or its end no longer stops the process.
+    /// What to do when the tracker stops the job, before the process ends.
+    pub fn on_stop(&self, hook: OnStop) {
+        *self.on_stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    /// This worker ends on its own from now on (its training is over, or failed and it says
+    /// so): the tracker is told, and its word or its end no longer stops the process.
     pub fn done(&self) {
         if !self.done.swap(true, Ordering::SeqCst) {
             let _ = writeln!(&self.stream, "{DONE}");
@@ -70,8 +104,10 @@ impl Watch {
 }
 
 impl Drop for Watch {
+    /// Closes the line without saying done: a worker that unwinds without finishing or failing
+    /// (a panic) is seen as gone.
     fn drop(&mut self) {
-        self.done();
+        self.done.store(true, Ordering::SeqCst);
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
@@ -131,7 +167,7 @@ impl Watchers {
 
 /// One worker's line, from its hello to its end.
 fn follow(conn: TcpStream, kept: &Mutex<Vec<TcpStream>>, tell: &impl Fn(Sighting)) {
-    let Ok(writer) = conn.try_clone() else { return };
+    let Ok(mut writer) = conn.try_clone() else { return };
     let mut reader = BufReader::new(conn);
     let mut hello = String::new();
     if reader.read_line(&mut hello).is_err() {
@@ -139,6 +175,9 @@ fn follow(conn: TcpStream, kept: &Mutex<Vec<TcpStream>>, tell: &impl Fn(Sighting
     }
     let mut words = hello.split_whitespace();
     let (Some(HELLO), Some(Ok(rank))) = (words.next(), words.next().map(str::parse::<usize>)) else { return };
+    if writeln!(writer, "{ACK}").is_err() {
+        return;
+    }
     kept.lock().unwrap_or_else(|e| e.into_inner()).push(writer);
     tell(Sighting::Watching { rank, task: words.next().unwrap_or_default().to_string() });
     let mut line = String::new();
@@ -167,8 +206,15 @@ mod tests {
         let watchers = Watchers::listen("127.0.0.1", 0, move |s| tx.send(s).unwrap()).unwrap();
         let w = Watch::start("127.0.0.1", watchers.port, "task a", 0).unwrap();
         assert_eq!(wait(&rx), Sighting::Watching { rank: 0, task: "task_a".into() });
-        drop(w);
+        w.done();
         assert_eq!(wait(&rx), Sighting::Done { rank: 0 });
+        drop(w);
+
+        // Unwinding without finishing or failing: gone, not done.
+        let w = Watch::start("127.0.0.1", watchers.port, "c", 1).unwrap();
+        assert_eq!(wait(&rx), Sighting::Watching { rank: 1, task: "c".into() });
+        drop(w);
+        assert_eq!(wait(&rx), Sighting::Gone { rank: 1 });
 
         // A process that dies: its connection closes without a word.
         let mut raw = TcpStream::connect(("127.0.0.1", watchers.port)).unwrap();
@@ -176,6 +222,16 @@ mod tests {
         assert_eq!(wait(&rx), Sighting::Watching { rank: 2, task: "b".into() });
         drop(raw);
         assert_eq!(wait(&rx), Sighting::Gone { rank: 2 });
+
+        // Something else on the port is not taken for a tracker.
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = other.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut c, _) = other.accept().unwrap();
+            let _ = writeln!(c, "HTTP/1.1 400 Bad Request");
+        });
+        let err = Watch::start("127.0.0.1", port, "d", 0).err().expect("no watch");
+        assert!(err.to_string().contains("not churn tracker"), "{err}");
 
         // Something else that connects is ignored.
         let mut stranger = TcpStream::connect(("127.0.0.1", watchers.port)).unwrap();
@@ -192,8 +248,12 @@ mod tests {
         writeln!(raw, "{HELLO} 1 x").unwrap();
         wait(&rx);
         watchers.stop("worker 0 was lost\nsecond line");
+        let mut reader = BufReader::new(raw.try_clone().unwrap());
         let mut line = String::new();
-        BufReader::new(raw.try_clone().unwrap()).read_line(&mut line).unwrap();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), ACK, "the tracker acknowledges");
+        line.clear();
+        reader.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "stop worker 0 was lost second line");
     }
 }

@@ -64,13 +64,29 @@ struct Job {
     workers: Vec<Proc>,
 }
 
-fn tracker(port: u16, workers: usize, extra: &[&str]) -> Proc {
+/// A job's two ports (the tracker's and its watch port), each taken free: the default watch
+/// port (the tracker's + 1) may be in use on a machine running tests side by side.
+#[derive(Clone, Copy)]
+struct Ports {
+    tracker: u16,
+    watch: u16,
+}
+
+impl Ports {
+    fn free() -> Ports {
+        Ports { tracker: free_port(), watch: free_port() }
+    }
+}
+
+fn tracker(ports: Ports, workers: usize, extra: &[&str]) -> Proc {
     let mut c = churn();
-    c.args(["tracker", "--workers", &workers.to_string(), "--port", &port.to_string()]).args(extra);
+    c.args(["tracker", "--workers", &workers.to_string(), "--port", &ports.tracker.to_string()])
+        .args(["--watch-port", &ports.watch.to_string()])
+        .args(extra);
     Proc::spawn(c)
 }
 
-fn worker(port: u16, task: usize, workers: usize, args: &[String]) -> Proc {
+fn worker(ports: Ports, task: usize, workers: usize, args: &[String]) -> Proc {
     let mut c = churn();
     if task != usize::MAX {
         c.env("DMLC_TASK_ID", task.to_string());
@@ -78,7 +94,8 @@ fn worker(port: u16, task: usize, workers: usize, args: &[String]) -> Proc {
     c.arg("train")
         .args(args)
         .env("DMLC_TRACKER_URI", "127.0.0.1")
-        .env("DMLC_TRACKER_PORT", port.to_string())
+        .env("DMLC_TRACKER_PORT", ports.tracker.to_string())
+        .env("CHURN_WATCH_PORT", ports.watch.to_string())
         .env("DMLC_NUM_WORKER", workers.to_string());
     Proc::spawn(c)
 }
@@ -87,9 +104,9 @@ impl Job {
     /// Starts the tracker and one worker per shard; worker k trains `args_of(k)`. The workers
     /// wait for the tracker to listen themselves.
     fn start(n: usize, args_of: impl Fn(usize) -> Vec<String>) -> Job {
-        let port = free_port();
-        let tracker = tracker(port, n, &[]);
-        let workers = (0..n).map(|k| worker(port, k, n, &args_of(k))).collect();
+        let ports = Ports::free();
+        let tracker = tracker(ports, n, &[]);
+        let workers = (0..n).map(|k| worker(ports, k, n, &args_of(k))).collect();
         Job { tracker, workers }
     }
 }
@@ -202,10 +219,10 @@ fn identical_workers_take_the_shard_of_their_rank() {
     }
     let pattern = d.path().join("shard-{rank}.csv");
     let out = d.path().join("out");
-    let port = free_port();
-    let tracker = tracker(port, 3, &[]);
+    let ports = Ports::free();
+    let tracker = tracker(ports, 3, &[]);
     let workers: Vec<Proc> =
-        (0..3).map(|_| worker(port, usize::MAX, 3, &train_args(&pattern, &out, &["--trials", "0"]))).collect();
+        (0..3).map(|_| worker(ports, usize::MAX, 3, &train_args(&pattern, &out, &["--trials", "0"]))).collect();
     for w in workers {
         let (ok, err, _) = finish(w, Duration::from_secs(120));
         assert!(ok, "{err}");
@@ -260,10 +277,10 @@ fn a_job_that_never_forms_ends_every_process_within_its_timeouts() {
     let d = tmp();
     let parts = shards(d.path(), 500);
     let out = |k: usize| d.path().join(format!("out{k}"));
-    let port = free_port();
-    let tracker_proc = tracker(port, 3, &["--timeout", "8"]);
+    let ports = Ports::free();
+    let tracker_proc = tracker(ports, 3, &["--timeout", "8"]);
     let waiting: Vec<Proc> =
-        [0, 2].iter().map(|&k| worker(port, k, 3, &train_args(&parts[k], &out(k), &["--trials", "0"]))).collect();
+        [0, 2].iter().map(|&k| worker(ports, k, 3, &train_args(&parts[k], &out(k), &["--trials", "0"]))).collect();
     let start = Instant::now();
     for w in waiting {
         let (ok, err, _) = finish(w, Duration::from_secs(60));
@@ -274,8 +291,8 @@ fn a_job_that_never_forms_ends_every_process_within_its_timeouts() {
     assert!(start.elapsed() < Duration::from_secs(40), "{:?}", start.elapsed());
 
     // The library's tracker stopped: it accepts connections (the kernel does) and never answers.
-    let port = free_port();
-    let mut stopped = tracker(port, 2, &[]);
+    let ports = Ports::free();
+    let mut stopped = tracker(ports, 2, &[]);
     stopped.wait_for("waiting for 2 workers", 1, Duration::from_secs(60));
     let inner = stopped.children();
     assert_eq!(inner.len(), 1, "the tracker runs the library's tracker in one child");
@@ -284,7 +301,7 @@ fn a_job_that_never_forms_ends_every_process_within_its_timeouts() {
     c.arg("train")
         .args(train_args(&parts[0], &out(0), &["--trials", "0"]))
         .env("DMLC_TRACKER_URI", "127.0.0.1")
-        .env("DMLC_TRACKER_PORT", port.to_string())
+        .env("DMLC_TRACKER_PORT", ports.tracker.to_string())
         .env("DMLC_TASK_ID", "0")
         .env("CHURN_JOIN_TIMEOUT", "4");
     let (ok, err, secs) = finish(Proc::spawn(c), Duration::from_secs(60));
@@ -326,20 +343,20 @@ fn a_shard_with_another_schema_or_no_rows_is_refused_naming_the_worker_and_shard
 fn a_taken_port_and_an_absent_tracker_fail_with_a_message_not_a_hang() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let (ok, err, secs) = finish(tracker(port, 2, &[]), Duration::from_secs(30));
+    let (ok, err, secs) = finish(tracker(Ports { tracker: port, watch: free_port() }, 2, &[]), Duration::from_secs(30));
     assert!(!ok && err.contains("cannot start") && err.contains(&port.to_string()), "{err}");
     assert!(secs < 30.0);
     drop(busy);
 
     let d = tmp();
     let data = synth(d.path(), 500, 1);
-    let nobody = free_port();
+    let nobody = Ports::free();
     let w = worker(nobody, 0, 2, &train_args(&data, &d.path().join("out"), &["--trials", "0"]));
     let (ok, err, secs) = finish(w, Duration::from_secs(60));
-    assert!(!ok && err.contains(&format!("cannot join the job at 127.0.0.1:{nobody}")), "{err}");
+    assert!(!ok && err.contains(&format!("cannot join the job at 127.0.0.1:{}", nobody.tracker)), "{err}");
     assert!(secs < 60.0);
 
     // Workers that never come: the tracker gives up after --timeout, saying how many joined.
-    let (ok, err, _) = finish(tracker(free_port(), 2, &["--timeout", "2"]), Duration::from_secs(30));
+    let (ok, err, _) = finish(tracker(Ports::free(), 2, &["--timeout", "2"]), Duration::from_secs(30));
     assert!(!ok && err.contains("only 0 of 2 workers joined within --timeout 2 s"), "{err}");
 }

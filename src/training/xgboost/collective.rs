@@ -36,6 +36,8 @@ pub struct WorkerConfig {
     /// `CHURN_JOIN_TIMEOUT`: seconds a worker waits for the job to form (the tracker to answer
     /// and every worker to join) before it gives up, whatever became of the tracker.
     pub join_timeout_s: u64,
+    /// `CHURN_TRACKER_WAIT`: seconds a worker waits for the tracker to answer at all.
+    pub tracker_wait_s: u64,
     /// `CHURN_WATCH_PORT` (default: the tracker's port + 1; `off`: none): where `churn tracker`
     /// watches its workers ([`crate::training::watch`]).
     pub watch_port: Option<u16>,
@@ -47,6 +49,7 @@ pub const ENV_TRACKER_PORT: &str = "DMLC_TRACKER_PORT";
 pub const ENV_TASK_ID: &str = "DMLC_TASK_ID";
 pub const ENV_NUM_WORKER: &str = "DMLC_NUM_WORKER";
 pub const ENV_JOIN_TIMEOUT: &str = "CHURN_JOIN_TIMEOUT";
+pub const ENV_TRACKER_WAIT: &str = "CHURN_TRACKER_WAIT";
 
 /// Seconds a collective operation waits by default: a worker whose peer died stops within it.
 pub const DEFAULT_TIMEOUT_S: u64 = 1800;
@@ -54,9 +57,10 @@ pub const DEFAULT_TIMEOUT_S: u64 = 1800;
 /// (`churn tracker --timeout`, 300 s) and a minute more, so a tracker that ends the forming job
 /// is heard first; the worker's own limit only matters when the tracker vanished unheard.
 pub const DEFAULT_JOIN_TIMEOUT_S: u64 = 360;
-/// Seconds a worker waits for the tracker to answer at all: schedulers start a job's tasks
-/// together, so a tracker may come up a little after its workers; one that never does is
-/// usually a wrong address, said soon.
+/// Seconds a worker waits for the tracker to answer at all, by default: schedulers start a
+/// job's tasks together, so a tracker may come up a little after its workers; one that never
+/// does is usually a wrong address, said soon. Where the tracker's start is slow (an image to
+/// pull), `CHURN_TRACKER_WAIT` says longer.
 pub const TRACKER_WAIT_S: u64 = 30;
 
 impl WorkerConfig {
@@ -87,15 +91,17 @@ impl WorkerConfig {
                     .ok_or_else(|| format!("{ENV_NUM_WORKER}={n:?} is not a number of workers"))?,
             ),
         };
-        let join_timeout_s = match get(ENV_JOIN_TIMEOUT).filter(|v| !v.trim().is_empty()) {
-            None => DEFAULT_JOIN_TIMEOUT_S,
+        let seconds = |name: &str, default: u64| match get(name).filter(|v| !v.trim().is_empty()) {
+            None => Ok(default),
             Some(v) => v
                 .trim()
                 .parse::<u64>()
                 .ok()
                 .filter(|&s| s >= 1)
-                .ok_or_else(|| format!("{ENV_JOIN_TIMEOUT}={v:?} is not a number of seconds"))?,
+                .ok_or_else(|| format!("{name}={v:?} is not a number of seconds")),
         };
+        let join_timeout_s = seconds(ENV_JOIN_TIMEOUT, DEFAULT_JOIN_TIMEOUT_S)?;
+        let tracker_wait_s = seconds(ENV_TRACKER_WAIT, TRACKER_WAIT_S)?;
         let watch_port = match get(ENV_WATCH_PORT).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
             None => watch::default_port(tracker_port),
             Some(v) if v == "off" => None,
@@ -110,6 +116,7 @@ impl WorkerConfig {
             workers,
             timeout_s: DEFAULT_TIMEOUT_S,
             join_timeout_s,
+            tracker_wait_s,
             watch_port,
         }))
     }
@@ -128,7 +135,7 @@ fn wait_for_tracker(host: &str, port: u16, within: Duration) -> Result<(), XgbEr
             Ok(_) => return Ok(()),
             Err(e) if start.elapsed() >= within => {
                 return Err(XgbError(format!(
-                    "cannot join the job at {host}:{port}: no tracker answered within {} s ({e})",
+                    "cannot join the job at {host}:{port}: no tracker answered within {} s ({ENV_TRACKER_WAIT}) ({e})",
                     within.as_secs()
                 )))
             }
@@ -174,7 +181,7 @@ pub struct Communicator {
 }
 
 /// The largest message workers exchange (counts, sketches, predictions of a shard's rows).
-const MAX_MESSAGE: usize = 1 << 36;
+const MAX_MESSAGE: usize = 1 << 32;
 
 /// Element types and operations of `XGCommunicatorAllreduce` (the header's enums).
 const U64: i32 = 11;
@@ -189,7 +196,7 @@ impl Communicator {
     pub fn join(cfg: &WorkerConfig) -> Result<Communicator, XgbError> {
         library::ensure()?;
         let within = Duration::from_secs(cfg.join_timeout_s);
-        wait_for_tracker(&cfg.tracker_host, cfg.tracker_port, within.min(Duration::from_secs(TRACKER_WAIT_S)))?;
+        wait_for_tracker(&cfg.tracker_host, cfg.tracker_port, within.min(Duration::from_secs(cfg.tracker_wait_s)))?;
         let _watchdog = Watchdog::arm(
             within,
             format!(
