@@ -15,6 +15,7 @@ use crate::training::watch::{self, Sighting, Watchers, ENV_WATCH_PORT};
 use crate::training::xgboost::collective::{
     Tracker, TrackerConfig, ENV_NUM_WORKER, ENV_TASK_ID, ENV_TRACKER_PORT, ENV_TRACKER_URI,
 };
+use crate::training::xgboost::is_trace_line;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -258,8 +259,7 @@ fn supervise(a: &Args) -> Result<(), CliError> {
                 match (&job.listening, was) {
                     (Some((host, port)), false) => say_how_to_join(workers, host, *port, watch_port),
                     _ if line.starts_with(LISTENING) || line.starts_with("error: ") => {}
-                    // The library's stack traces say nothing to the user.
-                    _ if line.trim_start().starts_with("[bt]") || line.starts_with("Stack trace") => {}
+                    _ if is_trace_line(&line) => {}
                     // A worker's check that the tracker answers, before it joins: not a failure.
                     _ if line.contains(PROBED) => probed = true,
                     _ if probed && line.starts_with("- [") => {}
@@ -319,13 +319,22 @@ fn ended(child: &mut std::process::Child, job: &Job, workers: usize) -> Result<(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_silent_worker_among_failing_ones_is_named_lost() {
+    /// A job whose three workers t0..t2 joined on shards `s{rank}{ext}`, watched or not.
+    fn joined(ext: &str, watched: bool) -> Job {
         let mut job = Job::default();
         for rank in 0..3 {
-            let r = Report { task: format!("t{rank}"), rank, event: Event::Joined { shard: format!("s{rank}.csv") } };
+            let r = Report { task: format!("t{rank}"), rank, event: Event::Joined { shard: format!("s{rank}{ext}") } };
             job.read(&r.line());
+            if watched {
+                job.watch(Sighting::Watching { rank, task: format!("t{rank}") });
+            }
         }
+        job
+    }
+
+    #[test]
+    fn a_silent_worker_among_failing_ones_is_named_lost() {
+        let mut job = joined(".csv", false);
         job.read(&Report { task: "t0".into(), rank: 0, event: Event::Failed { reason: "EOF".into() } }.line());
         assert!(job.failing() && !job.all_accounted());
         job.read(&Report { task: "t1".into(), rank: 1, event: Event::Failed { reason: "EOF".into() } }.line());
@@ -336,12 +345,7 @@ mod tests {
 
     #[test]
     fn a_closed_watch_line_is_a_lost_worker_and_a_done_one_is_not() {
-        let mut job = Job::default();
-        for rank in 0..3 {
-            let r = Report { task: format!("t{rank}"), rank, event: Event::Joined { shard: format!("s{rank}") } };
-            job.read(&r.line());
-            job.watch(Sighting::Watching { rank, task: format!("t{rank}") });
-        }
+        let mut job = joined("", true);
         job.watch(Sighting::Done { rank: 0 });
         assert!(!job.failing(), "a worker that ends on its own is not a failure");
         job.read(&Report { task: "t0".into(), rank: 0, event: Event::Finished }.line());

@@ -174,15 +174,20 @@ pub struct TrainedBundle {
 /// In a job, every worker's shard must have loaded, under the same schema and settings, before
 /// anyone trains: a worker whose shard was refused, or who trains otherwise, fails the job on
 /// every worker, named with its shard.
-fn agree_on_shards(req: &TrainRequest, mine: Result<&Source, String>, peers: &dyn Peers) -> Result<(), TrainError> {
+/// Returns every worker's source, in rank order (this one's alone).
+fn agree_on_shards(
+    req: &TrainRequest,
+    mine: Result<&Source, String>,
+    peers: &dyn Peers,
+) -> Result<Vec<Source>, TrainError> {
     if peers.world() == 1 {
-        return Ok(());
+        return Ok(mine.ok().cloned().into_iter().collect());
     }
     let digest = |text: String| crate::table::hex(&sha2::Sha256::digest(text.as_bytes()));
     let schema = digest(serde_json::to_string(&req.schema).unwrap_or_default());
     let settings = digest(format!("{:?} {}", req.options.without_machine(), req.test_fraction));
     let path = req.data.display().to_string();
-    let all = peers::gather(peers, (mine.map(|s| s.rows).map_err(|e| e.to_string()), path, schema, settings))?;
+    let all = peers::gather(peers, (mine.cloned(), path, schema, settings))?;
     let (_, _, lead_schema, lead_settings) = &all[0];
     for (rank, (status, path, schema, settings)) in all.iter().enumerate() {
         let why = match status {
@@ -197,7 +202,7 @@ fn agree_on_shards(req: &TrainRequest, mine: Result<&Source, String>, peers: &dy
             return Err(TrainError::Job(format!("worker {rank} (shard {path}) cannot train: {why}; no worker trains")));
         }
     }
-    Ok(())
+    Ok(all.into_iter().filter_map(|(source, ..)| source.ok()).collect())
 }
 
 /// Trains on `req.data` and writes the bundle to `req.output`.
@@ -219,12 +224,14 @@ pub fn train_bundle_with(
     let mut seconds = BTreeMap::new();
     let t = Instant::now();
     let loaded = load(req);
-    agree_on_shards(req, loaded.as_ref().map(|(t, _)| t.rows().source()).map_err(|e| e.to_string()), peers)?;
+    let shards =
+        agree_on_shards(req, loaded.as_ref().map(|(t, _)| t.rows().source()).map_err(|e| e.to_string()), peers)?;
     let (table, findings) = loaded?;
     let data = table.rows();
     let findings = peers::merged(peers, findings, Findings::merge)?;
     let warnings = findings.into_warnings(&req.schema);
-    let shards = peers::gather(peers, data.source().clone())?;
+    // Every worker's rows, counted once: each shard's source knows its own.
+    let rows: usize = shards.iter().map(|s| s.rows).sum();
     seconds.insert("load".to_string(), t.elapsed().as_secs_f64());
 
     let mut opts = req.options.clone();
@@ -237,7 +244,10 @@ pub fn train_bundle_with(
 
     // The held-out rows have no say in anything fitted so far; from here on they are scored
     // (by the model that did not see them) and, with the refit, learnt from.
-    let refitted = refit_if_asked(req.refit, data, &roles, &trained, opts, peers, progress)?;
+    let refitted = match req.refit.wanted(rows) {
+        true => Some(refit_on_every_row(data, &roles, &trained, opts, peers, progress)?),
+        false => None,
+    };
     if let Some(r) = &refitted {
         seconds.insert("refit".to_string(), r.seconds);
     }
@@ -253,11 +263,7 @@ pub fn train_bundle_with(
         warnings.push(w);
     }
     seconds.insert("evaluate".to_string(), t.elapsed().as_secs_f64());
-    let [rows, positives] =
-        peers::summed(peers, vec![data.len() as u64, data.labels().iter().map(|&y| y as u64).sum()])?[..]
-    else {
-        unreachable!("two sums")
-    };
+    let positives = peers::summed(peers, vec![data.labels().iter().map(|&y| y as u64).sum()])?[0];
     // Every collective call is behind: only the lead writes.
     if !peers.leads() {
         return Ok(None);
@@ -283,7 +289,7 @@ pub fn train_bundle_with(
         data: DataInfo {
             path: req.data.display().to_string(),
             sha256: data.source().sha256.clone(),
-            rows: rows as usize,
+            rows,
             train_rows: scored.train_rows,
             refit_rows: refitted.as_ref().map(|r| r.rows),
             held_out_rows: scored.labels.len(),
@@ -361,28 +367,29 @@ fn too_good_to_ship(
     Ok(Some(w))
 }
 
-/// The refit on every row, when asked for (or, by default, for a table of up to
-/// [`REFIT_UP_TO_ROWS`] rows, counted over every worker's).
-fn refit_if_asked(
-    refit: Refit,
+impl Refit {
+    /// Whether a table of `rows` (every worker's) is refit on every row: asked for, or by default
+    /// up to [`REFIT_UP_TO_ROWS`] rows.
+    fn wanted(self, rows: usize) -> bool {
+        match self {
+            Refit::All => true,
+            Refit::None => false,
+            Refit::Auto => rows <= REFIT_UP_TO_ROWS,
+        }
+    }
+}
+
+/// The refit on every row.
+fn refit_on_every_row(
     data: &dyn LabelledRows,
     roles: &Roles,
     trained: &procedure::Trained,
     opts: &TrainOptions,
     peers: &dyn Peers,
     progress: &dyn Progress,
-) -> Result<Option<procedure::Refitted>, TrainError> {
-    let rows = peers::summed(peers, vec![data.len() as u64])?[0] as usize;
-    let wanted = match refit {
-        Refit::All => true,
-        Refit::None => false,
-        Refit::Auto => rows <= REFIT_UP_TO_ROWS,
-    };
-    if !wanted {
-        return Ok(None);
-    }
+) -> Result<procedure::Refitted, TrainError> {
     let every = roles.with_every_row(data.labels(), opts.seed);
-    procedure::refit(data, &every, &trained.plan, opts, peers, progress).map(Some)
+    procedure::refit(data, &every, &trained.plan, opts, peers, progress)
 }
 
 /// The training settings a tracked run records as params.

@@ -34,6 +34,15 @@ pub type OnStop = Box<dyn FnOnce(&str) + Send>;
 /// How long the stop hook may take before the process ends anyway.
 const HOOK_LIMIT: Duration = Duration::from_secs(15);
 
+/// A connection to `host:port` (its first address) within `timeout`.
+pub fn connect(host: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
+    TcpStream::connect_timeout(&addr, timeout)
+}
+
 /// A worker's end: ends the process when the tracker says the job stopped, or is gone.
 pub struct Watch {
     stream: TcpStream,
@@ -46,11 +55,7 @@ impl Watch {
     /// Connects and, once the tracker acknowledges (anything else on the port is no tracker),
     /// starts the thread that ends this process when the job stops elsewhere.
     pub fn start(host: &str, port: u16, task: &str, rank: usize) -> std::io::Result<Watch> {
-        let addr = (host, port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        let mut stream = connect(host, port, Duration::from_secs(5))?;
         writeln!(stream, "{HELLO} {rank} {}", task.replace(char::is_whitespace, "_"))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         let mut reader = BufReader::new(stream.try_clone()?);

@@ -12,7 +12,6 @@ use super::library;
 use super::XgbError;
 use crate::training::watch::{self, ENV_WATCH_PORT};
 use std::ffi::{c_char, c_void, CStr};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::ptr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -127,11 +126,7 @@ impl WorkerConfig {
 fn wait_for_tracker(host: &str, port: u16, within: Duration) -> Result<(), XgbError> {
     let start = Instant::now();
     loop {
-        let attempt = (host, port)
-            .to_socket_addrs()
-            .and_then(|mut addrs| addrs.next().ok_or_else(|| std::io::Error::other("the name has no address")))
-            .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)));
-        match attempt {
+        match watch::connect(host, port, Duration::from_secs(2)) {
             Ok(_) => return Ok(()),
             Err(e) if start.elapsed() >= within => {
                 return Err(XgbError(format!(

@@ -19,6 +19,12 @@ pub(super) fn last_error() -> String {
     clean(&unsafe { CStr::from_ptr(sys::XGBGetLastError()) }.to_string_lossy())
 }
 
+/// A line of the library's stack traces, which says nothing to a user.
+pub fn is_trace_line(line: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with("[bt]") || line.starts_with("Stack trace")
+}
+
 /// A library message without its stack trace, source positions and time stamps: what is left
 /// says what went wrong ("Ring allreduce failed.; Encountered EOF. The other end is likely
 /// closed.").
@@ -26,7 +32,7 @@ pub(crate) fn clean(message: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
     for line in message.lines() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with("[bt]") || line.starts_with("Stack trace") {
+        if line.is_empty() || is_trace_line(line) {
             continue;
         }
         // "- [file.cc:12|04:57:01]: text" and "[04:57:01] /path/file.cc:83: [file.cc:12|..]: text"

@@ -9,6 +9,7 @@
 pub mod batches;
 pub mod collective;
 mod handles;
+pub use handles::is_trace_line;
 pub mod library;
 
 pub use handles::{Booster, DMatrix, Output};
