@@ -190,8 +190,13 @@ fn report_and_track(
     start_ms: u64,
     opened: Option<super::track::Opened>,
 ) -> Result<Outcome, CliError> {
+    // A job's findings are counted over every worker's shard, not the lead's alone.
+    let data = match trained.metadata.data.shards.len() {
+        n if n > 1 => format!("the job's {n} shards"),
+        _ => request.data.display().to_string(),
+    };
     for w in &trained.warnings {
-        eprintln!("warning: {}: {w}", request.data.display());
+        eprintln!("warning: {data}: {w}");
     }
     let t = Instant::now();
     // Written before tracking, so that the run carries it among its artifacts, and again after,

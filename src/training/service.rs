@@ -173,8 +173,7 @@ pub struct TrainedBundle {
 
 /// In a job, every worker's shard must have loaded, under the same schema and settings, before
 /// anyone trains: a worker whose shard was refused, or who trains otherwise, fails the job on
-/// every worker, named with its shard.
-/// Returns every worker's source, in rank order (this one's alone).
+/// every worker, named with its shard. Returns every worker's source, in rank order (this one's alone).
 fn agree_on_shards(
     req: &TrainRequest,
     mine: Result<&Source, String>,
