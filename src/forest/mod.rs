@@ -60,6 +60,19 @@ pub(crate) struct Tree {
     pub max_depth: usize,
 }
 
+impl Tree {
+    /// The value of the leaf a row lands on.
+    pub fn leaf_value(&self, x: &[f32]) -> f32 {
+        let mut n = &self.nodes[0];
+        while !n.is_leaf() {
+            let v = x[n.feature as usize];
+            let left = if v.is_nan() { n.default_left } else { v < n.value };
+            n = &self.nodes[if left { n.left } else { n.right } as usize];
+        }
+        n.value
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Forest {
     pub objective: Objective,
@@ -335,14 +348,22 @@ impl Forest {
     /// Exact TreeSHAP contributions, XGBoost's `pred_contribs`: one value per feature and the
     /// bias last; they sum to the margin.
     pub fn contributions(&self, x: &[f32], out: &mut [f32], scratch: &mut shap::Scratch) {
+        self.contributions_and_margin(x, out, scratch);
+    }
+
+    /// `contributions`, and the margin, equal to `margin(x)` bit for bit: the pass that
+    /// explains each tree also finds the leaf the row lands on, so an explained row's score
+    /// costs no second walk through the trees.
+    pub fn contributions_and_margin(&self, x: &[f32], out: &mut [f32], scratch: &mut shap::Scratch) -> f32 {
         debug_assert_eq!(out.len(), self.num_feature + 1);
         out.iter_mut().for_each(|o| *o = 0.0);
         if let Some(additive) = &self.additive {
             additive.contributions(x, out);
-            return;
+            return additive.margin(x);
         }
-        self.paths.add(&self.trees, x, out, scratch);
+        let margin = self.paths.add(&self.trees, x, out, scratch, self.base_margin);
         out[self.num_feature] += self.base_margin;
+        margin
     }
 
     /// The same contributions by the recursive TreeSHAP of XGBoost before 3.3, tree by tree:

@@ -1,5 +1,5 @@
-//! Exact path-dependent TreeSHAP in O(leaves x depth) per tree and row, by Gauss-Legendre
-//! quadrature over each leaf's unique path (the integral form of the Shapley weights that
+//! Exact path-dependent TreeSHAP in O(links) per tree and row (between the tree's edges and its
+//! leaves x depth; see below), by Gauss-Legendre quadrature over each leaf's unique path (the integral form of the Shapley weights that
 //! Linear TreeSHAP and XGBoost 3.3's QuadratureTreeSHAP use).
 //!
 //! Why it is exact: a leaf `l` with value `v` whose path holds the features `j` (repeated splits
@@ -12,11 +12,18 @@
 //! Four points cover paths of up to 8 features, eight up to 16; deeper paths (loss-guided
 //! trees without a depth limit) keep the recursive algorithm of `shap`.
 //!
-//! Everything that depends on the model alone (each leaf's merged path: the feature, the
-//! interval of values that follows it, where a missing value goes, the cover fraction) is built
-//! once at load; a row costs two comparisons and a few multiply-adds per path element. Each
-//! tree's contributions are summed in float64 and added to the row's float32 totals tree by
-//! tree, as XGBoost adds its trees', so the totals stay within 1e-6 of `pred_contribs`.
+//! Everything that depends on the model alone is built once at load. Each leaf's merged path
+//! (per feature: the interval of values that follows it, where a missing value goes, the cover
+//! fraction) goes into a trie: leaves laid out depth first share their paths' elements up to
+//! the first difference, and each shared element (a link) is worked once per row, in two
+//! passes as in Linear TreeSHAP. Going down, its factor and the product of the factors above
+//! it; going up, the sum over the paths through it of the leaf value times the factors below
+//! it. A row thus costs one comparison and a few multiply-adds per link, and no division: a
+//! split repeating a feature changes the merged element, which starts a new branch of the trie.
+//! A stump's contributions are computed at load (a row costs one comparison), and the bias slot
+//! (every tree's expected value) is summed at load in XGBoost's order. Each tree's contributions
+//! are summed in float64 and added to the row's float32 totals tree by tree, as XGBoost adds its
+//! trees', so the totals stay within 1e-6 of `pred_contribs`.
 
 use super::{shap, Tree};
 
@@ -52,40 +59,75 @@ impl Element {
         let follows = (inside & !missing) | (missing & (self.feature & MISSING_FOLLOWS != 0));
         follows as u8 as f64
     }
+
+    /// The same element, bit for bit: a leaf shares the links of the path elements before its
+    /// first difference with the leaf laid out before it.
+    fn same(&self, other: &Element) -> bool {
+        self.feature == other.feature
+            && self.lo.to_bits() == other.lo.to_bits()
+            && self.hi.to_bits() == other.hi.to_bits()
+            && self.zero_fraction.to_bits() == other.zero_fraction.to_bits()
+    }
 }
 
+/// One element of the tree's leaf paths, once for every leaf path that shares it and all the
+/// elements before it: the leaf paths, laid out depth first, form a trie of elements.
 #[derive(Debug, Clone, Copy)]
-struct Leaf {
+struct Link {
+    element: Element,
+    /// The link before it on its paths (its place among the tree's links, plus one), 0 at the
+    /// root.
+    parent: u32,
+    /// The leaf's value where a path ends here, else 0 (links below add to it).
     value: f32,
-    start: u32,
-    len: u32,
 }
 
 /// How one tree is explained.
 #[derive(Debug, Clone)]
 enum Plan {
-    /// A single leaf or a stump: `shap::add_tree`'s closed forms.
-    Simple,
+    /// A single leaf: only its expected value, in the bias.
+    Leaf,
+    /// A stump: its split, and the feature's contribution (`shap::stump_phi`, computed once) and
+    /// the leaf value when the row goes left or right.
+    Stump { feature: u32, threshold: f32, default_left: bool, phi: [f32; 2], value: [f32; 2] },
     /// Paths of at most 8 (`points` = 4) or 16 (8) features: the quadrature.
-    Paths { leaves: std::ops::Range<usize>, features: std::ops::Range<usize>, points: usize },
+    Paths { links: std::ops::Range<usize>, features: std::ops::Range<usize>, points: usize },
     /// Longer paths: the recursive algorithm.
     Recursive,
 }
 
-/// The per-model part of the algorithm: every tree's plan and leaf paths.
+/// The per-model part of the algorithm: the plan and leaf paths of every tree it explains.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Paths {
     plans: Vec<Plan>,
-    leaves: Vec<Leaf>,
-    elements: Vec<Element>,
+    /// The bias slot: every tree's expected value added in the forest's order, in float32 as
+    /// XGBoost adds them (it does not depend on the row).
+    bias: f32,
+    links: Vec<Link>,
     /// The distinct features of each tree with paths (where its sums are added).
     features: Vec<u32>,
 }
 
-/// Scratch of one thread: per-feature float64 sums of the tree being explained.
+/// Scratch of one thread: per-feature float64 sums of the tree being explained, one lane per
+/// quadrature point (added across once per tree, not once per path element), and each link's
+/// working values (`tree_sums`) for the rules of 4 and 8 points.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Sums {
-    by_feature: Vec<f64>,
+    by_feature: Vec<[f64; 8]>,
+    four: Vec<Work<4>>,
+    eight: Vec<Work<8>>,
+}
+
+/// One link's values at the rule's points: its factor `g`, its `head` and the `prefix` product
+/// down to it, and the `tail` the links below it hand up; and whether the row follows every
+/// link from the root to it (`on`: where that ends at a leaf, the row lands there).
+#[derive(Debug, Clone, Copy)]
+struct Work<const N: usize> {
+    g: [f64; N],
+    head: [f64; N],
+    prefix: [f64; N],
+    tail: [f64; N],
+    on: f64,
 }
 
 const MAX_PATH: usize = 16;
@@ -94,30 +136,53 @@ impl Paths {
     pub(crate) fn new(trees: &[Tree]) -> Paths {
         let mut p = Paths::default();
         for tree in trees {
-            let plan = if tree.max_depth <= 1 { Plan::Simple } else { p.add_paths(tree).unwrap_or(Plan::Recursive) };
+            let root = &tree.nodes[0];
+            let plan = match tree.max_depth {
+                0 => Plan::Leaf,
+                1 => Plan::Stump {
+                    feature: root.feature,
+                    threshold: root.value,
+                    default_left: root.default_left,
+                    phi: [shap::stump_phi(tree, true), shap::stump_phi(tree, false)],
+                    value: [tree.nodes[root.left as usize].value, tree.nodes[root.right as usize].value],
+                },
+                _ => p.add_paths(tree).unwrap_or(Plan::Recursive),
+            };
             p.plans.push(plan);
+            p.bias += tree.mean_values[0];
         }
         p
     }
 
-    /// Every leaf's merged path, or None (and nothing kept) when one is longer than `MAX_PATH`.
+    /// The trie of the tree's leaf paths (each leaf's path merged: one element per feature), or
+    /// None (and nothing kept) when a path is longer than `MAX_PATH`.
     fn add_paths(&mut self, tree: &Tree) -> Option<Plan> {
-        let (leaves_start, elements_start, features_start) =
-            (self.leaves.len(), self.elements.len(), self.features.len());
+        let (links_start, features_start) = (self.links.len(), self.features.len());
         let mut longest = 0;
+        // The previous leaf's path and its links: the next leaf shares the elements they have
+        // in common from the start (leaves are visited depth first, so neighbours share most).
+        let (mut before, mut chain): (Vec<Element>, Vec<u32>) = (Vec::new(), Vec::new());
         // Depth-first, carrying the merged path from the root (no recursion: trees may be deep).
         let mut stack: Vec<(usize, Vec<Element>)> = vec![(0, Vec::new())];
         while let Some((i, path)) = stack.pop() {
             let node = &tree.nodes[i];
             if node.is_leaf() {
                 if path.len() > MAX_PATH {
-                    self.leaves.truncate(leaves_start);
-                    self.elements.truncate(elements_start);
+                    self.links.truncate(links_start);
                     return None;
                 }
                 longest = longest.max(path.len());
-                self.leaves.push(Leaf { value: node.value, start: self.elements.len() as u32, len: path.len() as u32 });
-                self.elements.extend_from_slice(&path);
+                // At least the last element is the leaf's own, even where two leaves' merged
+                // paths are equal (a split of an empty interval with equal covers).
+                let shared = before.iter().zip(&path).take_while(|(a, b)| a.same(b)).count().min(path.len() - 1);
+                chain.truncate(shared);
+                for e in &path[shared..] {
+                    let parent = chain.last().map_or(0, |&c| c + 1);
+                    chain.push((self.links.len() - links_start) as u32);
+                    self.links.push(Link { element: *e, parent, value: 0.0 });
+                }
+                self.links.last_mut().expect("a leaf below the root has a path").value = node.value;
+                before = path;
                 continue;
             }
             for (child, is_left) in [(node.right as usize, false), (node.left as usize, true)] {
@@ -145,98 +210,148 @@ impl Paths {
                 stack.push((child, path));
             }
         }
-        let mut features: Vec<u32> = self.elements[elements_start..].iter().map(|e| e.index() as u32).collect();
+        let mut features: Vec<u32> = self.links[links_start..].iter().map(|l| l.element.index() as u32).collect();
         features.sort_unstable();
         features.dedup();
         self.features.extend(features);
         Some(Plan::Paths {
-            leaves: leaves_start..self.leaves.len(),
+            links: links_start..self.links.len(),
             features: features_start..self.features.len(),
             points: if longest <= 8 { 4 } else { 8 },
         })
     }
 
     /// Adds every tree's contributions to `out` (features, then the trees' expected values in
-    /// the last slot), tree by tree.
-    pub(crate) fn add(&self, trees: &[Tree], x: &[f32], out: &mut [f32], scratch: &mut shap::Scratch) {
+    /// the last slot), tree by tree, and returns the margin: `base_margin` plus the value of
+    /// the leaf the row lands on in each tree, added in float32 in the trees' order (as
+    /// `Forest::margin` and XGBoost add them, so the two are equal bit for bit).
+    pub(crate) fn add(
+        &self,
+        trees: &[Tree],
+        x: &[f32],
+        out: &mut [f32],
+        scratch: &mut shap::Scratch,
+        base_margin: f32,
+    ) -> f32 {
+        let mut margin = base_margin;
         let mut sums = std::mem::take(&mut scratch.sums);
         if sums.by_feature.len() < out.len() {
-            sums.by_feature.resize(out.len(), 0.0);
+            sums.by_feature.resize(out.len(), [0.0; 8]);
         }
         let bias = out.len() - 1;
         for (tree, plan) in trees.iter().zip(&self.plans) {
             match plan {
-                Plan::Simple | Plan::Recursive => shap::add_tree(tree, x, out, scratch),
-                Plan::Paths { leaves, features, points } => {
-                    let leaves = &self.leaves[leaves.clone()];
-                    match points {
-                        4 => self.tree_sums_fast::<4>(leaves, x, &mut sums.by_feature),
-                        _ => self.tree_sums_fast::<8>(leaves, x, &mut sums.by_feature),
-                    }
+                Plan::Leaf => margin += tree.nodes[0].value,
+                Plan::Stump { feature, threshold, default_left, phi, value } => {
+                    let v = x[*feature as usize];
+                    let left = if v.is_nan() { *default_left } else { v < *threshold };
+                    out[*feature as usize] += phi[!left as usize];
+                    margin += value[!left as usize];
+                }
+                Plan::Recursive => {
+                    // The tree's expected value is in `self.bias` already.
+                    let before = out[bias];
+                    shap::add_tree(tree, x, out, scratch);
+                    out[bias] = before;
+                    margin += tree.leaf_value(x);
+                }
+                Plan::Paths { links, features, points } => {
+                    let links = &self.links[links.clone()];
+                    margin += match points {
+                        4 => tree_sums_fast(links, x, &mut sums.by_feature, &mut sums.four),
+                        _ => tree_sums_fast(links, x, &mut sums.by_feature, &mut sums.eight),
+                    };
                     for &f in &self.features[features.clone()] {
-                        let s = &mut sums.by_feature[f as usize];
-                        out[f as usize] += *s as f32;
-                        *s = 0.0;
+                        let lanes = &mut sums.by_feature[f as usize];
+                        out[f as usize] += lanes[..*points].iter().sum::<f64>() as f32;
+                        *lanes = [0.0; 8];
                     }
-                    out[bias] += tree.mean_values[0];
                 }
             }
         }
+        out[bias] += self.bias;
         scratch.sums = sums;
+        margin
     }
+}
 
-    /// `tree_sums` with the widest vector instructions the processor has: the lanes of one
-    /// leaf's quadrature points are then one register (checked once per process).
-    #[inline]
-    fn tree_sums_fast<const N: usize>(&self, leaves: &[Leaf], x: &[f32], sums: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-            if *WIDE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-                // SAFETY: the processor has the features the function is compiled for.
-                return unsafe { self.tree_sums_avx2::<N>(leaves, x, sums) };
-            }
-        }
-        self.tree_sums::<N>(leaves, x, sums)
-    }
-
+/// `tree_sums` with the widest vector instructions the processor has: the lanes of one link's
+/// quadrature points are then one register (checked once per process).
+#[inline]
+fn tree_sums_fast<const N: usize>(links: &[Link], x: &[f32], sums: &mut [[f64; 8]], work: &mut Vec<Work<N>>) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn tree_sums_avx2<const N: usize>(&self, leaves: &[Leaf], x: &[f32], sums: &mut [f64]) {
-        self.tree_sums::<N>(leaves, x, sums)
+    {
+        static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *WIDE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            // SAFETY: the processor has the features the function is compiled for.
+            return unsafe { tree_sums_avx2(links, x, sums, work) };
+        }
     }
+    tree_sums(links, x, sums, work)
+}
 
-    /// One tree's contributions, summed per feature into `sums`.
-    #[inline(always)]
-    fn tree_sums<const N: usize>(&self, leaves: &[Leaf], x: &[f32], sums: &mut [f64]) {
-        let (t, w) = rule::<N>();
-        let (t, w) = (*t, *w);
-        let mut slope = [0f64; MAX_PATH];
-        // prefix[j][k] = w_k * prod_{i < j} g_i(t_k); g_j(t) = z_j + (o_j - z_j) t.
-        let mut prefix = [[0f64; N]; MAX_PATH + 1];
-        let mut g = [[0f64; N]; MAX_PATH];
-        for leaf in leaves {
-            let path = &self.elements[leaf.start as usize..(leaf.start + leaf.len) as usize];
-            prefix[0] = w;
-            for (j, e) in path.iter().enumerate() {
-                let z = e.zero_fraction as f64;
-                slope[j] = e.follows(x) - z;
-                for k in 0..N {
-                    g[j][k] = z + slope[j] * t[k];
-                    prefix[j + 1][k] = prefix[j][k] * g[j][k];
-                }
-            }
-            let mut suffix = [leaf.value as f64; N];
-            for (j, e) in path.iter().enumerate().rev() {
-                let mut integral = 0f64;
-                for k in 0..N {
-                    integral += prefix[j][k] * suffix[k];
-                    suffix[k] *= g[j][k];
-                }
-                sums[e.index()] += slope[j] * integral;
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tree_sums_avx2<const N: usize>(
+    links: &[Link],
+    x: &[f32],
+    sums: &mut [[f64; 8]],
+    work: &mut Vec<Work<N>>,
+) -> f32 {
+    tree_sums(links, x, sums, work)
+}
+
+/// One tree's contributions, summed per feature and quadrature point into `sums`, once per
+/// link of the trie. Going down, a link with factor `g(t_k) = z + (o - z) t_k` below a
+/// product `p[k] = w_k prod g(t_k)` of the links above it gets `head[k] = (o - z) p[k]`;
+/// going up, its `tail[k]` is the sum over the paths through it of the leaf value times the
+/// factors of the links below: its feature's share of the integral at point `k` is
+/// `head[k] * tail[k]`, and it hands `g * tail` up to its parent. Returns the value of the
+/// leaf the row lands on.
+#[inline(always)]
+fn tree_sums<const N: usize>(links: &[Link], x: &[f32], sums: &mut [[f64; 8]], work: &mut Vec<Work<N>>) -> f32 {
+    let (t, w) = rule::<N>();
+    let (t, w) = (*t, *w);
+    if work.len() < links.len() {
+        work.resize(links.len(), Work { g: [0.0; N], head: [0.0; N], prefix: [0.0; N], tail: [0.0; N], on: 0.0 });
+    }
+    let work = &mut work[..links.len()];
+    // Exactly one leaf has every link followed: the sum of `on * value` is its value.
+    let mut landed = 0f64;
+    for i in 0..links.len() {
+        let link = &links[i];
+        let (above, on_above) = match link.parent {
+            0 => (w, 1.0),
+            p => (work[p as usize - 1].prefix, work[p as usize - 1].on),
+        };
+        let z = link.element.zero_fraction as f64;
+        let follows = link.element.follows(x);
+        let slope = follows - z;
+        let me = &mut work[i];
+        for k in 0..N {
+            me.g[k] = z + slope * t[k];
+            me.head[k] = slope * above[k];
+            me.prefix[k] = above[k] * me.g[k];
+            me.tail[k] = link.value as f64;
+        }
+        me.on = on_above * follows;
+        landed += me.on * link.value as f64;
+    }
+    for i in (0..links.len()).rev() {
+        let link = &links[i];
+        let me = work[i];
+        let lanes = &mut sums[link.element.index()];
+        for (k, lane) in lanes.iter_mut().take(N).enumerate() {
+            *lane += me.head[k] * me.tail[k];
+        }
+        if link.parent != 0 {
+            let parent = &mut work[link.parent as usize - 1];
+            for k in 0..N {
+                parent.tail[k] += me.g[k] * me.tail[k];
             }
         }
     }
+    landed as f32
 }
 
 /// The n-point Gauss-Legendre rule on [0, 1]: nodes and weights.
@@ -345,7 +460,9 @@ mod tests {
         for seed in 0..300u64 {
             let depth = 2 + (seed % 9) as usize;
             let m = 2 + (seed % 7) as u32;
-            let trees: Vec<Tree> = (0..3).map(|k| random_tree(depth, m, seed * 3 + k)).collect();
+            // Stumps and lone leaves among deeper trees, as in a stack.
+            let trees: Vec<Tree> =
+                (0..3).map(|k| random_tree(if k == 0 { seed as usize % 2 } else { depth }, m, seed * 3 + k)).collect();
             let paths = Paths::new(&trees);
             let mut scratch = shap::Scratch::default();
             for r in 0..20u64 {
@@ -360,7 +477,10 @@ mod tests {
                     })
                     .collect();
                 let mut ours = vec![0f32; m as usize + 1];
-                paths.add(&trees, &x, &mut ours, &mut scratch);
+                let margin = paths.add(&trees, &x, &mut ours, &mut scratch, 0.5);
+                // The margin found on the way is the trees' leaves added in order.
+                let walked = trees.iter().fold(0.5f32, |m, t| m + t.leaf_value(&x));
+                assert_eq!(margin.to_bits(), walked.to_bits(), "seed {seed}, row {r}");
                 let mut reference = vec![0f32; m as usize + 1];
                 for t in &trees {
                     shap::add_tree(t, &x, &mut reference, &mut scratch);
@@ -400,7 +520,7 @@ mod tests {
     #[test]
     fn each_tree_gets_the_rule_its_longest_path_needs() {
         let plans = Paths::new(&[chain(1), chain(8), chain(9), chain(16), chain(17)]).plans;
-        assert!(matches!(plans[0], Plan::Simple));
+        assert!(matches!(plans[0], Plan::Stump { .. }));
         assert!(matches!(plans[1], Plan::Paths { points: 4, .. }));
         assert!(matches!(plans[2], Plan::Paths { points: 8, .. }));
         assert!(matches!(plans[3], Plan::Paths { points: 8, .. }));
@@ -421,7 +541,7 @@ mod tests {
             })
             .collect();
         let (mut ours, mut reference) = (vec![0f32; 18], vec![0f32; 18]);
-        paths.add(&trees, &x, &mut ours, &mut scratch);
+        paths.add(&trees, &x, &mut ours, &mut scratch, 0.0);
         for t in &trees {
             shap::add_tree(t, &x, &mut reference, &mut scratch);
         }
