@@ -241,7 +241,7 @@ print(json.dumps({{"fit_seconds_min": min(ts), "fit_seconds_median": sorted(ts)[
     diff_code = f"""
 import pandas as pd, numpy as np, xgboost as xgb, json
 s = pd.read_csv({str(TMP / "features.csv")!r})
-cols = [c for c in s.columns if c not in ("customerID", "churn_probability", "churn", "risk_decile")]
+cols = [c for c in s.columns if c not in ("customerID", "churn_probability", "churn", "risk_decile", "risk_band")]
 b = xgb.Booster(); b.load_model({str(work / "tuned" / "model.ubj")!r})
 p = b.predict(xgb.DMatrix(s[cols].astype("float32")))
 print(json.dumps({{"rows": len(p), "max_abs_diff": float(np.max(np.abs(p - s["churn_probability"].to_numpy())))}}))

@@ -14,7 +14,7 @@ pub struct Args {
     /// Customers to score (.csv or .parquet); the target column may be present (ignored).
     #[arg(long)]
     pub input: PathBuf,
-    /// Scored output (.csv or .parquet): id, churn_probability, churn, risk_decile [, reasons].
+    /// Scored output (.csv or .parquet): id, churn_probability, churn, risk_decile, risk_band [, reasons].
     #[arg(long)]
     pub output: PathBuf,
     /// Where rejected rows go, with line and reason (default: beside the output, `<output stem>.rejects.csv`: `--output s2.csv` rejects to `s2.rejects.csv`).

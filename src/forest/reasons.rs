@@ -10,22 +10,27 @@ use super::{shap, sigmoid, Forest};
 use crate::features::Pipeline;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One reason for a customer's score (in answers, the schema of `reasons`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// The raw field (or, for a model without churn's pipeline, the model column).
     pub field: String,
+    /// The field's label for people (the schema's `label`, else its name).
     pub label: String,
     /// The customer's value of that field, as text.
     pub value: String,
-    /// SHAP value in log-odds, summed over the field's model columns.
+    /// Exact SHAP value in log-odds (XGBoost's `pred_contribs`, summed over the field's model
+    /// columns).
     pub contribution: f64,
     /// The same in percentage points of churn probability.
     pub points: f64,
     pub direction: Direction,
+    /// The reason in a sentence.
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Whether the field raises or lowers the churn risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Raises,
@@ -96,7 +101,8 @@ impl Explainer {
         self.labels.iter().cloned().zip(sums.into_iter().map(|s| s / n.max(1) as f64)).collect()
     }
 
-    /// Explains one row. `x` holds the model inputs; `value_text(k)` renders field k's value.
+    /// Explains one row, and returns its margin too (`Forest::contributions_and_margin`). `x`
+    /// holds the model inputs; `value_text(k)` renders field k's value.
     pub fn explain(
         &self,
         forest: &Forest,
@@ -104,9 +110,9 @@ impl Explainer {
         top: usize,
         scratch: &mut Scratch,
         value_text: impl Fn(usize) -> String,
-    ) -> Explanation {
+    ) -> (Explanation, f32) {
         scratch.phi.resize(forest.num_feature + 1, 0.0);
-        forest.contributions(x, &mut scratch.phi, &mut scratch.path);
+        let row_margin = forest.contributions_and_margin(x, &mut scratch.phi, &mut scratch.path);
         let bias = scratch.phi[forest.num_feature] as f64;
         let margin: f64 = scratch.phi.iter().map(|&v| v as f64).sum();
         let p_base = sigmoid(bias as f32) as f64;
@@ -142,7 +148,7 @@ impl Explainer {
                 }
             })
             .collect();
-        Explanation { base_probability: p_base, reasons }
+        (Explanation { base_probability: p_base, reasons }, row_margin)
     }
 }
 

@@ -2,6 +2,7 @@
 //! in batches, validated, encoded and scored in parallel, and written in input order. A row that
 //! fails validation goes to the reject file with its line number and reason; none vanishes.
 
+use super::output::{CustomerId, Flat, Prediction};
 use super::Scorer;
 use crate::forest::reasons::Scratch;
 use crate::ingest::{Columns, DataError};
@@ -34,21 +35,59 @@ pub struct BatchSummary {
     pub rejects: Option<String>,
 }
 
-struct OutRow {
-    /// Where the id sits in `Scored::ids`.
-    id: std::ops::Range<usize>,
-    probability: f32,
-    churn: bool,
-    decile: Option<u8>,
-    reasons: Vec<(String, f64)>,
-    features: Vec<f32>,
+/// One batch's results: the scored rows as the output's cells (each prediction's flat row, then
+/// the model inputs with `--with-features`), and the refused rows. The cells' text sits in one
+/// buffer, so a row costs no allocation of its own and the writer thread frees none.
+struct Scored {
+    text: String,
+    cells: Vec<Stored>,
+    scored: u64,
+    churners: u64,
+    rejects: Vec<Reject>,
 }
 
-/// One batch's results; ids share one buffer so a row costs no allocation of its own.
-struct Scored {
-    rows: Vec<OutRow>,
-    ids: String,
-    rejects: Vec<Reject>,
+/// A cell kept for the writer: text as a range of `Scored::text`.
+enum Stored {
+    Text(std::ops::Range<usize>),
+    Float(f64),
+    Float32(f32),
+    Int(i64),
+    Null,
+}
+
+/// Cells are kept as they come (their text copied into the batch's buffer).
+impl<'a> Extend<Cell<'a>> for Scored {
+    fn extend<I: IntoIterator<Item = Cell<'a>>>(&mut self, cells: I) {
+        for c in cells {
+            let start = self.text.len();
+            self.cells.push(match c {
+                Cell::Text(t) => {
+                    self.text.push_str(t);
+                    Stored::Text(start..self.text.len())
+                }
+                Cell::Pair(name, value) => {
+                    self.text.extend([name, " = ", value]);
+                    Stored::Text(start..self.text.len())
+                }
+                Cell::Float(v) => Stored::Float(v),
+                Cell::Float32(v) => Stored::Float32(v),
+                Cell::Int(v) => Stored::Int(v),
+                Cell::Null => Stored::Null,
+            });
+        }
+    }
+}
+
+impl Scored {
+    fn cell(&self, c: &Stored) -> Cell<'_> {
+        match c {
+            Stored::Text(r) => Cell::Text(&self.text[r.clone()]),
+            Stored::Float(v) => Cell::Float(*v),
+            Stored::Float32(v) => Cell::Float32(*v),
+            Stored::Int(v) => Cell::Int(*v),
+            Stored::Null => Cell::Null,
+        }
+    }
 }
 
 struct Reject {
@@ -71,20 +110,14 @@ pub fn default_rejects_path(output: &Path) -> PathBuf {
     output.with_file_name(format!("{stem}.rejects.csv"))
 }
 
-/// The scored file's columns: the id when there is one, the score, the reasons asked for, and
-/// the model inputs with `--with-features`.
-fn output_columns(scorer: &Scorer, map: &Columns, opts: &BatchOptions) -> Vec<(String, ColumnType)> {
-    let mut columns: Vec<(String, ColumnType)> = Vec::new();
-    if let (Some(_), Some(id)) = (map.id, scorer.id_column()) {
-        columns.push((id.to_string(), ColumnType::Text));
-    }
-    columns.push(("churn_probability".into(), ColumnType::Float));
-    columns.push(("churn".into(), ColumnType::Text));
-    columns.push(("risk_decile".into(), ColumnType::Int));
-    for k in 1..=opts.explain {
-        columns.push((format!("reason_{k}"), ColumnType::Text));
-        columns.push((format!("reason_{k}_points"), ColumnType::Float));
-    }
+/// The scored file's layout: a prediction's flat row (the id when the file has one, the score,
+/// the reasons asked for), then the model inputs with `--with-features`.
+fn layout(scorer: &Scorer, map: &Columns, opts: &BatchOptions) -> Flat {
+    Flat { id: map.id.and(scorer.id_column()).map(str::to_string), line: false, reasons: opts.explain }
+}
+
+fn output_columns(scorer: &Scorer, flat: &Flat, opts: &BatchOptions) -> Vec<(String, ColumnType)> {
+    let mut columns = flat.columns();
     if opts.with_features {
         for f in scorer.model.feature_names() {
             columns.push((f, ColumnType::Float));
@@ -104,7 +137,8 @@ pub fn score_file(
     let start = Instant::now();
     let mut reader = TableReader::open_unhashed(input)?;
     let map = map_columns(scorer, input, reader.columns())?;
-    let columns = output_columns(scorer, &map, opts);
+    let flat = layout(scorer, &map, opts);
+    let columns = output_columns(scorer, &flat, opts);
     let mut writer = TableWriter::create(output, &columns)?;
     let mut reject_writer: Option<TableWriter> = None;
     let (mut rows, mut scored, mut rejected, mut churners) = (0u64, 0u64, 0u64, 0u64);
@@ -133,11 +167,11 @@ pub fn score_file(
             }
         });
         for _ in 0..threads {
-            let (batch_rx, done_tx, map, spent_tx) = (&batch_rx, done_tx.clone(), &map, spent_tx.clone());
+            let (batch_rx, done_tx, map, flat, spent_tx) = (&batch_rx, done_tx.clone(), &map, &flat, spent_tx.clone());
             s.spawn(move || loop {
                 let next = batch_rx.lock().expect("batch queue").recv();
                 let Ok((seq, batch)) = next else { return };
-                let scored = score_rows(scorer, &batch.cells(), &batch, map, 0..batch.len(), opts);
+                let scored = score_rows(scorer, &batch.cells(), &batch, map, flat, opts);
                 let n = batch.len();
                 let _ = spent_tx.send(batch);
                 if done_tx.send((seq, n, scored)).is_err() {
@@ -158,8 +192,7 @@ pub fn score_file(
                     continue;
                 }
                 rows += n as u64;
-                let result =
-                    write_batch(&mut writer, &mut reject_writer, rejects_path, scorer, &map, &columns, opts, &batch);
+                let result = write_batch(&mut writer, &mut reject_writer, rejects_path, columns.len(), &batch);
                 match result {
                     Ok((s_, c_)) => {
                         scored += s_;
@@ -195,44 +228,18 @@ pub fn score_file(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_batch(
     writer: &mut TableWriter,
     reject_writer: &mut Option<TableWriter>,
     rejects_path: &Path,
-    scorer: &Scorer,
-    map: &Columns,
-    columns: &[(String, ColumnType)],
-    opts: &BatchOptions,
+    width: usize,
     batch: &Scored,
 ) -> Result<(u64, u64), DataError> {
-    let (out, rej) = (&batch.rows, &batch.rejects);
-    let mut churners = 0;
-    let mut cells: Vec<Cell> = Vec::with_capacity(columns.len());
-    for r in out {
-        churners += r.churn as u64;
+    let rej = &batch.rejects;
+    let mut cells: Vec<Cell> = Vec::with_capacity(width);
+    for row in batch.cells.chunks(width.max(1)) {
         cells.clear();
-        if map.id.is_some() {
-            cells.push(Cell::Text(&batch.ids[r.id.clone()]));
-        }
-        cells.push(Cell::Float32(r.probability));
-        cells.push(Cell::Text(scorer.label_text(r.churn)));
-        cells.push(r.decile.map(|d| Cell::Int(d as i64)).unwrap_or(Cell::Null));
-        for k in 0..opts.explain {
-            match r.reasons.get(k) {
-                Some((t, p)) => {
-                    cells.push(Cell::Text(t));
-                    cells.push(Cell::Float((p * 100.0).round() / 100.0));
-                }
-                None => {
-                    cells.push(Cell::Null);
-                    cells.push(Cell::Null);
-                }
-            }
-        }
-        for v in &r.features {
-            cells.push(if v.is_nan() { Cell::Null } else { Cell::Float32(*v) });
-        }
+        cells.extend(row.iter().map(|c| batch.cell(c)));
         writer.write_row(&cells)?;
     }
     for r in rej {
@@ -247,7 +254,7 @@ fn write_batch(
             Cell::Text(&r.reason),
         ])?;
     }
-    Ok((out.len() as u64, churners))
+    Ok((batch.scored, batch.churners))
 }
 
 fn score_rows(
@@ -255,52 +262,44 @@ fn score_rows(
     cells: &crate::table::BatchCells<'_>,
     batch: &RawBatch,
     map: &Columns,
-    rows: std::ops::Range<usize>,
+    flat: &Flat,
     opts: &BatchOptions,
 ) -> Scored {
     let gate = scorer.gate();
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out = Scored { text: String::new(), cells: Vec::new(), scored: 0, churners: 0, rejects: Vec::new() };
+    let id_key = scorer.id_column().unwrap_or("id");
+    let threshold = scorer.threshold();
     let mut ids = String::new();
-    let mut rejects = Vec::new();
     let mut values = vec![0f64; gate.names().len()];
     let mut x = vec![0f32; scorer.n_features()];
     let mut scratch = Scratch::default();
     let mut problems = Vec::new();
-    for r in rows {
+    for r in 0..batch.len() {
         problems.clear();
         let location = batch.location(r);
-        let id_start = ids.len();
+        ids.clear();
         if !gate.row(map, cells, r, location, &mut values, &mut ids, &mut problems) {
-            ids.truncate(id_start);
             // The id as written, even when it is what was refused.
             let written = map.id.map(|c| match cells.get(r, c) {
                 crate::schema::Raw::Text(t) => crate::schema::value_preview(crate::schema::trim(t)),
                 _ => String::new(),
             });
             let reason = problems.iter().map(|p| p.message()).collect::<Vec<_>>().join("; ");
-            rejects.push(Reject { location: location.to_string(), id: written.unwrap_or_default(), reason });
+            out.rejects.push(Reject { location: location.to_string(), id: written.unwrap_or_default(), reason });
             continue;
         }
         scorer.encode(&values, &mut x);
-        let s = scorer.score(&x);
-        let reasons = if opts.explain > 0 {
-            scorer
-                .explain(&x, &values, opts.explain, &mut scratch)
-                .reasons
-                .into_iter()
-                .map(|r| (format!("{} = {}", r.label, r.value), r.points))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        out.push(OutRow {
-            id: id_start..ids.len(),
-            probability: s.probability,
-            churn: s.churn,
-            decile: s.risk_decile,
-            reasons,
-            features: if opts.with_features { x.clone() } else { Vec::new() },
-        });
+        let (score, explanation) =
+            scorer.score_maybe_explained(&x, &values, (opts.explain > 0).then_some(opts.explain), &mut scratch);
+        let id = CustomerId { key: id_key, value: map.id.map(|_| std::borrow::Cow::Borrowed(ids.as_str())) };
+        let prediction =
+            Prediction::new(id, None, score, scorer.label_text(score.churn), threshold).explained(explanation);
+        flat.cells(&prediction, &mut out);
+        if opts.with_features {
+            out.extend(x.iter().map(|v| if v.is_nan() { Cell::Null } else { Cell::Float32(*v) }));
+        }
+        out.scored += 1;
+        out.churners += prediction.churn as u64;
     }
-    Scored { rows: out, ids, rejects }
+    out
 }

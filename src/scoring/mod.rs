@@ -3,6 +3,7 @@
 //! pipeline and scored by the pure-Rust forest, so both paths give exactly the same numbers.
 
 pub mod batch;
+pub mod output;
 
 use crate::bundle::{Inputs, LoadedModel, Resolved};
 use crate::evaluation::tables::risk_decile;
@@ -49,7 +50,7 @@ pub struct Score {
     pub risk_band: RiskBand,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskBand {
     High,
@@ -182,11 +183,13 @@ impl Scorer {
             let mut scratch = crate::forest::reasons::Scratch::default();
             for values in &rows {
                 scorer.encode(values, &mut x);
-                let score = scorer.score(&x);
+                let (score, e) = scorer.score_explained(&x, values, 5, &mut scratch);
                 if !(0.0..=1.0).contains(&score.probability) {
                     return Err(format!("a probability of {}", score.probability));
                 }
-                let e = scorer.explain(&x, values, 5, &mut scratch);
+                if score != scorer.score(&x) {
+                    return Err("a score with reasons that differs from its score without them".to_string());
+                }
                 if e.reasons.iter().any(|r| !r.points.is_finite()) || !e.base_probability.is_finite() {
                     return Err("reasons that are not numbers".to_string());
                 }
@@ -202,7 +205,11 @@ impl Scorer {
 
     #[inline]
     pub fn score(&self, x: &[f32]) -> Score {
-        let probability = self.model.forest.predict(x);
+        self.score_margin(self.model.forest.margin(x))
+    }
+
+    fn score_margin(&self, margin: f32) -> Score {
+        let probability = self.model.forest.transform(margin);
         let churn = probability as f64 >= self.threshold();
         let risk_decile = risk_decile(&self.risk_cuts, probability as f64);
         let risk_band = match risk_decile {
@@ -215,10 +222,36 @@ impl Scorer {
         Score { probability, churn, risk_decile, risk_band }
     }
 
-    /// Top reasons for one customer (`values` are the validated inputs, for the wording).
-    pub fn explain(&self, x: &[f32], values: &[f64], top: usize, scratch: &mut Scratch) -> Explanation {
+    /// One customer's score and top reasons (`values` are the validated inputs, for the
+    /// wording), from one pass through the trees: the score is `score(x)`'s, bit for bit.
+    pub fn score_explained(
+        &self,
+        x: &[f32],
+        values: &[f64],
+        top: usize,
+        scratch: &mut Scratch,
+    ) -> (Score, Explanation) {
         let fields = &self.gate.schema().fields;
-        self.explainer.explain(&self.model.forest, x, top, scratch, |k| fields[k].format_value(values[k]))
+        let (explanation, margin) =
+            self.explainer.explain(&self.model.forest, x, top, scratch, |k| fields[k].format_value(values[k]));
+        (self.score_margin(margin), explanation)
+    }
+
+    /// A score, with its reasons when asked: what every scoring path does per customer.
+    pub fn score_maybe_explained(
+        &self,
+        x: &[f32],
+        values: &[f64],
+        top: Option<usize>,
+        scratch: &mut Scratch,
+    ) -> (Score, Option<Explanation>) {
+        match top {
+            Some(top) => {
+                let (score, explanation) = self.score_explained(x, values, top, scratch);
+                (score, Some(explanation))
+            }
+            None => (self.score(x), None),
+        }
     }
 }
 

@@ -39,9 +39,12 @@ use utoipa::OpenApi;
     components(schemas(
         ApiError,
         FieldProblem,
-        routes::predict::PredictionDoc,
-        routes::predict::ReasonDoc,
-        routes::predict::BatchDoc,
+        crate::scoring::output::Prediction,
+        crate::scoring::output::CustomerId,
+        crate::scoring::RiskBand,
+        crate::forest::reasons::Reason,
+        crate::forest::reasons::Direction,
+        routes::predict::BatchAnswer,
         routes::predict::CustomerDoc,
         routes::health::Health,
         routes::health::ModelStatus,
@@ -133,8 +136,8 @@ pub fn document(scorer: &Scorer) -> String {
     let body = &mut doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     *body = json!({"oneOf": [customer, {"type": "array", "items": customer, "minItems": 1}]});
     doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"] = json!({"oneOf": [
-        {"$ref": "#/components/schemas/PredictionDoc"},
-        {"$ref": "#/components/schemas/BatchDoc"}
+        {"$ref": "#/components/schemas/Prediction"},
+        {"$ref": "#/components/schemas/BatchAnswer"}
     ]});
     let records = json!({"type": "array", "minItems": 1, "items": {"type": "object"}});
     doc["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]["schema"] = json!({"oneOf": [
@@ -148,10 +151,22 @@ pub fn document(scorer: &Scorer) -> String {
         {"type": "object", "required": ["instances"], "additionalProperties": false, "properties": {"instances": records, "params": {"type": "object"}}},
         {"type": "object", "required": ["inputs"], "additionalProperties": false, "properties": {"inputs": {"oneOf": [{"type": "object", "minProperties": 1}, records]}, "params": {"type": "object"}}}
     ]});
-    if let Inputs::Features(_) = scorer.model.inputs {
-        doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
-            .as_object_mut()
-            .map(|m| m.remove("example"));
+    // The answer echoes the id under the model's own id column; the example is the model's own.
+    let id = &mut doc["components"]["schemas"]["CustomerId"];
+    match scorer.id_column() {
+        Some(column) => {
+            id["properties"] = json!({column: {"type": "string", "description": "The customer's id, echoed back when the request carried it"}});
+            id.as_object_mut().map(|m| m.remove("additionalProperties"));
+        }
+        None => id["additionalProperties"] = json!(false),
+    }
+    let example = scorer.model.evaluation.as_ref().and_then(|e| e.examples.first()).map(|e| json!(e.customer));
+    let content = &mut doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"];
+    match example {
+        Some(example) => content["example"] = example,
+        None => {
+            content.as_object_mut().map(|m| m.remove("example"));
+        }
     }
     doc.to_string()
 }

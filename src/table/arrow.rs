@@ -242,6 +242,7 @@ impl ParquetSink {
         for (b, c) in self.builders.iter_mut().zip(cells) {
             match (b, c) {
                 (Builder::Text(b), Cell::Text(t)) => b.append_value(t),
+                (Builder::Text(b), Cell::Pair(x, y)) => b.append_value(format!("{x} = {y}")),
                 (Builder::Text(b), Cell::Float(v)) => b.append_value(v.to_string()),
                 (Builder::Text(b), Cell::Int(v)) => b.append_value(v.to_string()),
                 (Builder::Float(b), Cell::Float(v)) => b.append_value(*v),

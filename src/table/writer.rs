@@ -23,7 +23,38 @@ pub enum Cell<'a> {
     /// Written with the shortest text that reads back as the same f32.
     Float32(f32),
     Int(i64),
+    /// `name = value`, as a reason is shown (`Contract = Month-to-month`).
+    Pair(&'a str, &'a str),
     Null,
+}
+
+/// Cells as CSV text, with the buffers their formatting reuses.
+#[derive(Default)]
+pub struct CellText {
+    text: String,
+    ryu: ryu::Buffer,
+}
+
+impl CellText {
+    pub fn format<'s>(&'s mut self, cell: &'s Cell) -> &'s str {
+        use std::fmt::Write as _;
+        self.text.clear();
+        match cell {
+            Cell::Text(t) => return t,
+            Cell::Float(v) => {
+                let _ = write!(self.text, "{v}");
+            }
+            Cell::Float32(v) => return format_f32(*v, &mut self.ryu, &mut self.text),
+            Cell::Int(v) => {
+                let _ = write!(self.text, "{v}");
+            }
+            Cell::Pair(name, value) => {
+                let _ = write!(self.text, "{name} = {value}");
+            }
+            Cell::Null => {}
+        }
+        &self.text
+    }
 }
 
 enum Sink {
@@ -37,8 +68,7 @@ pub struct TableWriter {
     /// Where the rows go until `finish` renames it to `path`.
     part: tempfile::TempPath,
     sink: Sink,
-    text_buf: String,
-    ryu_buf: ryu::Buffer,
+    text: CellText,
 }
 
 impl TableWriter {
@@ -74,30 +104,14 @@ impl TableWriter {
                 })
             }
         };
-        Ok(TableWriter { path: path.to_path_buf(), part, sink, text_buf: String::new(), ryu_buf: ryu::Buffer::new() })
+        Ok(TableWriter { path: path.to_path_buf(), part, sink, text: CellText::default() })
     }
 
     pub fn write_row(&mut self, cells: &[Cell]) -> Result<(), TableError> {
         match &mut self.sink {
             Sink::Csv(w) => {
                 for c in cells {
-                    self.text_buf.clear();
-                    match c {
-                        Cell::Text(t) => w.write_field(t),
-                        Cell::Float(v) => {
-                            use std::fmt::Write as _;
-                            let _ = write!(self.text_buf, "{v}");
-                            w.write_field(&self.text_buf)
-                        }
-                        Cell::Float32(v) => w.write_field(format_f32(*v, &mut self.ryu_buf, &mut self.text_buf)),
-                        Cell::Int(v) => {
-                            use std::fmt::Write as _;
-                            let _ = write!(self.text_buf, "{v}");
-                            w.write_field(&self.text_buf)
-                        }
-                        Cell::Null => w.write_field(""),
-                    }
-                    .map_err(|e| csv_err(&self.path, e))?;
+                    w.write_field(self.text.format(c)).map_err(|e| csv_err(&self.path, e))?;
                 }
                 w.write_record(None::<&[u8]>).map_err(|e| csv_err(&self.path, e))
             }

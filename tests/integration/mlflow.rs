@@ -15,7 +15,9 @@ fn python_training_table(scored: &Path, out: &Path) {
     let mut r = csv::Reader::from_path(scored).unwrap();
     let headers: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     let keep: Vec<usize> = (0..headers.len())
-        .filter(|&i| !["customerID", "churn_probability", "churn", "risk_decile"].contains(&headers[i].as_str()))
+        .filter(|&i| {
+            !["customerID", "churn_probability", "churn", "risk_decile", "risk_band"].contains(&headers[i].as_str())
+        })
         .collect();
     let p_idx = headers.iter().position(|h| h == "churn_probability").unwrap();
     let mut w = csv::Writer::from_path(out).unwrap();

@@ -19,7 +19,7 @@ tracking, run_id, features_csv, *uris = sys.argv[1:]
 if tracking:
     mlflow.set_tracking_uri(tracking)
 scored = pd.read_csv(features_csv)
-meta = {"customerID", "churn_probability", "churn", "risk_decile"}
+meta = {"customerID", "churn_probability", "churn", "risk_decile", "risk_band"}
 cols = [c for c in scored.columns if c not in meta and not c.startswith("reason_")]
 X = scored[cols].astype("float64")
 ours = scored["churn_probability"].to_numpy()

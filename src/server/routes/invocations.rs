@@ -82,7 +82,7 @@ fn answer(
     let values: Vec<Value> = preds
         .iter()
         .map(|p| {
-            let probability = p.score().probability;
+            let probability = p.churn_probability;
             if classifier {
                 Value::from((probability >= 0.5) as u8)
             } else {

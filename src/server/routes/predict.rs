@@ -2,20 +2,21 @@
 //! answers the churn probability, the label at the model's threshold, the risk decile and band,
 //! and the top reasons (exact TreeSHAP, summed back onto the raw fields).
 
-use crate::forest::reasons::{Explanation, Scratch};
+use crate::forest::reasons::Scratch;
 use crate::ingest::mlflow::Carried;
 use crate::ingest::{body, Location, Row};
-use crate::scoring::{Score, Scorer};
+use crate::scoring::output::{CustomerId, Flat, Prediction};
+use crate::scoring::Scorer;
 use crate::server::error::{ApiError, Code, FieldProblem};
 use crate::server::input::{self, Media};
 use crate::server::state::{AppState, Served};
 use crate::server::work::{self, Cancel};
+use crate::table::writer::{Cell, CellText};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -29,108 +30,12 @@ pub struct PredictQuery {
     pub reasons: Option<usize>,
 }
 
-/// One scored customer.
-pub struct Prediction<'a> {
-    id_key: &'a str,
-    id: Option<String>,
-    score: Score,
-    label: &'a str,
-    threshold: f64,
-    explanation: Option<Explanation>,
-    line: Option<u64>,
-}
-
-impl Serialize for Prediction<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        if let Some(id) = &self.id {
-            m.serialize_entry(self.id_key, id)?;
-        }
-        if let Some(line) = self.line {
-            m.serialize_entry("line", &line)?;
-        }
-        m.serialize_entry("churn_probability", &self.score.probability)?;
-        m.serialize_entry("churn", &self.score.churn)?;
-        m.serialize_entry("label", self.label)?;
-        m.serialize_entry("threshold", &self.threshold)?;
-        m.serialize_entry("risk_decile", &self.score.risk_decile)?;
-        m.serialize_entry("risk_band", self.score.risk_band.as_str())?;
-        if let Some(e) = &self.explanation {
-            m.serialize_entry("base_probability", &e.base_probability)?;
-            m.serialize_entry("reasons", &e.reasons)?;
-        }
-        m.end()
-    }
-}
-
 /// Placeholder for the request schema: replaced in the served document by the model's own
 /// `Customer` schema (see `openapi.rs`).
 #[derive(ToSchema)]
 #[schema(as = Customer)]
 #[allow(dead_code)]
 pub struct CustomerDoc {}
-
-/// Documentation of a prediction (the id key is the schema's id column, e.g. `customerID`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct PredictionDoc {
-    /// Echoed back when the request carried it.
-    #[schema(rename = "customerID")]
-    customer_id: Option<String>,
-    /// CSV bodies: the line of the row.
-    line: Option<u64>,
-    churn_probability: f32,
-    /// churn_probability >= threshold.
-    churn: bool,
-    /// The target's label for the prediction (e.g. "Yes").
-    label: String,
-    /// The model's decision threshold (F1- or profit-optimal, chosen at training).
-    threshold: f64,
-    /// 1 = the riskiest tenth of held-out customers, 10 = the safest.
-    risk_decile: Option<u8>,
-    /// high (deciles 1-2), medium (3-5), low (6-10).
-    risk_band: String,
-    /// The model's probability for an average customer; with `explain`.
-    base_probability: Option<f64>,
-    /// Top reasons, largest first; with `explain`.
-    reasons: Option<Vec<ReasonDoc>>,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ReasonDoc {
-    field: String,
-    label: String,
-    value: String,
-    /// Exact SHAP value in log-odds (XGBoost's pred_contribs, summed over the field's columns).
-    contribution: f64,
-    /// The same in percentage points of churn probability.
-    points: f64,
-    /// raises or lowers.
-    direction: String,
-    text: String,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct BatchDoc {
-    predictions: Vec<PredictionDoc>,
-    /// CSV bodies: rows that were not scored, with their line and reason.
-    errors: Option<Vec<FieldProblem>>,
-    rows: usize,
-    scored: usize,
-    rejected: usize,
-}
-
-impl Prediction<'_> {
-    pub(crate) fn score(&self) -> &Score {
-        &self.score
-    }
-
-    pub(crate) fn explanation(&self) -> Option<&Explanation> {
-        self.explanation.as_ref()
-    }
-}
 
 /// Scores validated rows, the one scoring loop of every route (`/predict`, `/invocations`,
 /// `/v2/.../infer`): probability, label, decile and band, and the reasons when asked; counts
@@ -167,21 +72,15 @@ pub(crate) fn score_rows<'a>(
                 }
             }
         }
-        let score = scorer.score(&x);
+        let (score, explanation) =
+            scorer.score_maybe_explained(&x, &c.values, (explain && fields).then_some(top), &mut scratch);
         st.metrics.prediction(score.probability, score.churn);
-        let explanation = (explain && fields).then(|| scorer.explain(&x, &c.values, top, &mut scratch));
-        out.push(Prediction {
-            id_key,
-            id: c.id.clone(),
-            score,
-            label: scorer.label_text(score.churn),
-            threshold,
-            explanation,
-            line: match (with_line, c.location) {
-                (true, Some(Location::Line(l))) => Some(l),
-                _ => None,
-            },
-        });
+        let line = match (with_line, c.location) {
+            (true, Some(Location::Line(l))) => Some(l),
+            _ => None,
+        };
+        let id = CustomerId { key: id_key, value: c.id.clone().map(std::borrow::Cow::Owned) };
+        out.push(Prediction::new(id, line, score, scorer.label_text(score.churn), threshold).explained(explanation));
     }
     if carried == Carried::Customers {
         served.observe(customers.iter().map(|c| c.values.as_slice()));
@@ -189,15 +88,19 @@ pub(crate) fn score_rows<'a>(
     Ok(out)
 }
 
-/// A batch's answer, serialised straight from the predictions (not through `serde_json::Value`,
-/// which would widen every f32 to 17 digits): one number format for every input shape.
-#[derive(Serialize)]
-struct BatchAnswer<'a> {
+// Serialised straight from the predictions (not through `serde_json::Value`, which would widen
+// every f32 to 17 digits): one number format for every input shape.
+/// The answer for an array of customers or a CSV body.
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnswer<'a> {
     predictions: &'a [Prediction<'a>],
+    /// CSV bodies: rows that were not scored, with their line and reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldProblem]>,
+    /// Rows in the body.
     rows: usize,
     scored: usize,
+    /// CSV bodies: rows refused (each named in `errors`).
     rejected: usize,
 }
 
@@ -214,71 +117,50 @@ fn wants_csv(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"))
 }
 
+/// The scored CSV: each prediction's flat row (`scoring::output::Flat`), the refused rows by
+/// line with their `error`, and which model scored them and when.
 fn csv_response(scorer: &Scorer, preds: &[Prediction], problems: &[FieldProblem], top: usize) -> Response {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let id_key = scorer.id_column().unwrap_or("id");
-    let mut header = vec![
-        id_key.to_string(),
-        "line".into(),
-        "churn_probability".into(),
-        "churn".into(),
-        "risk_decile".into(),
-        "risk_band".into(),
-    ];
-    for k in 1..=top {
-        header.push(format!("reason_{k}"));
-        header.push(format!("reason_{k}_points"));
-    }
+    let flat = Flat { id: Some(scorer.id_column().unwrap_or("id").to_string()), line: true, reasons: top };
+    let mut header: Vec<String> = flat.columns().into_iter().map(|(name, _)| name).collect();
     header.push("error".into());
     // Which model scored each row and when, so the file joins with outcomes learned later.
     header.extend(["model_uri".to_string(), "model_version".into(), "scored_at".into()]);
     let provenance = scorer.provenance();
     let stamp = [
-        provenance.model_uri.clone(),
-        provenance.model_version.clone().unwrap_or_default(),
-        provenance.scored_at.clone(),
+        provenance.model_uri.as_str(),
+        provenance.model_version.as_deref().unwrap_or_default(),
+        provenance.scored_at.as_str(),
     ];
-    let _ = w.write_record(&header);
-    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
-    for p in preds {
-        let mut r = vec![
-            p.id.clone().unwrap_or_default(),
-            p.line.map(|l| l.to_string()).unwrap_or_default(),
-            p.score.probability.to_string(),
-            p.label.to_string(),
-            p.score.risk_decile.map(|d| d.to_string()).unwrap_or_default(),
-            p.score.risk_band.as_str().to_string(),
-        ];
-        for k in 0..top {
-            match p.explanation.as_ref().and_then(|e| e.reasons.get(k)) {
-                Some(reason) => {
-                    r.push(format!("{} = {}", reason.label, reason.value));
-                    r.push(format!("{:.2}", reason.points));
-                }
-                None => {
-                    r.push(String::new());
-                    r.push(String::new());
-                }
-            }
-        }
-        r.push(String::new());
-        r.extend(stamp.iter().cloned());
-        rows.push((p.line.unwrap_or(0), r));
-    }
-    let mut by_line: std::collections::BTreeMap<u64, Vec<String>> = std::collections::BTreeMap::new();
+    let mut errors: std::collections::BTreeMap<u64, Vec<&str>> = std::collections::BTreeMap::new();
     for p in problems {
-        by_line.entry(p.line.unwrap_or(0)).or_default().push(p.message.clone());
+        errors.entry(p.line.unwrap_or(0)).or_default().push(&p.message);
     }
-    for (line, msgs) in by_line {
-        let mut r = vec![String::new(), line.to_string()];
-        r.resize(header.len() - 4, String::new());
-        r.push(msgs.join("; "));
-        r.extend(stamp.iter().cloned());
-        rows.push((line, r));
+    let errors: Vec<(u64, String)> = errors.into_iter().map(|(line, m)| (line, m.join("; "))).collect();
+    // Scored and refused rows, in the order of their lines.
+    let mut rows: Vec<(u64, Vec<Cell>)> = Vec::with_capacity(preds.len() + errors.len());
+    for p in preds {
+        let mut cells = Vec::with_capacity(header.len());
+        flat.cells(p, &mut cells);
+        cells.push(Cell::Null);
+        cells.extend(stamp.iter().map(|s| Cell::Text(s)));
+        rows.push((p.line.unwrap_or(0), cells));
+    }
+    for (line, message) in &errors {
+        let mut cells = Vec::with_capacity(header.len());
+        flat.unscored(Some(*line), &mut cells);
+        cells.push(Cell::Text(message));
+        cells.extend(stamp.iter().map(|s| Cell::Text(s)));
+        rows.push((*line, cells));
     }
     rows.sort_by_key(|(l, _)| *l);
-    for (_, r) in rows {
-        let _ = w.write_record(&r);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut text = CellText::default();
+    let _ = w.write_record(&header);
+    for (_, cells) in &rows {
+        for c in cells {
+            let _ = w.write_field(text.format(c));
+        }
+        let _ = w.write_record(None::<&[u8]>);
     }
     let body = w.into_inner().unwrap_or_default();
     (
@@ -307,12 +189,12 @@ fn csv_response(scorer: &Scorer, preds: &[Prediction], problems: &[FieldProblem]
     request_body(
         description = "A customer, an array of customers, or CSV text with a header line",
         content(
-            (CustomerDoc = "application/json", example = json!({"customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes", "Dependents": "No", "tenure": 1, "PhoneService": "No", "MultipleLines": "No phone service", "InternetService": "DSL", "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No", "TechSupport": "No", "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month", "PaperlessBilling": "Yes", "PaymentMethod": "Electronic check", "MonthlyCharges": 29.85, "TotalCharges": 29.85})),
+            (CustomerDoc = "application/json"),
             (String = "text/csv")
         )
     ),
     responses(
-        (status = 200, description = "One prediction for an object; {predictions: [...]} for an array or CSV", body = PredictionDoc),
+        (status = 200, description = "One prediction for an object; {predictions: [...]} for an array or CSV", body = Prediction),
         (status = 400, description = "Malformed JSON or CSV, wrong body type, too many customers", body = ApiError),
         (status = 401, description = "API key required (CHURN_API_KEY)", body = ApiError),
         (status = 413, description = "Body over --max-body-bytes", body = ApiError),

@@ -408,17 +408,12 @@ fn answer(
     for (name, as_binary) in wanted {
         let n = preds.len();
         let (datatype, data): (&str, tensor::Data) = match name {
-            "churn_probability" => ("FP32", tensor::Data::F32(preds.iter().map(|p| p.score().probability).collect())),
-            "churn" => ("BOOL", tensor::Data::Bool(preds.iter().map(|p| p.score().churn).collect())),
+            "churn_probability" => ("FP32", tensor::Data::F32(preds.iter().map(|p| p.churn_probability).collect())),
+            "churn" => ("BOOL", tensor::Data::Bool(preds.iter().map(|p| p.churn).collect())),
             _ => (
                 "BYTES",
                 tensor::Data::Bytes(
-                    preds
-                        .iter()
-                        .map(|p| {
-                            serde_json::to_string(&p.explanation().map(|e| &e.reasons)).expect("reasons serialise")
-                        })
-                        .collect(),
+                    preds.iter().map(|p| serde_json::to_string(&p.reasons).expect("reasons serialise")).collect(),
                 ),
             ),
         };
