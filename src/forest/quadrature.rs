@@ -1,6 +1,6 @@
-//! Exact path-dependent TreeSHAP in O(links) per tree and row (between the tree's edges and its
-//! leaves x depth; see below), by Gauss-Legendre quadrature over each leaf's unique path (the integral form of the Shapley weights that
-//! Linear TreeSHAP and XGBoost 3.3's QuadratureTreeSHAP use).
+//! Exact path-dependent TreeSHAP in O(links) per tree and row (at most leaves x depth; see
+//! below), by Gauss-Legendre quadrature over each leaf's unique path (the integral form of the
+//! Shapley weights that Linear TreeSHAP and XGBoost 3.3's QuadratureTreeSHAP use).
 //!
 //! Why it is exact: a leaf `l` with value `v` whose path holds the features `j` (repeated splits
 //! on one feature merged, as TreeSHAP merges them) with cover fraction `z_j` and indicator `o_j`
@@ -18,7 +18,7 @@
 //! the first difference, and each shared element (a link) is worked once per row, in two
 //! passes as in Linear TreeSHAP. Going down, its factor and the product of the factors above
 //! it; going up, the sum over the paths through it of the leaf value times the factors below
-//! it. A row thus costs one comparison and a few multiply-adds per link, and no division: a
+//! it. A row thus costs two comparisons and a few multiply-adds per link, and no division: a
 //! split repeating a feature changes the merged element, which starts a new branch of the trie.
 //! A stump's contributions are computed at load (a row costs one comparison), and the bias slot
 //! (every tree's expected value) is summed at load in XGBoost's order. Each tree's contributions
@@ -80,6 +80,8 @@ struct Link {
     parent: u32,
     /// The leaf's value where a path ends here, else 0 (links below add to it).
     value: f32,
+    /// Whether a path ends here (a leaf's own last element).
+    ends: bool,
 }
 
 /// How one tree is explained.
@@ -179,9 +181,10 @@ impl Paths {
                 for e in &path[shared..] {
                     let parent = chain.last().map_or(0, |&c| c + 1);
                     chain.push((self.links.len() - links_start) as u32);
-                    self.links.push(Link { element: *e, parent, value: 0.0 });
+                    self.links.push(Link { element: *e, parent, value: 0.0, ends: false });
                 }
-                self.links.last_mut().expect("a leaf below the root has a path").value = node.value;
+                let end = self.links.last_mut().expect("a leaf below the root has a path");
+                (end.value, end.ends) = (node.value, true);
                 before = path;
                 continue;
             }
@@ -316,8 +319,8 @@ fn tree_sums<const N: usize>(links: &[Link], x: &[f32], sums: &mut [[f64; 8]], w
         work.resize(links.len(), Work { g: [0.0; N], head: [0.0; N], prefix: [0.0; N], tail: [0.0; N], on: 0.0 });
     }
     let work = &mut work[..links.len()];
-    // Exactly one leaf has every link followed: the sum of `on * value` is its value.
-    let mut landed = 0f64;
+    // Exactly one leaf has every link of its path followed: the row's.
+    let mut landed = 0f32;
     for i in 0..links.len() {
         let link = &links[i];
         let (above, on_above) = match link.parent {
@@ -335,7 +338,9 @@ fn tree_sums<const N: usize>(links: &[Link], x: &[f32], sums: &mut [[f64; 8]], w
             me.tail[k] = link.value as f64;
         }
         me.on = on_above * follows;
-        landed += me.on * link.value as f64;
+        if link.ends && me.on != 0.0 {
+            landed = link.value;
+        }
     }
     for i in (0..links.len()).rev() {
         let link = &links[i];
@@ -351,7 +356,7 @@ fn tree_sums<const N: usize>(links: &[Link], x: &[f32], sums: &mut [[f64; 8]], w
             }
         }
     }
-    landed as f32
+    landed
 }
 
 /// The n-point Gauss-Legendre rule on [0, 1]: nodes and weights.
@@ -541,7 +546,10 @@ mod tests {
             })
             .collect();
         let (mut ours, mut reference) = (vec![0f32; 18], vec![0f32; 18]);
-        paths.add(&trees, &x, &mut ours, &mut scratch, 0.0);
+        let margin = paths.add(&trees, &x, &mut ours, &mut scratch, 0.0);
+        // The margin found on the way, the recursive tree's included, is the walked one.
+        let walked = trees.iter().fold(0f32, |m, t| m + t.leaf_value(&x));
+        assert_eq!(margin.to_bits(), walked.to_bits());
         for t in &trees {
             shap::add_tree(t, &x, &mut reference, &mut scratch);
         }

@@ -1,8 +1,9 @@
 //! Exact path-dependent TreeSHAP (Lundberg et al., arXiv:1706.06060), written to follow
 //! XGBoost's own `TreeShap` (before 3.3) step for step and in float32, so its contributions are
-//! those of `pred_contribs`, not an approximation of them. Served models explain their deeper
-//! trees with `quadrature` (the same values in fewer steps); this stays for stumps (closed
-//! forms), for paths longer than the quadrature takes, and as the reference it is tested against.
+//! those of `pred_contribs`, not an approximation of them. Served models explain their trees
+//! with `quadrature` (the same values in fewer steps; a stump's closed form, `stump_phi`, is
+//! computed there once at load); this stays for paths longer than the quadrature takes, and as
+//! the reference it is tested against.
 
 use super::Tree;
 

@@ -236,6 +236,7 @@ fn write_batch(
     batch: &Scored,
 ) -> Result<(u64, u64), DataError> {
     let rej = &batch.rejects;
+    debug_assert_eq!(batch.cells.len(), batch.scored as usize * width, "every row has the file's width");
     let mut cells: Vec<Cell> = Vec::with_capacity(width);
     for row in batch.cells.chunks(width.max(1)) {
         cells.clear();

@@ -29,7 +29,8 @@ pub struct Prediction<'a> {
     /// 1 = the riskiest tenth of held-out customers, 10 = the safest; null for a model without
     /// churn's evaluation.
     pub risk_decile: Option<u8>,
-    /// high (deciles 1-2), medium (3-5), low (6-10).
+    /// high (deciles 1-2), medium (3-5), low (6-10); without churn's evaluation, high when
+    /// `churn`, else low.
     pub risk_band: RiskBand,
     /// The model's probability for an average customer; with reasons.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,12 +60,10 @@ impl Serialize for CustomerId<'_> {
 
 impl utoipa::PartialSchema for CustomerId<'_> {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        // Named in the served document, where the model's id column is known (`openapi.rs`).
         utoipa::openapi::schema::ObjectBuilder::new()
             .description(Some(
                 "The customer's id under the schema's id column, echoed back when the request carried it",
-            ))
-            .additional_properties(Some(
-                utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
             ))
             .into()
     }
@@ -146,7 +145,8 @@ impl Flat {
             match p.reasons.as_ref().and_then(|r| r.get(k)) {
                 Some(reason) => cells.extend([
                     Cell::Pair(&reason.label, &reason.value),
-                    Cell::Float((reason.points * 100.0).round() / 100.0),
+                    // `+ 0.0` turns a rounded -0 into 0.
+                    Cell::Float((reason.points * 100.0).round() / 100.0 + 0.0),
                 ]),
                 None => cells.extend([Cell::Null, Cell::Null]),
             }

@@ -80,7 +80,9 @@ fn customer_schema(scorer: &Scorer) -> Value {
             for f in &p.schema.fields {
                 let (schema, optional) = match &f.kind {
                     FieldKind::Categorical(c) => {
-                        (json!({"type": "string", "enum": c.values, "description": f.display_label()}), false)
+                        let schema = json!({"type": "string", "enum": c.values, "description": f.display_label()});
+                        let blank_ok = !matches!(c.blank, Blank::Error);
+                        (if blank_ok { json!({"anyOf": [schema, {"type": "null"}]}) } else { schema }, blank_ok)
                     }
                     FieldKind::Date(d) => {
                         let blank_ok = !matches!(d.blank, Blank::Error);
@@ -89,14 +91,15 @@ fn customer_schema(scorer: &Scorer) -> Value {
                     }
                     FieldKind::Numeric(n) => {
                         let mut s = Map::new();
-                        s.insert("type".into(), json!(if n.integer { "integer" } else { "number" }));
+                        let blank_ok = !matches!(n.blank, Blank::Error);
+                        let number = if n.integer { "integer" } else { "number" };
+                        s.insert("type".into(), if blank_ok { json!([number, "null"]) } else { json!(number) });
                         if let Some(m) = n.min {
                             s.insert("minimum".into(), json!(m));
                         }
                         if let Some(m) = n.max {
                             s.insert("maximum".into(), json!(m));
                         }
-                        let blank_ok = !matches!(n.blank, Blank::Error);
                         let mut desc = f.display_label().to_string();
                         if blank_ok {
                             desc.push_str(" (null or a blank string allowed: read as the schema's blank value)");
@@ -156,9 +159,8 @@ pub fn document(scorer: &Scorer) -> String {
     match scorer.id_column() {
         Some(column) => {
             id["properties"] = json!({column: {"type": "string", "description": "The customer's id, echoed back when the request carried it"}});
-            id.as_object_mut().map(|m| m.remove("additionalProperties"));
         }
-        None => id["additionalProperties"] = json!(false),
+        None => id["description"] = json!("This model has no id column: no id is echoed"),
     }
     let example = scorer.model.evaluation.as_ref().and_then(|e| e.examples.first()).map(|e| json!(e.customer));
     let content = &mut doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"];

@@ -385,6 +385,15 @@ async fn foreign_models_and_model_columns() {
     t += &exchange(&st, "GET", "/model", None, &[], "").await;
     t += &exchange(&st, "GET", "/", None, &[], "").await;
     check("foreign_models", t);
+    // Its document names no id column, and its answers hold no key the schema does not name.
+    let (_, doc) = json(&st, "GET", "/openapi.json", None, "").await;
+    let id = &doc["components"]["schemas"]["CustomerId"];
+    assert!(id.get("additionalProperties").is_none() && id.get("properties").is_none(), "{id}");
+    let documented = doc["components"]["schemas"]["Prediction"]["allOf"][1]["properties"].as_object().unwrap();
+    let (_, answer) = json(&st, "POST", "/predict", j, r#"{"a": 0.2, "b": 3}"#).await;
+    for key in answer.as_object().unwrap().keys() {
+        assert!(documented.contains_key(key), "{key} is not in the schema of a prediction");
+    }
 
     // The churn fixture, fed its own encoded columns.
     let st = state(None);
