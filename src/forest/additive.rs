@@ -6,7 +6,7 @@
 //! XGBoost adds the trees one by one in float32; here each step's value is summed in float64 once
 //! at load, so results agree with XGBoost's to float32 rounding (tests hold them within 1e-6).
 
-/// One split of a stump forest, with what it adds on either side.
+/// One split of a stump forest (or a stump of a deeper one), with what it adds on either side.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stump {
     pub feature: u32,
@@ -19,6 +19,19 @@ pub(crate) struct Stump {
     pub phi_right: f32,
     /// The tree's expected value (its share of the bias).
     pub mean: f32,
+}
+
+impl Stump {
+    /// Whether the row goes left, as XGBoost sends it (missing values the default way).
+    #[inline]
+    pub fn goes_left(&self, x: &[f32]) -> bool {
+        let v = x[self.feature as usize];
+        if v.is_nan() {
+            self.default_left
+        } else {
+            v < self.threshold
+        }
+    }
 }
 
 /// One feature's step function: `len` cut points from `cuts[start..]`, `len + 1` interval values
@@ -120,16 +133,21 @@ impl Additive {
         m as f32
     }
 
-    /// TreeSHAP contributions; `out` is zeroed, with the bias slot last.
-    pub fn contributions(&self, x: &[f32], out: &mut [f32]) {
+    /// TreeSHAP contributions (`out` is zeroed, with the bias slot last), and the margin,
+    /// `margin(x)` bit for bit: one search per feature serves both.
+    pub fn contributions_and_margin(&self, x: &[f32], out: &mut [f32]) -> f32 {
+        let mut m = self.constant;
         for s in &self.steps {
-            out[s.feature as usize] = match self.slot(s, x[s.feature as usize]) {
-                Some(i) => self.phis[i],
-                None => s.nan_phi,
-            } as f32;
+            let (phi, margin) = match self.slot(s, x[s.feature as usize]) {
+                Some(i) => (self.phis[i], self.margins[i]),
+                None => (s.nan_phi, s.nan_margin),
+            };
+            out[s.feature as usize] = phi as f32;
+            m += margin;
         }
         let bias = out.len() - 1;
         out[bias] = self.bias as f32;
+        m as f32
     }
 }
 
@@ -182,7 +200,8 @@ mod tests {
                 let x = [a, b];
                 assert_eq!(table.margin(&x) as f64, direct(&x) as f32 as f64, "x = {x:?}");
                 let mut phi = [0f32; 3];
-                table.contributions(&x, &mut phi);
+                let margin = table.contributions_and_margin(&x, &mut phi);
+                assert_eq!(margin.to_bits(), table.margin(&x).to_bits(), "x = {x:?}");
                 // Contributions add up to the margin (SHAP's local accuracy).
                 let total: f64 = phi.iter().map(|&p| p as f64).sum();
                 assert!((total - direct(&x)).abs() < 1e-6, "x = {x:?}: {phi:?} sums to {total}");

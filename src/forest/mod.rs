@@ -96,29 +96,30 @@ pub struct Forest {
     paths: quadrature::Paths,
 }
 
+/// Every tree as a part of step functions, or None when one is deeper than a stump.
 fn as_stumps(trees: &[Tree]) -> Option<Vec<Part>> {
-    trees
-        .iter()
-        .map(|t| {
-            let root = t.nodes[0];
-            if root.is_leaf() {
-                return Some(Part::Leaf { value: root.value, mean: t.mean_values[0] });
-            }
-            let (l, r) = (t.nodes[root.left as usize], t.nodes[root.right as usize]);
-            (l.is_leaf() && r.is_leaf()).then(|| {
-                Part::Split(Stump {
-                    feature: root.feature,
-                    threshold: root.value,
-                    left: l.value,
-                    right: r.value,
-                    default_left: root.default_left,
-                    phi_left: shap::stump_phi(t, true),
-                    phi_right: shap::stump_phi(t, false),
-                    mean: t.mean_values[0],
-                })
-            })
+    trees.iter().map(as_part).collect()
+}
+
+/// A lone leaf or a stump, with its contributions (computed once), or None for a deeper tree.
+pub(crate) fn as_part(t: &Tree) -> Option<Part> {
+    let root = t.nodes[0];
+    if root.is_leaf() {
+        return Some(Part::Leaf { value: root.value, mean: t.mean_values[0] });
+    }
+    let (l, r) = (t.nodes[root.left as usize], t.nodes[root.right as usize]);
+    (l.is_leaf() && r.is_leaf()).then(|| {
+        Part::Split(Stump {
+            feature: root.feature,
+            threshold: root.value,
+            left: l.value,
+            right: r.value,
+            default_left: root.default_left,
+            phi_left: shap::stump_phi(t, true),
+            phi_right: shap::stump_phi(t, false),
+            mean: t.mean_values[0],
         })
-        .collect()
+    })
 }
 
 /// A node laid out for prediction: 16 bytes, children as absolute indexes into `Forest::flat`.
@@ -358,8 +359,7 @@ impl Forest {
         debug_assert_eq!(out.len(), self.num_feature + 1);
         out.iter_mut().for_each(|o| *o = 0.0);
         if let Some(additive) = &self.additive {
-            additive.contributions(x, out);
-            return additive.margin(x);
+            return additive.contributions_and_margin(x, out);
         }
         let margin = self.paths.add(&self.trees, x, out, scratch, self.base_margin);
         out[self.num_feature] += self.base_margin;

@@ -25,6 +25,7 @@
 //! are summed in float64 and added to the row's float32 totals tree by tree, as XGBoost adds its
 //! trees', so the totals stay within 1e-6 of `pred_contribs`.
 
+use super::additive::{Part, Stump};
 use super::{shap, Tree};
 
 /// A feature of one leaf's merged path.
@@ -89,9 +90,8 @@ struct Link {
 enum Plan {
     /// A single leaf: only its expected value, in the bias.
     Leaf,
-    /// A stump: its split, and the feature's contribution (`shap::stump_phi`, computed once) and
-    /// the leaf value when the row goes left or right.
-    Stump { feature: u32, threshold: f32, default_left: bool, phi: [f32; 2], value: [f32; 2] },
+    /// A stump, with its contributions computed once (`super::as_part`).
+    Stump(Stump),
     /// Paths of at most 8 (`points` = 4) or 16 (8) features: the quadrature.
     Paths { links: std::ops::Range<usize>, features: std::ops::Range<usize>, points: usize },
     /// Longer paths: the recursive algorithm.
@@ -138,17 +138,10 @@ impl Paths {
     pub(crate) fn new(trees: &[Tree]) -> Paths {
         let mut p = Paths::default();
         for tree in trees {
-            let root = &tree.nodes[0];
-            let plan = match tree.max_depth {
-                0 => Plan::Leaf,
-                1 => Plan::Stump {
-                    feature: root.feature,
-                    threshold: root.value,
-                    default_left: root.default_left,
-                    phi: [shap::stump_phi(tree, true), shap::stump_phi(tree, false)],
-                    value: [tree.nodes[root.left as usize].value, tree.nodes[root.right as usize].value],
-                },
-                _ => p.add_paths(tree).unwrap_or(Plan::Recursive),
+            let plan = match super::as_part(tree) {
+                Some(Part::Leaf { .. }) => Plan::Leaf,
+                Some(Part::Split(stump)) => Plan::Stump(stump),
+                None => p.add_paths(tree).unwrap_or(Plan::Recursive),
             };
             p.plans.push(plan);
             p.bias += tree.mean_values[0];
@@ -245,11 +238,10 @@ impl Paths {
         for (tree, plan) in trees.iter().zip(&self.plans) {
             match plan {
                 Plan::Leaf => margin += tree.nodes[0].value,
-                Plan::Stump { feature, threshold, default_left, phi, value } => {
-                    let v = x[*feature as usize];
-                    let left = if v.is_nan() { *default_left } else { v < *threshold };
-                    out[*feature as usize] += phi[!left as usize];
-                    margin += value[!left as usize];
+                Plan::Stump(s) => {
+                    let (phi, value) = if s.goes_left(x) { (s.phi_left, s.left) } else { (s.phi_right, s.right) };
+                    out[s.feature as usize] += phi;
+                    margin += value;
                 }
                 Plan::Recursive => {
                     // The tree's expected value is in `self.bias` already.
@@ -525,7 +517,7 @@ mod tests {
     #[test]
     fn each_tree_gets_the_rule_its_longest_path_needs() {
         let plans = Paths::new(&[chain(1), chain(8), chain(9), chain(16), chain(17)]).plans;
-        assert!(matches!(plans[0], Plan::Stump { .. }));
+        assert!(matches!(plans[0], Plan::Stump(_)));
         assert!(matches!(plans[1], Plan::Paths { points: 4, .. }));
         assert!(matches!(plans[2], Plan::Paths { points: 8, .. }));
         assert!(matches!(plans[3], Plan::Paths { points: 8, .. }));

@@ -108,6 +108,11 @@ pub struct Flat {
 }
 
 impl Flat {
+    /// How many columns the row has.
+    pub fn width(&self) -> usize {
+        self.id.is_some() as usize + self.line as usize + 4 + 2 * self.reasons
+    }
+
     pub fn columns(&self) -> Vec<(String, ColumnType)> {
         let mut columns: Vec<(String, ColumnType)> = Vec::new();
         if let Some(id) = &self.id {
@@ -155,7 +160,7 @@ impl Flat {
 
     /// A row that was not scored: its line, and nulls where the prediction would be.
     pub fn unscored(&self, line: Option<u64>, cells: &mut Vec<Cell<'_>>) {
-        let n = self.columns().len();
+        let n = self.width();
         let start = cells.len();
         if self.id.is_some() {
             cells.push(Cell::Null);
@@ -233,6 +238,7 @@ mod tests {
         let mut cells = Vec::new();
         flat.cells(&p, &mut cells);
         assert_eq!(cells.len(), columns.len());
+        assert_eq!(flat.width(), columns.len());
         assert!(matches!(cells[6], Cell::Pair("Contract", "Month-to-month")));
         assert!(matches!(cells[7], Cell::Float(v) if v == 11.23));
         assert!(matches!(cells[8], Cell::Null));

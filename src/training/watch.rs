@@ -232,8 +232,14 @@ mod tests {
         let other = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = other.local_addr().unwrap().port();
         std::thread::spawn(move || {
-            let (mut c, _) = other.accept().unwrap();
-            let _ = writeln!(c, "HTTP/1.1 400 Bad Request");
+            // Answers the hello, then holds the connection until the worker lets go: closing
+            // with the hello unread would reset it before the answer is read.
+            let (c, _) = other.accept().unwrap();
+            let mut reader = std::io::BufReader::new(c.try_clone().unwrap());
+            let mut hello = String::new();
+            let _ = reader.read_line(&mut hello);
+            let _ = writeln!(&c, "HTTP/1.1 400 Bad Request");
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
         let err = Watch::start("127.0.0.1", port, "d", 0).err().expect("no watch");
         assert!(err.to_string().contains("not churn tracker"), "{err}");
