@@ -5,7 +5,9 @@ multiples of the minutes, so four pairs of collinear columns), and churn driven 
 the total bill over a line, the international plan only together with its minutes or calls,
 service calls only for light users. `True`/`False` target, no id column.
 
-    python3 bench/plan_table.py [ROWS] [SEED] > plans.csv      (3,333 rows, seed 1 by default)
+    python3 bench/plan_table.py [ROWS] [SEED] [SHARPNESS] > plans.csv
+        (3,333 rows, seed 1, sharpness 1 by default; a sharpness of 2 or 3 scales the churn
+        log-odds around the base rate's, so the rules decide more and the coin less)
 
 Then, as a new user would (README, "A table nobody tuned for"):
     churn schema --infer plans.csv --target Churn > plans.toml
@@ -39,6 +41,7 @@ def poisson(rng, lam):
 def main():
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 3333
     rng = random.Random(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    sharp = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0
     state_effect = {s: rng.gauss(0, 0.35) for s in STATES}
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(["State", "Account length", "Area code", "International plan", "Voice mail plan",
@@ -63,6 +66,7 @@ def main():
         z += intl * (1.0 + 2.8 * (intl_min > 13) + 2.8 * (intl_calls < 3))
         z += -1.0 * voice + (service >= 4) * (2.8 - 0.012 * max(day - 160, 0))
         z += 0.004 * (account - 100)
+        z = -3.2 + sharp * (z + 3.2)
         churn = rng.random() < 1 / (1 + math.exp(-z))
         out.writerow([state, account, area, "Yes" if intl else "No", "Yes" if voice else "No", messages,
                       f"{day:.1f}", day_calls, f"{day * 0.17:.2f}", f"{eve:.1f}", eve_calls, f"{eve * 0.085:.2f}",
