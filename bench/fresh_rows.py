@@ -16,10 +16,13 @@ through the schema churn drafted, as bench/python_defaults.py does:
   refit on all of them.
 
 usage: python3 bench/fresh_rows.py [--seeds 1,2,3] [--train 2666] [--test 20000] [--sharpness 1]
-           [--python MODEL,...|none] [--churn-args "..."] [--label NAME]
-    (after cargo build --release). Appends to bench/results/fresh_rows.json under --label
-    (default "churn") and prints a Markdown table of every label's mean.
+           [--python MODEL,...|none] [--churn-args "..."] [--label NAME|none]
+    (after cargo build --release). Writes each table's figures into bench/results/fresh_rows.json
+    (a table's entry keeps the models not rerun; a model rerun replaces its figures; churn's
+    under --label, default "churn"; `churn_before` there is the binary of the commit before the
+    paired one-standard-error rule) and prints a Markdown table of every model on every table.
 """
+import argparse
 import json
 import os
 import shlex
@@ -98,22 +101,33 @@ print(json.dumps(out))
 '''
 
 
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd[:2])} failed ({p.returncode}):\n{p.stderr}")
+    return p.stdout
 
 
 def main():
-    args = sys.argv[1:]
-    opt = lambda name, default: args[args.index(name) + 1] if name in args else default
-    seeds = [int(s) for s in opt("--seeds", "1,2,3").split(",")]
-    n_train, n_test = int(opt("--train", "2666")), int(opt("--test", "20000"))
-    sharp = opt("--sharpness", "1")
-    python = [] if opt("--python", "") == "none" else opt("--python", ",".join(PYTHON)).split(",")
-    churn_args, label = shlex.split(opt("--churn-args", "")), opt("--label", "churn")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", default="1,2,3", help="generator seeds, one table each")
+    ap.add_argument("--train", type=int, default=2666, help="training rows")
+    ap.add_argument("--test", type=int, default=20000, help="fresh rows scored")
+    ap.add_argument("--sharpness", type=float, default=1.0, help="bench/plan_table.py's SHARPNESS")
+    ap.add_argument("--python", default=",".join(PYTHON), help="Python models, or none")
+    ap.add_argument("--churn-args", default="", help="extra `churn train` arguments")
+    ap.add_argument("--label", default="churn", help="the result's name for churn's model, or none to skip churn")
+    a = ap.parse_args()
+    seeds = [int(s) for s in a.seeds.split(",")]
+    n_train, n_test, sharp = a.train, a.test, f"{a.sharpness:g}"
+    python = [] if a.python == "none" else a.python.split(",")
+    churn_args, label = shlex.split(a.churn_args), a.label
     out_path = ROOT / "bench" / "results" / "fresh_rows.json"
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
     for seed in seeds:
         key = f"plan seed {seed}, {n_train} rows" + (f", sharpness {sharp}" if sharp != "1" else "")
+        key += f", {n_test} fresh" if n_test != 20000 else ""
+        key += f", churn {a.churn_args}" if a.churn_args else ""
         row = results.setdefault(key, {})
         with tempfile.TemporaryDirectory() as d:
             lines = run([sys.executable, str(ROOT / "bench" / "plan_table.py"), str(n_train + n_test), str(seed), sharp])

@@ -6,8 +6,8 @@ the total bill over a line, the international plan only together with its minute
 service calls only for light users. `True`/`False` target, no id column.
 
     python3 bench/plan_table.py [ROWS] [SEED] [SHARPNESS] > plans.csv
-        (3,333 rows, seed 1, sharpness 1 by default; a sharpness of 2 or 3 scales the churn
-        log-odds around the base rate's, so the rules decide more and the coin less)
+        (3,333 rows, seed 1, sharpness 1 by default; a sharpness of 3 or 8 multiplies what the
+        fields add to the churn log-odds' intercept, so the rules decide more and the coin less)
 
 Then, as a new user would (README, "A table nobody tuned for"):
     churn schema --infer plans.csv --target Churn > plans.toml

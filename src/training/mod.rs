@@ -7,7 +7,7 @@
 //! always the measured default (shallow, additive trees: on the IBM file, depth-1 and depth-2
 //! models beat deeper ones), the others are drawn from a bounded space. The set with the lowest
 //! mean validation log loss wins unless the default is within one standard error of it (of the
-//! row-by-row difference); the final model is refit on all training rows at half its rate, with
+//! fold-by-fold difference); the final model is refit on all training rows at half its rate, with
 //! twice 1.2x the mean of its early-stopped round counts, averaged over three seeds on up to
 //! 200k rows; its margin may be recalibrated or stacked with the other fully scored sets
 //! (`blending`, judged on the search's out-of-fold margins), and the out-of-fold predictions
