@@ -8,12 +8,12 @@ own effects, so the first TRAIN rows of a longer draw are a training file and th
 customers of the same table: the test figures then carry little noise, and what is left is the
 training sample, averaged over seeds (each seed a table of its own).
 
-Python models (the reference stack's venv, ../shared/anchors/seed-stack/setup_venv.sh), read
-through the schema churn drafted, as bench/python_defaults.py does:
+Python models (bench/python_fresh.py, with the reference stack's venv), read through the schema
+churn drafted, as bench/python_defaults.py does:
   catboost_default, lgbm_default, xgb_default, logreg: library defaults;
-  xgb_nested: the reference stack's tuning (../shared/anchors/seed-stack/quality.py): 30 random
-  configurations, each scored by its mean inner 3-fold ROC AUC on the training rows, the best
-  refit on all of them.
+  xgb_nested: the reference stack's own tuning (../shared/anchors/seed-stack/quality.py): 30
+  random configurations, each scored by its mean inner 3-fold ROC AUC on the training rows, the
+  best refit on all of them.
 
 usage: python3 bench/fresh_rows.py [--seeds 1,2,3] [--train 2666] [--test 20000] [--sharpness 1]
            [--python MODEL,...|none] [--churn-args "..."] [--label NAME|none]
@@ -35,71 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CHURN = str(ROOT / "target" / "release" / "churn")
 VENV = Path(os.environ.get("SEEDSTACK_VENV", Path(tempfile.gettempdir()) / "seedstack-venv"))
 PYTHON = ["catboost_default", "xgb_nested", "lgbm_default", "xgb_default", "logreg"]
-
-NESTED = r'''
-import json, sys, warnings
-import numpy as np, pandas as pd
-from joblib import Parallel, delayed
-from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-sys.path.insert(0, sys.argv[1])
-from python_defaults import load, model
-warnings.filterwarnings("ignore")
-train, test, schema, kinds = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split(",")
-
-def configs(n, seed=0):
-    # ../shared/anchors/seed-stack/quality.py sample_configs, as written there.
-    rs = np.random.RandomState(seed)
-    out = []
-    for _ in range(n):
-        out.append(dict(
-            n_estimators=int(rs.choice([100, 200, 300, 500, 800])),
-            learning_rate=float(np.exp(rs.uniform(np.log(0.01), np.log(0.3)))),
-            max_depth=int(rs.randint(2, 9)),
-            min_child_weight=float(rs.choice([1, 2, 5, 10])),
-            subsample=float(rs.uniform(0.5, 1.0)),
-            colsample_bytree=float(rs.uniform(0.4, 1.0)),
-            reg_lambda=float(np.exp(rs.uniform(np.log(0.1), np.log(10.0)))),
-            gamma=float(rs.choice([0.0, 0.0, 0.5, 1.0, 2.0])),
-            tree_method="hist", eval_metric="logloss"))
-    return out
-
-def xgb(cfg):
-    from xgboost import XGBClassifier
-    return XGBClassifier(n_jobs=1, random_state=42, **cfg)
-
-def inner(cfg, X, y):
-    aucs = []
-    for a, b in StratifiedKFold(3, shuffle=True, random_state=42).split(X, y):
-        m = xgb(cfg).fit(X.iloc[a], y[a])
-        aucs.append(roc_auc_score(y[b], m.predict_proba(X.iloc[b])[:, 1]))
-    return float(np.mean(aucs))
-
-Xtr, ytr, cats = load(train, schema)
-Xte, yte, _ = load(test, schema)
-both = pd.get_dummies(pd.concat([Xtr, Xte]), columns=cats, dtype=float)
-Otr, Ote = both.iloc[:len(ytr)], both.iloc[len(ytr):]
-out = {}
-for kind in kinds:
-    if kind == "xgb_nested":
-        cfgs = configs(30)
-        scores = Parallel(n_jobs=2)(delayed(inner)(c, Otr, ytr) for c in cfgs)
-        best = cfgs[int(np.argmax(scores))]
-        m = xgb(best).fit(Otr, ytr)
-        p = m.predict_proba(Ote)[:, 1]
-        extra = {"config": best}
-    else:
-        native = kind.startswith("catboost")
-        m = model(kind, cats)
-        m.fit(Xtr if native else Otr, ytr)
-        p = m.predict_proba(Xte if native else Ote)[:, 1]
-        extra = {}
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    out[kind] = {"roc_auc": float(roc_auc_score(yte, p)), "log_loss": float(log_loss(yte, p)), **extra}
-    print(f"  {kind:17s} AUC {out[kind]['roc_auc']:.4f}  log loss {out[kind]['log_loss']:.4f}", file=sys.stderr, flush=True)
-print(json.dumps(out))
-'''
-
 
 def run(cmd):
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -143,7 +78,7 @@ def main():
                 row[label] = {"roc_auc": m["roc_auc"], "log_loss": m["log_loss"]}
                 print(key, label, row[label], file=sys.stderr, flush=True)
             if python:
-                py = run([str(VENV / "bin" / "python"), "-c", NESTED, str(ROOT / "bench"), train, test, schema,
+                py = run([str(VENV / "bin" / "python"), str(ROOT / "bench" / "python_fresh.py"), train, test, schema,
                           ",".join(python)])
                 row.update(json.loads(py))
         out_path.write_text(json.dumps(results, indent=1) + "\n")
