@@ -51,8 +51,8 @@ fn evaluate_with_defaults_meets_the_quality_bar_on_the_ibm_file() {
     let auc = v["roc_auc"]["mean"].as_f64().unwrap();
     let log_loss = v["log_loss"]["mean"].as_f64().unwrap();
     // A band, not the exact bar: on this file the fold assignment alone moves the fourth digit
-    // (README, "Quality"), so harmless changes would make an exact 0.850 a coin flip. The exact
-    // figure is tracked by bench/quality.py and the README.
+    // (docs/quality.md), so harmless changes would make an exact 0.850 a coin flip. The exact
+    // figure is tracked by bench/tables.py and docs/quality.md.
     assert!(auc >= 0.848, "ROC AUC {auc} fell below the 0.850 bar's tolerance band (0.848)");
     assert!(log_loss <= 0.412, "log loss {log_loss} > 0.412");
 }
